@@ -1,0 +1,131 @@
+"""Reading Azure-shaped JSON: keys case-insensitive, enums case-insensitive (§2.1).
+
+Every failure raises :class:`InvalidDefinition` (or :class:`MalformedJob` for a wrong JSON
+type) naming the dotted path of the offending field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import TypeVar
+
+from jobclock.domain.durations import Duration, parse_duration
+from jobclock.domain.errors import InvalidDefinition, MalformedJob
+from jobclock.domain.instants import parse_instant
+
+E = TypeVar("E", bound=Enum)
+
+
+class Fields:
+    """A JSON object read with case-insensitive keys; ``path`` names it in messages."""
+
+    __slots__ = ("_items", "path")
+
+    def __init__(self, raw: object, path: str) -> None:
+        if not isinstance(raw, Mapping):
+            raise MalformedJob(f"'{path}' must be a JSON object.", field=path)
+        self.path = path
+        self._items: dict[str, object] = {}
+        for key, value in raw.items():
+            if not isinstance(key, str):
+                raise MalformedJob(f"'{path}' has a non-string key.", field=path)
+            self._items[key.lower()] = value
+
+    def name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def has(self, key: str) -> bool:
+        """True when the key is present, even with a null value."""
+        return key.lower() in self._items
+
+    def raw(self, key: str) -> object:
+        """The value, or None when absent or null."""
+        return self._items.get(key.lower())
+
+    def require(self, key: str) -> object:
+        value = self.raw(key)
+        if value is None:
+            raise InvalidDefinition(f"'{self.name(key)}' is required.", field=self.name(key))
+        return value
+
+    def obj(self, key: str) -> Fields | None:
+        value = self.raw(key)
+        return None if value is None else Fields(value, self.name(key))
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        value = self.require(key) if required else self.raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise MalformedJob(f"'{self.name(key)}' must be a string.", field=self.name(key))
+        return value
+
+    def integer(self, key: str, *, required: bool = False) -> int | None:
+        value = self.require(key) if required else self.raw(key)
+        if value is None:
+            return None
+        return as_int(value, self.name(key))
+
+    def boolean(self, key: str) -> bool | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            raise MalformedJob(f"'{self.name(key)}' must be true or false.", field=self.name(key))
+        return value
+
+    def instant(self, key: str) -> datetime | None:
+        value = self.raw(key)
+        return None if value is None else parse_instant(value, field=self.name(key))
+
+    def duration(self, key: str) -> Duration | None:
+        value = self.raw(key)
+        return None if value is None else parse_duration(value, field=self.name(key))
+
+    def enum(self, key: str, kind: type[E], *, required: bool = False) -> E | None:
+        value = self.text(key, required=required)
+        return None if value is None else parse_enum(value, kind, self.name(key))
+
+    def array(self, key: str) -> list[object] | None:
+        """A JSON array; a bare scalar is read as a one-element array (§3.7)."""
+        value = self.raw(key)
+        if value is None:
+            return None
+        return list(value) if isinstance(value, list) else [value]
+
+    def string_map(self, key: str) -> dict[str, str] | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise MalformedJob(
+                f"'{self.name(key)}' must be an object of string values.", field=self.name(key)
+            )
+        return dict(value)
+
+
+def as_int(value: object, name: str) -> int:
+    """An integer JSON value (``5`` or ``5.0``, not ``true`` or ``"5"``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedJob(f"'{name}' must be an integer.", field=name)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise MalformedJob(f"'{name}' must be an integer.", field=name)
+        return int(value)
+    return value
+
+
+def parse_enum(value: str, kind: type[E], name: str) -> E:
+    """The member of ``kind`` whose value matches ``value`` case-insensitively."""
+    wanted = value.strip().lower()
+    for member in kind:
+        if str(member.value).lower() == wanted:
+            return member
+    allowed = ", ".join(f"'{member.value}'" for member in kind)
+    raise InvalidDefinition(
+        f"'{name}' must be one of {allowed}; got {value!r}.", field=name
+    )

@@ -1,0 +1,118 @@
+"""``JobRecurrence`` JSON ↔ :class:`Recurrence` (§3.6, §3.7, §2.6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobclock.codec.fields import Fields, as_int, parse_enum
+from jobclock.domain.errors import MalformedJob
+from jobclock.domain.instants import format_instant
+from jobclock.domain.recurrence import (
+    WEEK_ORDER,
+    DayOfWeek,
+    Frequency,
+    MonthlyOccurrence,
+    Recurrence,
+    Schedule,
+    check_recurrence_shape,
+)
+
+
+def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
+    """Read and shape-check a recurrence object; raises ``InvalidDefinition``."""
+    fields = Fields(raw, path)
+    frequency = fields.enum("frequency", Frequency, required=True)
+    assert frequency is not None  # noqa: S101 - required=True
+    interval = fields.integer("interval")
+    schedule_fields = fields.obj("schedule")
+    time_zone = fields.text("timeZone")
+    recurrence = Recurrence(
+        frequency=frequency,
+        interval=1 if interval is None else interval,
+        count=fields.integer("count"),
+        end_time=fields.instant("endTime"),
+        schedule=None if schedule_fields is None else _schedule(schedule_fields),
+        time_zone="UTC" if time_zone is None else time_zone.strip(),
+    )
+    check_recurrence_shape(recurrence)
+    return recurrence
+
+
+def _schedule(fields: Fields) -> Schedule:
+    return Schedule(
+        minutes=_ints(fields, "minutes"),
+        hours=_ints(fields, "hours"),
+        week_days=_week_days(fields),
+        month_days=_ints(fields, "monthDays"),
+        monthly_occurrences=_monthly(fields),
+    )
+
+
+def _ints(fields: Fields, key: str) -> tuple[int, ...] | None:
+    values = fields.array(key)
+    if values is None:
+        return None
+    return tuple(sorted({as_int(value, fields.name(key)) for value in values}))
+
+
+def _week_days(fields: Fields) -> tuple[DayOfWeek, ...] | None:
+    values = fields.array("weekDays")
+    if values is None:
+        return None
+    name = fields.name("weekDays")
+    days = set()
+    for value in values:
+        if not isinstance(value, str):
+            raise MalformedJob(f"'{name}' must hold day names such as 'Monday'.", field=name)
+        days.add(parse_enum(value, DayOfWeek, name))
+    return tuple(day for day in WEEK_ORDER if day in days)
+
+
+def _monthly(fields: Fields) -> tuple[MonthlyOccurrence, ...] | None:
+    values = fields.array("monthlyOccurrences")
+    if values is None:
+        return None
+    found: set[MonthlyOccurrence] = set()
+    for index, value in enumerate(values):
+        item = Fields(value, f"{fields.name('monthlyOccurrences')}[{index}]")
+        day = item.enum("day", DayOfWeek, required=True)
+        assert day is not None  # noqa: S101 - required=True
+        # "Occurrence" is the spec's key, "occurrence" the 2016 wire's: the reader is
+        # case-insensitive, so both arrive here.
+        found.add(MonthlyOccurrence(day, item.integer("occurrence")))
+    return tuple(sorted(found, key=MonthlyOccurrence.sort_key))
+
+
+def recurrence_to_json(recurrence: Recurrence) -> dict[str, Any]:
+    """The response form: canonical enum spellings, arrays always, ``Occurrence`` key."""
+    body: dict[str, Any] = {"frequency": recurrence.frequency.value}
+    if recurrence.count is not None:
+        body["count"] = recurrence.count
+    if recurrence.end_time is not None:
+        body["endTime"] = format_instant(recurrence.end_time)
+    body["interval"] = recurrence.interval
+    schedule = recurrence.effective_schedule
+    if schedule is not None:
+        body["schedule"] = schedule_to_json(schedule)
+    if not recurrence.is_utc:
+        body["timeZone"] = recurrence.time_zone
+    return body
+
+
+def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if schedule.minutes:
+        body["minutes"] = list(schedule.minutes)
+    if schedule.hours:
+        body["hours"] = list(schedule.hours)
+    if schedule.week_days:
+        body["weekDays"] = [day.value for day in schedule.week_days]
+    if schedule.month_days:
+        body["monthDays"] = list(schedule.month_days)
+    if schedule.monthly_occurrences:
+        body["monthlyOccurrences"] = [
+            {"day": item.day.value}
+            | ({} if item.occurrence is None else {"Occurrence": item.occurrence})
+            for item in schedule.monthly_occurrences
+        ]
+    return body

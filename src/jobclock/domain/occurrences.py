@@ -1,0 +1,447 @@
+"""The recurrence engine (§4): pure, stateless, exact.
+
+``next_occurrence(recurrence, start, now, last, done)`` answers "when does this job run
+next?" from the job's cursor (its last occurrence and how many occurrences ran), which lives
+in the job's row, never in a trigger object. ``occurrences(...)`` iterates.
+
+How instants are found
+----------------------
+Internally an instant is an integer count of microseconds since the Unix epoch, and a
+calendar day is a proleptic Gregorian ordinal (``date.toordinal``), so the hot paths are
+integer arithmetic and ``bisect``:
+
+* Second, Minute and Hour without a schedule (and Day and Week without one, in UTC) are an
+  elapsed grid ``start + k·step``: one division.
+* Every other shape walks eligible *wall-clock* days in the recurrence's time zone (§4.3
+  step 2), jumping straight to the next eligible day, week or month, and bisects the day's
+  sorted times (step 3).
+
+Time zones: a wall time in a spring gap is read with the offset in force before the gap and
+a wall time in an autumn fold fires once, at its first instance (RFC 5545; ``fold=0``).
+Because a gap maps wall times onto later instants, instants are not in wall order on the day
+of a gap; such days are resolved by sorting their instants, and the next day is consulted.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from jobclock.domain.instants import require_aware
+from jobclock.domain.recurrence import Frequency, Recurrence, Schedule
+
+_US = 1_000_000
+_MINUTE_US = 60 * _US
+_HOUR_US = 3600 * _US
+_DAY_US = 86400 * _US
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORD = date(1970, 1, 1).toordinal()
+_MAX_ORD = date(9999, 12, 31).toordinal()
+_STEP_US = {
+    Frequency.SECOND: _US,
+    Frequency.MINUTE: _MINUTE_US,
+    Frequency.HOUR: _HOUR_US,
+    Frequency.DAY: _DAY_US,
+    Frequency.WEEK: 7 * _DAY_US,
+}
+# The Gregorian calendar repeats every 400 years (4800 months); an aligned month walk that
+# finds no eligible day in that many steps never will (e.g. the 30th of every February).
+_MONTH_SEARCH_LIMIT = 4800
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_ALL_HOURS = tuple(range(24))
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware instant."""
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
+
+
+def from_us(micros: int) -> datetime:
+    """The aware UTC instant ``micros`` microseconds after the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def next_occurrence(
+    recurrence: Recurrence | None,
+    start: datetime,
+    now: datetime,
+    last: datetime | None = None,
+    done: int = 0,
+) -> datetime | None:
+    """The job's next occurrence, or None when its series has ended.
+
+    ``start`` is the job's startTime (the anchor), ``now`` the current instant, ``last`` the
+    scheduled time of the last occurrence that ran (or None) and ``done`` how many
+    occurrences ran (for ``count``). The answer is the first slot that is at or after both
+    ``start`` and ``now``, strictly after ``last``, not after ``endTime``, while fewer than
+    ``count`` occurrences ran. Past slots are skipped, never replayed (§4.2). A job without a
+    recurrence runs once, at ``max(start, now)``. All datetimes must be aware.
+    """
+    start = require_aware(start, "start")
+    now = require_aware(now, "now")
+    if recurrence is None:
+        if last is not None or done > 0:
+            return None
+        return max(start, now)
+    if recurrence.count is not None and done >= recurrence.count:
+        return None
+    lower = max(start, now)
+    lower_us = to_us(lower)
+    if last is not None:
+        lower_us = max(lower_us, to_us(require_aware(last, "last")) + 1)
+    found = compile_plan(recurrence, start).first_at_or_after(lower_us)
+    if found is None:
+        return None
+    if recurrence.end_time is not None and found > to_us(recurrence.end_time):
+        return None
+    return from_us(found)
+
+
+def occurrences(
+    recurrence: Recurrence | None,
+    start: datetime,
+    now: datetime,
+    last: datetime | None = None,
+    done: int = 0,
+) -> Iterator[datetime]:
+    """Successive occurrences from the cursor (``last``, ``done``), as ``next_occurrence``."""
+    start = require_aware(start, "start")
+    now = require_aware(now, "now")
+    if recurrence is None:
+        first = next_occurrence(None, start, now, last, done)
+        if first is not None:
+            yield first
+        return
+    plan = compile_plan(recurrence, start)
+    lower_us = to_us(max(start, now))
+    if last is not None:
+        lower_us = max(lower_us, to_us(require_aware(last, "last")) + 1)
+    end_us = None if recurrence.end_time is None else to_us(recurrence.end_time)
+    count = recurrence.count
+    while count is None or done < count:
+        found = plan.first_at_or_after(lower_us)
+        if found is None or (end_us is not None and found > end_us):
+            return
+        yield from_us(found)
+        done += 1
+        lower_us = found + 1
+
+
+def preview(
+    recurrence: Recurrence | None, start: datetime, now: datetime, limit: int
+) -> list[datetime]:
+    """The next ``limit`` occurrences of a job that has not run yet (``jobclock preview``)."""
+    result: list[datetime] = []
+    if limit <= 0:
+        return result
+    for value in occurrences(recurrence, start, now):
+        result.append(value)
+        if len(result) >= limit:
+            break
+    return result
+
+
+class Plan:
+    """A recurrence compiled against its anchor: answers ``first_at_or_after``."""
+
+    def first_at_or_after(self, lower_us: int) -> int | None:
+        """The first slot at or after ``lower_us`` (never before the anchor), or None."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class _ElapsedGrid(Plan):
+    """``anchor + k·step`` in elapsed time (Second, Minute, Hour; Day and Week in UTC)."""
+
+    anchor_us: int
+    step_us: int
+
+    def first_at_or_after(self, lower_us: int) -> int | None:
+        behind = lower_us - self.anchor_us
+        if behind <= 0:
+            return self.anchor_us
+        return self.anchor_us - (-behind // self.step_us) * self.step_us
+
+
+def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
+    """Resolve the defaults of §4.3 step 1 against ``start`` and pick the search strategy."""
+    frequency = recurrence.frequency
+    schedule = recurrence.effective_schedule
+    anchor_us = to_us(start)
+    interval = recurrence.interval
+    if frequency in (Frequency.SECOND, Frequency.MINUTE) or (
+        frequency is Frequency.HOUR and (schedule is None or not schedule.minutes)
+    ):
+        return _ElapsedGrid(anchor_us, _STEP_US[frequency] * interval)
+    utc = recurrence.is_utc
+    if schedule is None and utc and frequency in (Frequency.DAY, Frequency.WEEK):
+        return _ElapsedGrid(anchor_us, _STEP_US[frequency] * interval)
+    zone = None if utc else recurrence.zone
+    wall = start.astimezone(zone) if zone is not None else start
+    calendar = _Calendar.build(frequency, interval, schedule, wall)
+    if frequency is Frequency.HOUR:
+        assert schedule is not None and schedule.minutes  # noqa: S101 - guarded above
+        minutes = tuple(sorted(set(schedule.minutes)))
+        anchor_hour = wall.date().toordinal() * 24 + wall.hour
+        if zone is None:
+            return _UtcHourGrid(anchor_us, anchor_hour, interval, minutes)
+        return _DayWalk(anchor_us, calendar, _HourTimes(anchor_hour, interval, minutes), zone)
+    if schedule is None:
+        times: tuple[int, ...] = (
+            ((wall.hour * 60 + wall.minute) * 60 + wall.second) * _US + wall.microsecond,
+        )
+    else:
+        minutes = schedule.minutes or (wall.minute,)
+        hours = schedule.hours or (_ALL_HOURS if schedule.minutes else (wall.hour,))
+        times = tuple(sorted({(h * 60 + m) * _MINUTE_US for h in hours for m in minutes}))
+    if zone is None:
+        return _UtcDayWalk(anchor_us, calendar, times)
+    return _DayWalk(anchor_us, calendar, _FixedTimes(times), zone)
+
+
+@dataclass(frozen=True, slots=True)
+class _Calendar:
+    """Which wall-clock days are eligible (§4.3 step 2), as day ordinals."""
+
+    frequency: Frequency
+    interval: int
+    anchor_ord: int
+    week_days: tuple[int, ...]  # Sunday-based indices (ordinal % 7), sorted
+    month_days: tuple[int, ...]  # signed, as given
+    monthly: tuple[tuple[int, int | None], ...]  # (Python weekday, occurrence)
+    anchor_day: int | None  # the default month day, clamped to each month's length
+
+    @classmethod
+    def build(
+        cls, frequency: Frequency, interval: int, schedule: Schedule | None, wall: datetime
+    ) -> _Calendar:
+        anchor_ord = wall.date().toordinal()
+        week_days: tuple[int, ...] = ()
+        month_days: tuple[int, ...] = ()
+        monthly: tuple[tuple[int, int | None], ...] = ()
+        anchor_day = None
+        if frequency is Frequency.WEEK:
+            given = schedule.week_days if schedule is not None else None
+            indices = [(d.index + 1) % 7 for d in given] if given else [anchor_ord % 7]
+            week_days = tuple(sorted(set(indices)))
+        elif frequency is Frequency.MONTH:
+            if schedule is not None:
+                month_days = tuple(sorted(set(schedule.month_days or ())))
+                monthly = tuple(
+                    sorted(
+                        {(o.day.index, o.occurrence) for o in schedule.monthly_occurrences or ()},
+                        key=lambda item: (item[0], item[1] or 0),
+                    )
+                )
+            if not month_days and not monthly:
+                anchor_day = wall.day
+        return cls(frequency, interval, anchor_ord, week_days, month_days, monthly, anchor_day)
+
+    def next_day(self, day: int) -> int | None:
+        """The first eligible day ordinal at or after ``day``, or None if there is none."""
+        day = max(day, self.anchor_ord)
+        if self.frequency is Frequency.WEEK:
+            return self._next_week_day(day)
+        if self.frequency is Frequency.MONTH:
+            return self._next_month_day(day)
+        if self.frequency is Frequency.DAY:
+            day += (self.anchor_ord - day) % self.interval
+        return day if day <= _MAX_ORD else None
+
+    def _next_week_day(self, day: int) -> int | None:
+        week, index = divmod(day, 7)
+        behind = (week - self.anchor_ord // 7) % self.interval
+        if behind:
+            week += self.interval - behind
+            index = 0
+        position = bisect_left(self.week_days, index)
+        if position == len(self.week_days):
+            week += self.interval
+            position = 0
+        found = week * 7 + self.week_days[position]
+        return found if found <= _MAX_ORD else None
+
+    def _next_month_day(self, day: int) -> int | None:
+        current = date.fromordinal(day)
+        month_index = current.year * 12 + current.month - 1
+        anchor = date.fromordinal(self.anchor_ord)
+        behind = (month_index - (anchor.year * 12 + anchor.month - 1)) % self.interval
+        day_of_month = current.day
+        if behind:
+            month_index += self.interval - behind
+            day_of_month = 1
+        for _ in range(_MONTH_SEARCH_LIMIT):
+            year, month0 = divmod(month_index, 12)
+            if year > 9999:
+                return None
+            days = self.days_of_month(year, month0 + 1)
+            position = bisect_left(days, day_of_month)
+            if position < len(days):
+                return date(year, month0 + 1, days[position]).toordinal()
+            month_index += self.interval
+            day_of_month = 1
+        return None
+
+    def days_of_month(self, year: int, month: int) -> list[int]:
+        """The eligible days of one month, sorted (§4.3 ``resolvedMonthDays``)."""
+        length = days_in_month(year, month)
+        if self.anchor_day is not None:
+            return [min(self.anchor_day, length)]
+        found = set()
+        for value in self.month_days:
+            resolved = value if value > 0 else length + 1 + value
+            if 1 <= resolved <= length:
+                found.add(resolved)
+        if self.monthly:
+            first_weekday = date(year, month, 1).weekday()
+            for weekday, occurrence in self.monthly:
+                matching = range(1 + (weekday - first_weekday) % 7, length + 1, 7)
+                if occurrence is None:
+                    found.update(matching)
+                elif -len(matching) <= occurrence <= len(matching):
+                    found.add(matching[occurrence - 1 if occurrence > 0 else occurrence])
+        return sorted(found)
+
+
+def days_in_month(year: int, month: int) -> int:
+    """Length of a month in the proleptic Gregorian calendar."""
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _DAYS_IN_MONTH[month - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class _UtcDayWalk(Plan):
+    """Eligible UTC days × sorted times of day: integer arithmetic and one bisect."""
+
+    anchor_us: int
+    calendar: _Calendar
+    times: tuple[int, ...]  # microseconds after midnight, sorted
+
+    def first_at_or_after(self, lower_us: int) -> int | None:
+        lower_us = max(lower_us, self.anchor_us)
+        lower_day = lower_us // _DAY_US + _EPOCH_ORD
+        day = self.calendar.next_day(lower_day)
+        if day == lower_day:
+            base = (day - _EPOCH_ORD) * _DAY_US
+            position = bisect_left(self.times, lower_us - base)
+            if position < len(self.times):
+                return base + self.times[position]
+            day = self.calendar.next_day(day + 1)
+        if day is None:
+            return None
+        return (day - _EPOCH_ORD) * _DAY_US + self.times[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _UtcHourGrid(Plan):
+    """Hour recurrence with ``minutes`` in UTC: every ``interval`` hours from the anchor's."""
+
+    anchor_us: int
+    anchor_hour: int  # hours since 0001-01-01 of the anchor's hour
+    interval: int
+    minutes: tuple[int, ...]
+
+    def first_at_or_after(self, lower_us: int) -> int | None:
+        lower_us = max(lower_us, self.anchor_us)
+        epoch_hours = _EPOCH_ORD * 24
+        hour = lower_us // _HOUR_US + epoch_hours
+        aligned = hour + (self.anchor_hour - hour) % self.interval
+        if aligned == hour:
+            into = (lower_us - (hour - epoch_hours) * _HOUR_US + _MINUTE_US - 1) // _MINUTE_US
+            position = bisect_left(self.minutes, into)
+            if position < len(self.minutes):
+                return (hour - epoch_hours) * _HOUR_US + self.minutes[position] * _MINUTE_US
+            aligned += self.interval
+        return (aligned - epoch_hours) * _HOUR_US + self.minutes[0] * _MINUTE_US
+
+
+class _Times:
+    """The sorted wall times (microseconds after midnight) of a given day."""
+
+    def on(self, day: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class _FixedTimes(_Times):
+    times: tuple[int, ...]
+
+    def on(self, day: int) -> tuple[int, ...]:
+        return self.times
+
+
+@dataclass(frozen=True, slots=True)
+class _HourTimes(_Times):
+    """Wall hours ``anchor_hour + k·interval`` × minutes: depends on the day's phase."""
+
+    anchor_hour: int
+    interval: int
+    minutes: tuple[int, ...]
+
+    def on(self, day: int) -> tuple[int, ...]:
+        first = (self.anchor_hour - day * 24) % self.interval
+        return tuple(
+            (hour * 60 + minute) * _MINUTE_US
+            for hour in range(first, 24, self.interval)
+            for minute in self.minutes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _DayWalk(Plan):
+    """Eligible wall-clock days in an IANA zone; exact around daylight-saving transitions."""
+
+    anchor_us: int
+    calendar: _Calendar
+    times: _Times
+    zone: ZoneInfo
+
+    def first_at_or_after(self, lower_us: int) -> int | None:
+        lower_us = max(lower_us, self.anchor_us)
+        lower_wall = from_us(lower_us).astimezone(self.zone)
+        # A slot of the day before can land after `lower` when that day has a gap.
+        day = self.calendar.next_day(lower_wall.date().toordinal() - 1)
+        while day is not None:
+            found, irregular = self._first_on(day, lower_us)
+            if found is not None:
+                following = self.calendar.next_day(day + 1)
+                if irregular and following == day + 1:
+                    later, _ = self._first_on(following, lower_us)
+                    if later is not None and later < found:
+                        found = later
+                return found
+            day = self.calendar.next_day(day + 1)
+        return None
+
+    def _first_on(self, day: int, lower_us: int) -> tuple[int | None, bool]:
+        """The day's first instant at or after ``lower_us``; and whether the day is irregular."""
+        times = self.times.on(day)
+        if not times:
+            return None, False
+        wall_base = (day - _EPOCH_ORD) * _DAY_US
+        civil = date.fromordinal(day)
+        midnight = datetime(civil.year, civil.month, civil.day)
+        opening = _offset_us(self.zone, midnight)
+        closing = _offset_us(self.zone, midnight.replace(hour=23, minute=59, second=59, fold=1))
+        if opening == closing:
+            position = bisect_left(times, lower_us + opening - wall_base)
+            if position < len(times):
+                return wall_base + times[position] - opening, False
+            return None, False
+        candidates = [
+            wall_base + time - _offset_us(self.zone, midnight + timedelta(microseconds=time))
+            for time in times
+        ]
+        eligible = [value for value in candidates if value >= lower_us]
+        return (min(eligible) if eligible else None), True
+
+
+def _offset_us(zone: ZoneInfo, wall: datetime) -> int:
+    offset = zone.utcoffset(wall)
+    assert offset is not None  # noqa: S101 - ZoneInfo always knows its offset
+    return (offset.days * 86400 + offset.seconds) * _US + offset.microseconds

@@ -1,0 +1,257 @@
+"""Recurrence value types (§3.6, §3.7) and their shape rules.
+
+These are plain frozen values; :mod:`jobclock.domain.occurrences` computes instants from
+them. Two extensions beyond Azure live here: the ``Second`` frequency and the IANA
+``timeZone`` in which Day, Week and Month recurrences and every schedule field are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jobclock.domain.errors import InvalidDefinition
+
+
+class Frequency(Enum):
+    """Recurrence unit. ``Second`` is jobclock's extension; Azure stopped at ``Minute``."""
+
+    SECOND = "Second"
+    MINUTE = "Minute"
+    HOUR = "Hour"
+    DAY = "Day"
+    WEEK = "Week"
+    MONTH = "Month"
+
+    @property
+    def nominal(self) -> timedelta:
+        """Length of one unit for comparing how often recurrences fire (a month is 30 days)."""
+        return _NOMINAL[self]
+
+    @property
+    def max_interval(self) -> int:
+        """The largest interval Azure's tooling accepted for this unit (§3.6)."""
+        return _MAX_INTERVAL[self]
+
+
+_NOMINAL = {
+    Frequency.SECOND: timedelta(seconds=1),
+    Frequency.MINUTE: timedelta(minutes=1),
+    Frequency.HOUR: timedelta(hours=1),
+    Frequency.DAY: timedelta(days=1),
+    Frequency.WEEK: timedelta(weeks=1),
+    Frequency.MONTH: timedelta(days=30),
+}
+# Minute and Hour: 1000 (§11 Q14); Day/Week/Month: the 18-month recurrence span. Second is
+# ours: a day's worth of seconds keeps it below the Minute cap's span.
+_MAX_INTERVAL = {
+    Frequency.SECOND: 86_400,
+    Frequency.MINUTE: 1000,
+    Frequency.HOUR: 1000,
+    Frequency.DAY: 548,
+    Frequency.WEEK: 78,
+    Frequency.MONTH: 18,
+}
+
+
+class DayOfWeek(Enum):
+    """Azure's ``DayOfWeek``; ``index`` is Python's ``date.weekday()`` (Monday = 0)."""
+
+    SUNDAY = "Sunday"
+    MONDAY = "Monday"
+    TUESDAY = "Tuesday"
+    WEDNESDAY = "Wednesday"
+    THURSDAY = "Thursday"
+    FRIDAY = "Friday"
+    SATURDAY = "Saturday"
+
+    @property
+    def index(self) -> int:
+        return _WEEKDAY_INDEX[self]
+
+    @classmethod
+    def from_index(cls, index: int) -> DayOfWeek:
+        return _BY_INDEX[index]
+
+
+_WEEKDAY_INDEX = {
+    DayOfWeek.MONDAY: 0,
+    DayOfWeek.TUESDAY: 1,
+    DayOfWeek.WEDNESDAY: 2,
+    DayOfWeek.THURSDAY: 3,
+    DayOfWeek.FRIDAY: 4,
+    DayOfWeek.SATURDAY: 5,
+    DayOfWeek.SUNDAY: 6,
+}
+_BY_INDEX = {index: day for day, index in _WEEKDAY_INDEX.items()}
+# Azure's enum order (Sunday first), used to sort week days for output.
+WEEK_ORDER = tuple(DayOfWeek)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyOccurrence:
+    """The ``occurrence``-th ``day`` of a month; negative counts from the end, None = every."""
+
+    day: DayOfWeek
+    occurrence: int | None = None
+
+    def sort_key(self) -> tuple[int, int]:
+        return (WEEK_ORDER.index(self.day), 0 if self.occurrence is None else self.occurrence)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The advanced schedule. ``None`` means the field was not given (defaults apply, §4.3).
+
+    Lists are de-duplicated and sorted (order is irrelevant, §3.7).
+    """
+
+    minutes: tuple[int, ...] | None = None
+    hours: tuple[int, ...] | None = None
+    week_days: tuple[DayOfWeek, ...] | None = None
+    month_days: tuple[int, ...] | None = None
+    monthly_occurrences: tuple[MonthlyOccurrence, ...] | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """``{}`` and a schedule of empty lists both mean "no schedule" (§3.7)."""
+        return not (
+            self.minutes
+            or self.hours
+            or self.week_days
+            or self.month_days
+            or self.monthly_occurrences
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A job's recurrence: every ``interval`` ``frequency`` units, filtered by ``schedule``."""
+
+    frequency: Frequency
+    interval: int = 1
+    count: int | None = None
+    end_time: datetime | None = None
+    schedule: Schedule | None = None
+    time_zone: str = "UTC"
+
+    @property
+    def effective_schedule(self) -> Schedule | None:
+        """The schedule, or None when it is absent or empty."""
+        if self.schedule is None or self.schedule.is_empty:
+            return None
+        return self.schedule
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_named(self.time_zone)
+
+    @property
+    def is_utc(self) -> bool:
+        return self.time_zone == "UTC"
+
+    @property
+    def nominal_period(self) -> timedelta:
+        """``interval × frequency`` as a length (months count 30 days)."""
+        return self.frequency.nominal * self.interval
+
+
+@lru_cache(maxsize=512)
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA zone called ``name``; :class:`InvalidDefinition` when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidDefinition(
+            f"'recurrence.timeZone' is not a known IANA time zone: {name!r}.",
+            field="recurrence.timeZone",
+        ) from exc
+
+
+# The frequencies each schedule field may be combined with (§3.7).
+_FIELD_FREQUENCIES = {
+    "minutes": (Frequency.HOUR, Frequency.DAY, Frequency.WEEK, Frequency.MONTH),
+    "hours": (Frequency.DAY, Frequency.WEEK, Frequency.MONTH),
+    "weekDays": (Frequency.WEEK,),
+    "monthDays": (Frequency.MONTH,),
+    "monthlyOccurrences": (Frequency.MONTH,),
+}
+# Azure's own wording for a mismatch (classic API): "Cannot set days of month with
+# recurrence unit 'Week'."
+_FIELD_NOUN = {
+    "minutes": "minutes",
+    "hours": "hours",
+    "weekDays": "days of week",
+    "monthDays": "days of month",
+    "monthlyOccurrences": "monthly occurrences",
+}
+
+
+def check_recurrence_shape(recurrence: Recurrence) -> None:
+    """Raise :class:`InvalidDefinition` unless the recurrence obeys §3.6 and §3.7.
+
+    Plan and quota limits are checked elsewhere (:mod:`jobclock.domain.limits`).
+    """
+    interval = recurrence.interval
+    frequency = recurrence.frequency
+    if interval < 1 or interval > frequency.max_interval:
+        raise InvalidDefinition(
+            f"'recurrence.interval' must be between 1 and {frequency.max_interval} for "
+            f"frequency '{frequency.value}', got {interval}.",
+            field="recurrence.interval",
+        )
+    if recurrence.count is not None and recurrence.count < 1:
+        raise InvalidDefinition(
+            f"'recurrence.count' must be at least 1, got {recurrence.count}.",
+            field="recurrence.count",
+        )
+    zone_named(recurrence.time_zone)
+    schedule = recurrence.effective_schedule
+    if schedule is not None:
+        _check_schedule(schedule, frequency)
+
+
+def _check_schedule(schedule: Schedule, frequency: Frequency) -> None:
+    given = {
+        "minutes": schedule.minutes,
+        "hours": schedule.hours,
+        "weekDays": schedule.week_days,
+        "monthDays": schedule.month_days,
+        "monthlyOccurrences": schedule.monthly_occurrences,
+    }
+    for name, values in given.items():
+        if values and frequency not in _FIELD_FREQUENCIES[name]:
+            raise InvalidDefinition(
+                f"Cannot set {_FIELD_NOUN[name]} with recurrence unit '{frequency.value}'.",
+                field=f"recurrence.schedule.{name}",
+            )
+    _check_range(schedule.minutes, 0, 59, "minutes")
+    _check_range(schedule.hours, 0, 23, "hours")
+    for day in schedule.month_days or ():
+        if day == 0 or not -31 <= day <= 31:
+            raise InvalidDefinition(
+                "'recurrence.schedule.monthDays' values must be between 1 and 31 or between "
+                f"-31 and -1 (-1 is the last day of the month), got {day}.",
+                field="recurrence.schedule.monthDays",
+            )
+    for item in schedule.monthly_occurrences or ():
+        occurrence = item.occurrence
+        if occurrence is not None and (occurrence == 0 or not -5 <= occurrence <= 5):
+            raise InvalidDefinition(
+                "'recurrence.schedule.monthlyOccurrences[].occurrence' must be between 1 and 5 "
+                f"or between -5 and -1 (-1 is the last), got {occurrence}.",
+                field="recurrence.schedule.monthlyOccurrences",
+            )
+
+
+def _check_range(values: tuple[int, ...] | None, low: int, high: int, name: str) -> None:
+    for value in values or ():
+        if not low <= value <= high:
+            raise InvalidDefinition(
+                f"'recurrence.schedule.{name}' values must be between {low} and {high}, "
+                f"got {value}.",
+                field=f"recurrence.schedule.{name}",
+            )
