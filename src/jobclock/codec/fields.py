@@ -126,6 +126,4 @@ def parse_enum(value: str, kind: type[E], name: str) -> E:
         if str(member.value).lower() == wanted:
             return member
     allowed = ", ".join(f"'{member.value}'" for member in kind)
-    raise InvalidDefinition(
-        f"'{name}' must be one of {allowed}; got {value!r}.", field=name
-    )
+    raise InvalidDefinition(f"'{name}' must be one of {allowed}; got {value!r}.", field=name)

@@ -27,7 +27,15 @@ _TIMESPAN = re.compile(
     r"^(?P<neg>-)?(?:(?P<d>\d+)\.)?(?P<h>\d{1,2}):(?P<mi>\d{1,2})(?::(?P<s>\d{1,2})(?:\.(?P<f>\d{1,7}))?)?$"
 )
 # Nominal lengths for the calendar units an ISO duration may carry (PnM, PnY).
-_SECONDS = {"y": 365 * 86400, "mo": 30 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "mi": 60, "s": 1}
+_SECONDS = {
+    "y": 365 * 86400,
+    "mo": 30 * 86400,
+    "w": 7 * 86400,
+    "d": 86400,
+    "h": 3600,
+    "mi": 60,
+    "s": 1,
+}
 
 
 class DurationForm(Enum):

@@ -31,9 +31,7 @@ def parse_instant(text: object, *, field: str) -> datetime:
         raise InvalidDefinition(f"'{field}' must be an ISO 8601 date-time string.", field=field)
     match = _ISO_INSTANT.match(text)
     if match is None:
-        raise InvalidDefinition(
-            f"'{field}' is not an ISO 8601 date-time: {text!r}.", field=field
-        )
+        raise InvalidDefinition(f"'{field}' is not an ISO 8601 date-time: {text!r}.", field=field)
     if match["tz"] is None:
         raise InvalidDefinition(
             f"'{field}' has no UTC offset: {text!r}. Add 'Z' or an offset such as '+01:00'.",
@@ -52,7 +50,8 @@ def parse_instant(text: object, *, field: str) -> datetime:
             tzinfo=_offset(match["tz"]),
         )
     except ValueError as exc:
-        raise InvalidDefinition(f"'{field}' is not a valid date-time: {text!r}.", field=field) from exc
+        message = f"'{field}' is not a valid date-time: {text!r}."
+        raise InvalidDefinition(message, field=field) from exc
     return value.astimezone(UTC)
 
 

@@ -184,8 +184,8 @@ def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
     wall = start.astimezone(zone) if zone is not None else start
     calendar = _Calendar.build(frequency, interval, schedule, wall)
     if frequency is Frequency.HOUR:
-        assert schedule is not None and schedule.minutes  # noqa: S101 - guarded above
-        minutes = tuple(sorted(set(schedule.minutes)))
+        assert schedule is not None  # noqa: S101 - guarded above
+        minutes = tuple(sorted(set(schedule.minutes or ())))
         anchor_hour = wall.date().toordinal() * 24 + wall.hour
         if zone is None:
             return _UtcHourGrid(anchor_us, anchor_hour, interval, minutes)
@@ -425,7 +425,8 @@ class _DayWalk(Plan):
             return None, False
         wall_base = (day - _EPOCH_ORD) * _DAY_US
         civil = date.fromordinal(day)
-        midnight = datetime(civil.year, civil.month, civil.day)
+        # A naive wall time on purpose: ZoneInfo.utcoffset reads its fields and its fold.
+        midnight = datetime(civil.year, civil.month, civil.day)  # noqa: DTZ001
         opening = _offset_us(self.zone, midnight)
         closing = _offset_us(self.zone, midnight.replace(hour=23, minute=59, second=59, fold=1))
         if opening == closing:

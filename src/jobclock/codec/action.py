@@ -1,0 +1,395 @@
+"""``JobAction`` JSON ↔ :class:`JobAction` (§3.2–§3.5, §7, Appendix A).
+
+Input is read case-insensitively; output uses the canonical spellings the 7.0.0 client needs
+and never contains a secret (§2.6, §7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from jobclock.codec.fields import Fields, parse_enum
+from jobclock.domain.actions import (
+    ActionType,
+    AmqpMessage,
+    BasicAuthentication,
+    BrokeredMessageProperties,
+    ClientCertificateAuthentication,
+    ErrorAction,
+    HttpAuthentication,
+    HttpMethod,
+    HttpRequest,
+    JobAction,
+    OAuthAuthentication,
+    Payload,
+    ServiceBusAuthentication,
+    ServiceBusMessage,
+    StorageQueueMessage,
+    TransportType,
+)
+from jobclock.domain.durations import Duration
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.instants import format_instant
+from jobclock.domain.retry_policy import RetryPolicy, RetryType
+from jobclock.domain.secret import Secret
+
+PAYLOAD_KEYS = {
+    ActionType.HTTP: "request",
+    ActionType.HTTPS: "request",
+    ActionType.STORAGE_QUEUE: "queueMessage",
+    ActionType.SERVICE_BUS_QUEUE: "serviceBusQueueMessage",
+    ActionType.SERVICE_BUS_TOPIC: "serviceBusTopicMessage",
+    ActionType.AMQP: "amqpMessage",
+}
+BASIC_REQUIRED = "'Username' and 'Password' are required for 'Basic' type of Authentication."
+
+
+def action_from_json(raw: object, path: str = "properties.action") -> JobAction:
+    fields = Fields(raw, path)
+    kind, payload, policy = _common(fields)
+    error_raw = fields.raw("errorAction")
+    error_action = None
+    if error_raw is not None:
+        error_fields = Fields(error_raw, fields.name("errorAction"))
+        if error_fields.raw("errorAction") is not None:
+            raise InvalidDefinition(
+                "An error action cannot have an error action of its own.",
+                field=error_fields.name("errorAction"),
+            )
+        error_kind, error_payload, error_policy = _common(error_fields)
+        error_action = ErrorAction(error_kind, error_payload, error_policy)
+    return JobAction(kind, payload, policy, error_action)
+
+
+def _common(fields: Fields) -> tuple[ActionType, Payload, RetryPolicy | None]:
+    kind = fields.enum("type", ActionType, required=True)
+    assert kind is not None  # noqa: S101 - required=True
+    wanted = PAYLOAD_KEYS[kind]
+    for other in set(PAYLOAD_KEYS.values()) - {wanted}:
+        if fields.raw(other) is not None:
+            raise InvalidDefinition(
+                f"'{fields.name(other)}' does not belong to an action of type '{kind.value}'; "
+                f"give '{wanted}' only.",
+                field=fields.name(other),
+            )
+    body = fields.obj(wanted)
+    if body is None:
+        raise InvalidDefinition(
+            f"'{fields.name(wanted)}' is required for an action of type '{kind.value}'.",
+            field=fields.name(wanted),
+        )
+    return kind, _payload(kind, body), _retry_policy(fields.obj("retryPolicy"))
+
+
+def _payload(kind: ActionType, body: Fields) -> Payload:
+    if kind in (ActionType.HTTP, ActionType.HTTPS):
+        return _http_request(body)
+    if kind is ActionType.STORAGE_QUEUE:
+        return StorageQueueMessage(
+            storage_account=_required_text(body, "storageAccount"),
+            queue_name=_required_text(body, "queueName"),
+            sas_token=_secret(body, "sasToken"),
+            message=body.text("message"),
+        )
+    if kind is ActionType.AMQP:
+        return _amqp(body)
+    entity = "queueName" if kind is ActionType.SERVICE_BUS_QUEUE else "topicPath"
+    return ServiceBusMessage(
+        namespace=_required_text(body, "namespace"),
+        entity=_required_text(body, entity),
+        transport_type=body.enum("transportType", TransportType),
+        authentication=_service_bus_authentication(body.obj("authentication")),
+        message=body.text("message"),
+        brokered_properties=_brokered(body.obj("brokeredMessageProperties")),
+        custom_properties=tuple((body.string_map("customMessageProperties") or {}).items()),
+    )
+
+
+def _required_text(fields: Fields, key: str) -> str:
+    value = fields.text(key, required=True)
+    assert value is not None  # noqa: S101 - required=True
+    if not value.strip():
+        raise InvalidDefinition(f"'{fields.name(key)}' must not be empty.", field=fields.name(key))
+    return value
+
+
+def _secret(fields: Fields, key: str) -> Secret | None:
+    value = fields.text(key)
+    return None if value is None else Secret(value)
+
+
+def _http_request(body: Fields) -> HttpRequest:
+    method_text = body.text("method") or "GET"
+    try:
+        method = parse_enum(method_text, HttpMethod, body.name("method"))
+    except InvalidDefinition as exc:
+        raise InvalidDefinition(
+            f"'{body.name('method')}' must be GET, PUT, POST or DELETE; got {method_text!r}.",
+            field=body.name("method"),
+        ) from exc
+    return HttpRequest(
+        uri=_required_text(body, "uri").strip(),
+        method=method,
+        headers=tuple((body.string_map("headers") or {}).items()),
+        body=body.text("body"),
+        authentication=_http_authentication(body.obj("authentication")),
+    )
+
+
+class _AuthType:
+    BASIC = "basic"
+    CERTIFICATE = "clientcertificate"
+    OAUTH = "activedirectoryoauth"
+    NONE = "notspecified"
+
+
+def _http_authentication(fields: Fields | None) -> HttpAuthentication | None:
+    if fields is None:
+        return None
+    kind = (fields.text("type", required=True) or "").strip().lower()
+    if kind == _AuthType.NONE:
+        return None
+    if kind == _AuthType.BASIC:
+        username, password = fields.text("username"), fields.text("password")
+        if not username or not password:
+            raise InvalidDefinition(BASIC_REQUIRED, field=fields.name("password"))
+        return BasicAuthentication(username, Secret(password))
+    if kind == _AuthType.CERTIFICATE:
+        pfx = fields.text("pfx")
+        if not pfx:
+            raise InvalidDefinition(
+                "'Pfx' and 'Password' are required for 'ClientCertificate' type of Authentication.",
+                field=fields.name("pfx"),
+            )
+        return ClientCertificateAuthentication(Secret(pfx), _secret(fields, "password"))
+    if kind == _AuthType.OAUTH:
+        values = {key: fields.text(key) for key in ("tenant", "audience", "clientId", "secret")}
+        missing = [key for key, value in values.items() if not value]
+        if missing:
+            raise InvalidDefinition(
+                "'Tenant', 'Audience', 'ClientId' and 'Secret' are required for "
+                "'ActiveDirectoryOAuth' type of Authentication.",
+                field=fields.name(missing[0]),
+            )
+        return OAuthAuthentication(
+            tenant=values["tenant"] or "",
+            audience=values["audience"] or "",
+            client_id=values["clientId"] or "",
+            secret=Secret(values["secret"] or ""),
+        )
+    raise InvalidDefinition(
+        f"'{fields.name('type')}' must be 'Basic', 'ClientCertificate' or "
+        f"'ActiveDirectoryOAuth'; got {fields.text('type')!r}.",
+        field=fields.name("type"),
+    )
+
+
+def _service_bus_authentication(fields: Fields | None) -> ServiceBusAuthentication | None:
+    if fields is None:
+        return None
+    kind = (fields.text("type") or "NotSpecified").strip().lower()
+    if kind == "notspecified":
+        return None
+    if kind != "sharedaccesskey":
+        raise InvalidDefinition(
+            f"'{fields.name('type')}' must be 'SharedAccessKey' or 'NotSpecified'.",
+            field=fields.name("type"),
+        )
+    return ServiceBusAuthentication(fields.text("sasKeyName"), _secret(fields, "sasKey"))
+
+
+def _brokered(fields: Fields | None) -> BrokeredMessageProperties | None:
+    if fields is None:
+        return None
+    return BrokeredMessageProperties(
+        content_type=fields.text("contentType"),
+        correlation_id=fields.text("correlationId"),
+        force_persistence=fields.boolean("forcePersistence"),
+        label=fields.text("label"),
+        message_id=fields.text("messageId"),
+        partition_key=fields.text("partitionKey"),
+        reply_to=fields.text("replyTo"),
+        reply_to_session_id=fields.text("replyToSessionId"),
+        scheduled_enqueue_time_utc=fields.instant("scheduledEnqueueTimeUtc"),
+        session_id=fields.text("sessionId"),
+        time_to_live=fields.duration("timeToLive"),
+        to=fields.text("to"),
+        via_partition_key=fields.text("viaPartitionKey"),
+    )
+
+
+def _amqp(body: Fields) -> AmqpMessage:
+    url = _required_text(body, "url").strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("amqp", "amqps") or not parts.hostname:
+        raise InvalidDefinition(
+            f"'{body.name('url')}' must be an amqp:// or amqps:// URL.", field=body.name("url")
+        )
+    password = parts.password
+    netloc = parts.hostname
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.username is not None:
+        netloc = f"{parts.username}@{netloc}"
+    public = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    persistent = body.boolean("persistent")
+    return AmqpMessage(
+        url=public,
+        password=None if password is None else Secret(password),
+        exchange=body.text("exchange") or "",
+        routing_key=body.text("routingKey") or "",
+        message=body.text("message"),
+        content_type=body.text("contentType"),
+        headers=tuple((body.string_map("headers") or {}).items()),
+        persistent=True if persistent is None else persistent,
+    )
+
+
+def _retry_policy(fields: Fields | None) -> RetryPolicy | None:
+    if fields is None:
+        return None
+    retry_type = fields.enum("retryType", RetryType) or RetryType.FIXED
+    return RetryPolicy(retry_type, fields.duration("retryInterval"), fields.integer("retryCount"))
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def action_to_json(action: JobAction) -> dict[str, Any]:
+    body = _common_to_json(action.type, action.payload, action.retry_policy)
+    if action.error_action is not None:
+        error = action.error_action
+        body["errorAction"] = _common_to_json(error.type, error.payload, error.retry_policy)
+    return body
+
+
+def _common_to_json(
+    kind: ActionType, payload: Payload, policy: RetryPolicy | None
+) -> dict[str, Any]:
+    payload_json = (
+        service_bus_to_json(payload, kind)
+        if isinstance(payload, ServiceBusMessage)
+        else payload_to_json(payload)
+    )
+    body: dict[str, Any] = {PAYLOAD_KEYS[kind]: payload_json, "type": kind.value}
+    if policy is not None:
+        body["retryPolicy"] = retry_policy_to_json(policy)
+    return body
+
+
+def retry_policy_to_json(policy: RetryPolicy) -> dict[str, Any]:
+    body: dict[str, Any] = {"retryType": policy.retry_type.value}
+    if policy.retry_interval is not None:
+        body["retryInterval"] = policy.retry_interval.text
+    if policy.retry_count is not None:
+        body["retryCount"] = policy.retry_count
+    return body
+
+
+def payload_to_json(payload: Payload) -> dict[str, Any]:
+    if isinstance(payload, HttpRequest):
+        return _http_to_json(payload)
+    if isinstance(payload, StorageQueueMessage):
+        return _drop_none(
+            {
+                "storageAccount": payload.storage_account,
+                "queueName": payload.queue_name,
+                "message": payload.message,
+            }
+        )
+    if isinstance(payload, ServiceBusMessage):
+        return _service_bus_to_json(payload)
+    return _drop_none(
+        {
+            "url": payload.url,
+            "exchange": payload.exchange,
+            "routingKey": payload.routing_key,
+            "message": payload.message,
+            "contentType": payload.content_type,
+            "headers": dict(payload.headers) or None,
+            "persistent": payload.persistent,
+        }
+    )
+
+
+def _http_to_json(request: HttpRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {"uri": request.uri, "method": request.method.value}
+    if request.headers:
+        body["headers"] = dict(request.headers)
+    if request.body is not None:
+        body["body"] = request.body
+    auth = request.authentication
+    if isinstance(auth, BasicAuthentication):
+        body["authentication"] = {"type": "Basic", "username": auth.username}
+    elif isinstance(auth, OAuthAuthentication):
+        body["authentication"] = {
+            "type": "ActiveDirectoryOAuth",
+            "tenant": auth.tenant,
+            "audience": auth.audience,
+            "clientId": auth.client_id,
+        }
+    elif isinstance(auth, ClientCertificateAuthentication):
+        expiration = None if auth.expiration is None else format_instant(auth.expiration)
+        body["authentication"] = _drop_none(
+            {
+                "type": "ClientCertificate",
+                "certificateThumbprint": auth.thumbprint,
+                "certificateExpiration": expiration,
+                "certificateExpirationDate": expiration,
+                "certificateSubjectName": auth.subject_name,
+            }
+        )
+    return body
+
+
+def _service_bus_to_json(message: ServiceBusMessage) -> dict[str, Any]:
+    entity_key = "queueName"
+    body: dict[str, Any] = {"namespace": message.namespace, entity_key: message.entity}
+    if message.transport_type is not None:
+        body["transportType"] = message.transport_type.value
+    if message.authentication is not None:
+        body["authentication"] = _drop_none(
+            {"type": "SharedAccessKey", "sasKeyName": message.authentication.sas_key_name}
+        )
+    if message.message is not None:
+        body["message"] = message.message
+    if message.brokered_properties is not None:
+        body["brokeredMessageProperties"] = _brokered_to_json(message.brokered_properties)
+    if message.custom_properties:
+        body["customMessageProperties"] = dict(message.custom_properties)
+    return body
+
+
+def service_bus_to_json(message: ServiceBusMessage, kind: ActionType) -> dict[str, Any]:
+    """The Service Bus payload with the entity under the key its action type uses."""
+    body = _service_bus_to_json(message)
+    if kind is ActionType.SERVICE_BUS_TOPIC:
+        body["topicPath"] = body.pop("queueName")
+    return body
+
+
+def _brokered_to_json(props: BrokeredMessageProperties) -> dict[str, Any]:
+    ttl: Duration | None = props.time_to_live
+    scheduled = props.scheduled_enqueue_time_utc
+    return _drop_none(
+        {
+            "contentType": props.content_type,
+            "correlationId": props.correlation_id,
+            "forcePersistence": props.force_persistence,
+            "label": props.label,
+            "messageId": props.message_id,
+            "partitionKey": props.partition_key,
+            "replyTo": props.reply_to,
+            "replyToSessionId": props.reply_to_session_id,
+            "scheduledEnqueueTimeUtc": None if scheduled is None else format_instant(scheduled),
+            "sessionId": props.session_id,
+            "timeToLive": None if ttl is None else ttl.text,
+            "to": props.to,
+            "viaPartitionKey": props.via_partition_key,
+        }
+    )
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}

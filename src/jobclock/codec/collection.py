@@ -1,0 +1,99 @@
+"""Job collection JSON ↔ :class:`JobCollection` (§1.2, §2.6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobclock.codec.fields import Fields
+from jobclock.domain.collection import (
+    CollectionState,
+    JobCollection,
+    MaxRecurrence,
+    Quota,
+    Sku,
+    check_collection_name,
+)
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.limits import check_quota
+from jobclock.domain.recurrence import Frequency
+
+# ARM normalised region names to their display names: "westus" → "West US" (§1.2).
+_REGIONS = {
+    name.replace(" ", "").lower(): name
+    for name in (
+        "East US", "East US 2", "West US", "West US 2", "Central US", "North Central US",
+        "South Central US", "West Central US", "North Europe", "West Europe", "East Asia",
+        "Southeast Asia", "Japan East", "Japan West", "Brazil South", "Australia East",
+        "Australia Southeast", "Central India", "South India", "West India", "Canada Central",
+        "Canada East", "UK South", "UK West", "Korea Central", "Korea South",
+    )
+}  # fmt: skip
+
+
+def display_location(location: str) -> str:
+    """``"westus"`` and ``"West US"`` → ``"West US"``; unknown names are kept as given."""
+    return _REGIONS.get(location.replace(" ", "").lower(), location)
+
+
+def collection_from_json(name: str, body: object) -> JobCollection:
+    """Read a PUT body for collection ``name``; checks the name and the quota against the plan."""
+    check_collection_name(name)
+    envelope = Fields(body, "")
+    location = envelope.text("location")
+    if not location or not location.strip():
+        raise InvalidDefinition("'location' is required.", field="location")
+    properties = envelope.obj("properties")
+    sku_fields = None if properties is None else properties.obj("sku")
+    sku = (sku_fields.enum("name", Sku) if sku_fields is not None else None) or Sku.STANDARD
+    state = (properties.enum("state", CollectionState) if properties else None) or (
+        CollectionState.ENABLED
+    )
+    if state is CollectionState.DELETED:
+        raise InvalidDefinition(
+            "'properties.state' cannot be set to 'Deleted'.", field="properties.state"
+        )
+    quota = _quota(properties.obj("quota")) if properties is not None else None
+    check_quota(sku, quota)
+    tags = envelope.string_map("tags") or {}
+    return JobCollection(
+        name=name,
+        location=display_location(location.strip()),
+        sku=sku,
+        state=state,
+        quota=quota,
+        tags=tuple(tags.items()),
+    )
+
+
+def _quota(fields: Fields | None) -> Quota | None:
+    if fields is None:
+        return None
+    recurrence = fields.obj("maxRecurrence")
+    max_recurrence = None
+    if recurrence is not None:
+        frequency = recurrence.enum("frequency", Frequency, required=True)
+        assert frequency is not None  # noqa: S101 - required=True
+        max_recurrence = MaxRecurrence(frequency, recurrence.integer("interval") or 1)
+    return Quota(
+        max_job_count=fields.integer("maxJobCount"),
+        max_job_occurrence=fields.integer("maxJobOccurrence"),
+        max_recurrence=max_recurrence,
+    )
+
+
+def collection_properties_to_json(collection: JobCollection) -> dict[str, Any]:
+    body: dict[str, Any] = {"sku": {"name": collection.sku.value}, "state": collection.state.value}
+    quota = collection.quota
+    if quota is not None:
+        quota_json: dict[str, Any] = {}
+        if quota.max_job_count is not None:
+            quota_json["maxJobCount"] = quota.max_job_count
+        if quota.max_job_occurrence is not None:
+            quota_json["maxJobOccurrence"] = quota.max_job_occurrence
+        if quota.max_recurrence is not None:
+            quota_json["maxRecurrence"] = {
+                "frequency": quota.max_recurrence.frequency.value,
+                "interval": quota.max_recurrence.interval,
+            }
+        body["quota"] = quota_json
+    return body

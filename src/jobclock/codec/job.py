@@ -1,0 +1,79 @@
+"""Job ``properties`` JSON ↔ :class:`JobDefinition` and :class:`Job` (§3.1, §2.6)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobclock.codec.action import action_from_json, action_to_json
+from jobclock.codec.fields import Fields
+from jobclock.codec.recurrence import recurrence_from_json, recurrence_to_json
+from jobclock.domain.errors import InvalidDefinition, MalformedJob
+from jobclock.domain.instants import format_instant
+from jobclock.domain.job import Job, JobDefinition, JobState, JobStatus
+from jobclock.domain.limits import check_job_size
+
+
+def parse_json_body(data: bytes | str) -> object:
+    """Decode a request body; anything that is not JSON is ``Malformed Job Object``."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJob() from exc
+
+
+def job_definition_from_json(body: object) -> JobDefinition:
+    """Read a PUT body ``{"properties": {...}}`` into a definition (shape rules only).
+
+    Read-only ``status`` is ignored, so a GET-modify-PUT works (§3.1); plan and time rules
+    are :func:`jobclock.domain.limits.check_job`'s.
+    """
+    check_job_size(len(json.dumps(body, separators=(",", ":")).encode()))
+    envelope = Fields(body, "")
+    properties = envelope.obj("properties")
+    if properties is None:
+        raise MalformedJob("'properties' is required.", field="properties")
+    action = properties.raw("action")
+    if action is None:
+        raise InvalidDefinition("'properties.action' is required.", field="properties.action")
+    recurrence = properties.raw("recurrence")
+    state = properties.enum("state", JobState) or JobState.ENABLED
+    if not state.settable:
+        raise InvalidDefinition(
+            f"'properties.state' may be set to 'Enabled' or 'Disabled' only, not '{state.value}'.",
+            field="properties.state",
+        )
+    return JobDefinition(
+        action=action_from_json(action, "properties.action"),
+        start_time=properties.instant("startTime"),
+        recurrence=None
+        if recurrence is None
+        else recurrence_from_json(recurrence, "properties.recurrence"),
+        state=state,
+    )
+
+
+def job_properties_to_json(job: Job) -> dict[str, Any]:
+    """The response ``properties`` in Azure's order with 7.0.0's spellings (§2.6)."""
+    definition = job.definition
+    body: dict[str, Any] = {}
+    if definition.start_time is not None:
+        body["startTime"] = format_instant(definition.start_time)
+    body["action"] = action_to_json(definition.action)
+    if definition.recurrence is not None:
+        body["recurrence"] = recurrence_to_json(definition.recurrence)
+    body["state"] = definition.state.value
+    body["status"] = status_to_json(job.status)
+    return body
+
+
+def status_to_json(status: JobStatus) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if status.last_execution_time is not None:
+        body["lastExecutionTime"] = format_instant(status.last_execution_time)
+    if status.next_execution_time is not None:
+        body["nextExecutionTime"] = format_instant(status.next_execution_time)
+    body["executionCount"] = status.execution_count
+    body["failureCount"] = status.failure_count
+    body["faultedCount"] = status.faulted_count
+    return body

@@ -1,0 +1,136 @@
+"""Job collections, their plans (SKUs) and quotas (§1.2)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.recurrence import Frequency
+
+
+class Sku(Enum):
+    """Azure's four plans plus jobclock's self-hosted ``Unlimited``."""
+
+    FREE = "Free"
+    STANDARD = "Standard"
+    P10_PREMIUM = "P10Premium"
+    P20_PREMIUM = "P20Premium"
+    UNLIMITED = "Unlimited"
+
+
+class CollectionState(Enum):
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    SUSPENDED = "Suspended"
+    DELETED = "Deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class MaxRecurrence:
+    """ "No job may recur more often than every ``interval`` ``frequency``."""
+
+    frequency: Frequency
+    interval: int = 1
+
+    @property
+    def period(self) -> timedelta:
+        return self.frequency.nominal * self.interval
+
+    def describe(self) -> str:
+        unit = self.frequency.value.lower()
+        return f"once every {self.interval} {unit}{'s' if self.interval != 1 else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """What a plan allows; None means no limit."""
+
+    max_jobs: int | None
+    max_recurrence: MaxRecurrence
+    max_collections: int | None
+    authentication: bool
+    min_retry_interval: timedelta
+
+
+_RETRY_FLOOR = timedelta(seconds=15)
+PLANS: dict[Sku, PlanLimits] = {
+    Sku.FREE: PlanLimits(5, MaxRecurrence(Frequency.HOUR), 1, False, timedelta(hours=1)),
+    Sku.STANDARD: PlanLimits(50, MaxRecurrence(Frequency.MINUTE), 100, True, _RETRY_FLOOR),
+    Sku.P10_PREMIUM: PlanLimits(50, MaxRecurrence(Frequency.MINUTE), 10_000, True, _RETRY_FLOOR),
+    # 10,000 in the 2016 docs, 5,000 in 2018's: the later figure (§11 Q15).
+    Sku.P20_PREMIUM: PlanLimits(1000, MaxRecurrence(Frequency.MINUTE), 5_000, True, _RETRY_FLOOR),
+    Sku.UNLIMITED: PlanLimits(None, MaxRecurrence(Frequency.SECOND), None, True, _RETRY_FLOOR),
+}
+MAX_COLLECTIONS_PER_SUBSCRIPTION = 200_000
+NAME_PATTERN = re.compile(r"^[a-zA-Z][-_a-zA-Z0-9]{0,99}$")
+JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z][-_a-zA-Z0-9]{0,99}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A collection's quota; it may be stricter than its plan, never looser."""
+
+    max_job_count: int | None = None
+    max_job_occurrence: int | None = None
+    max_recurrence: MaxRecurrence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCollection:
+    """A job collection: the ARM envelope plus plan, state and quota."""
+
+    name: str
+    location: str
+    sku: Sku = Sku.STANDARD
+    state: CollectionState = CollectionState.ENABLED
+    quota: Quota | None = None
+    tags: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def plan(self) -> PlanLimits:
+        return PLANS[self.sku]
+
+    @property
+    def max_jobs(self) -> int | None:
+        """The effective job cap: the stricter of the plan and the quota."""
+        limits = [v for v in (self.plan.max_jobs, self._quota_jobs) if v is not None]
+        return min(limits) if limits else None
+
+    @property
+    def _quota_jobs(self) -> int | None:
+        return None if self.quota is None else self.quota.max_job_count
+
+    @property
+    def max_recurrence(self) -> MaxRecurrence:
+        """The effective recurrence floor: the stricter of the plan and the quota."""
+        floor = self.plan.max_recurrence
+        wanted = None if self.quota is None else self.quota.max_recurrence
+        if wanted is not None and wanted.period > floor.period:
+            return wanted
+        return floor
+
+    @property
+    def runs_jobs(self) -> bool:
+        """Only an Enabled collection lets its jobs run (Disabled and Suspended gate them)."""
+        return self.state is CollectionState.ENABLED
+
+
+def check_collection_name(name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise InvalidDefinition(
+            f"The job collection name '{name}' is invalid: use 1 to 100 letters, digits, '-' "
+            "or '_', starting with a letter.",
+            field="name",
+        )
+
+
+def check_job_name(name: str) -> None:
+    if not JOB_NAME_PATTERN.match(name):
+        raise InvalidDefinition(
+            f"The job name '{name}' is invalid: use 1 to 100 letters, digits, '-' or '_', "
+            "starting with a letter.",
+            field="name",
+        )

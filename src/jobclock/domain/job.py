@@ -1,0 +1,64 @@
+"""Jobs: definition, state and status (§1.3, §1.4, §3.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from jobclock.domain.actions import JobAction
+from jobclock.domain.recurrence import Recurrence
+
+
+class JobState(Enum):
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    FAULTED = "Faulted"
+    COMPLETED = "Completed"
+
+    @property
+    def settable(self) -> bool:
+        """Users may set only Enabled and Disabled (§1.3)."""
+        return self in (JobState.ENABLED, JobState.DISABLED)
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.FAULTED, JobState.COMPLETED)
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """Server-computed counters and times (§1.4); ``next_execution_time`` None = none due."""
+
+    execution_count: int = 0
+    failure_count: int = 0
+    faulted_count: int = 0
+    last_execution_time: datetime | None = None
+    next_execution_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobDefinition:
+    """What a user declares: the action, when, and whether it is enabled.
+
+    ``start_time`` None means "not given": the job is anchored at its creation (§4.2).
+    """
+
+    action: JobAction
+    start_time: datetime | None = None
+    recurrence: Recurrence | None = None
+    state: JobState = JobState.ENABLED
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A stored job: its place, its definition and its status."""
+
+    collection: str
+    name: str
+    definition: JobDefinition
+    status: JobStatus = field(default_factory=JobStatus)
+
+    @property
+    def state(self) -> JobState:
+        return self.definition.state

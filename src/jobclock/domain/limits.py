@@ -1,0 +1,315 @@
+"""The rules and limits of §3 and §6.1 that need more than one field, or a plan, to check.
+
+Each check raises a leaf of the error tree with Azure's code and a message that names the
+field or the limit. Shape rules of a single value are checked where it is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from jobclock.domain.actions import (
+    AmqpMessage,
+    ErrorAction,
+    HttpRequest,
+    JobAction,
+    ServiceBusMessage,
+    StorageQueueMessage,
+    uses_authentication,
+)
+from jobclock.domain.collection import (
+    MAX_COLLECTIONS_PER_SUBSCRIPTION,
+    PLANS,
+    JobCollection,
+    MaxRecurrence,
+    Quota,
+    Sku,
+)
+from jobclock.domain.durations import timespan
+from jobclock.domain.errors import InvalidDefinition, QuotaExceeded
+from jobclock.domain.job import JobDefinition
+from jobclock.domain.occurrences import occurrences
+from jobclock.domain.recurrence import Frequency, Recurrence
+from jobclock.domain.retry_policy import RetryPolicy
+
+MAX_JOB_JSON_BYTES = 16_384
+MAX_URI_LENGTH = 2048
+MAX_HEADERS = 50
+MAX_HEADERS_LENGTH = 4096
+MAX_BODY_LENGTH = 8192
+MAX_RETRY_COUNT = 20
+# 18 months, the longest "time to start", recurrence span and retry interval (§6.1).
+EIGHTEEN_MONTHS = timedelta(days=548)
+_SAMPLE_START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday in a leap year
+_SAMPLE_SIZE = 5000
+
+
+def check_job_size(size_in_bytes: int) -> None:
+    """A serialized job may not exceed 16 K (§6.1)."""
+    if size_in_bytes > MAX_JOB_JSON_BYTES:
+        raise InvalidDefinition(
+            f"The job definition is {size_in_bytes} bytes; the limit is {MAX_JOB_JSON_BYTES} "
+            "bytes (16 K).",
+            field="properties",
+        )
+
+
+def check_job(definition: JobDefinition, collection: JobCollection, now: datetime) -> None:
+    """Every rule a job must obey in ``collection`` at ``now`` (§3, §6.1)."""
+    start = definition.start_time
+    if start is not None and start - now > EIGHTEEN_MONTHS:
+        raise InvalidDefinition(
+            "'startTime' may be at most 18 months in the future.", field="properties.startTime"
+        )
+    recurrence = definition.recurrence
+    if recurrence is not None:
+        end = recurrence.end_time
+        if start is not None and end is not None and end < start:
+            raise InvalidDefinition(
+                "'recurrence.endTime' is earlier than 'startTime'.",
+                field="properties.recurrence.endTime",
+            )
+        check_recurrence_allowed(recurrence, collection)
+    check_action(definition.action, collection, "properties.action")
+
+
+def check_recurrence_allowed(recurrence: Recurrence, collection: JobCollection) -> None:
+    """409 when the recurrence fires more often than the collection's plan or quota allows."""
+    floor = collection.max_recurrence
+    spacing = min_spacing(recurrence)
+    if spacing < floor.period:
+        raise QuotaExceeded(
+            f"The recurrence fires as often as every {_describe(spacing)}, more often than job "
+            f"collection '{collection.name}' allows ({floor.describe()}, plan "
+            f"'{collection.sku.value}').",
+        )
+
+
+def _describe(spacing: timedelta) -> str:
+    seconds = int(spacing.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def min_spacing(recurrence: Recurrence) -> timedelta:
+    """The shortest time between two occurrences of the recurrence.
+
+    Without a schedule it is ``interval × frequency`` (a month counts 30 days). With one, it
+    is measured on the recurrence's own occurrences from a sample start, which covers every
+    gap a schedule can make: inside a day, across midnight and across month ends.
+    """
+    if recurrence.effective_schedule is None:
+        return recurrence.nominal_period
+    sample = Recurrence(
+        frequency=recurrence.frequency,
+        interval=recurrence.interval,
+        schedule=recurrence.schedule,
+    )
+    shortest = recurrence.nominal_period
+    previous: datetime | None = None
+    for index, value in enumerate(occurrences(sample, _SAMPLE_START, _SAMPLE_START)):
+        if previous is not None:
+            shortest = min(shortest, value - previous)
+        previous = value
+        if index >= _SAMPLE_SIZE:
+            break
+    return shortest
+
+
+def check_action(action: JobAction, collection: JobCollection, path: str) -> None:
+    """Limits of the main action, its retry policy and its error action (§3.2–§3.5, §7)."""
+    if uses_authentication(action) and not collection.plan.authentication:
+        raise QuotaExceeded(
+            f"Outbound authentication is not available on the '{collection.sku.value}' plan of "
+            f"job collection '{collection.name}'.",
+        )
+    _check_payload(action, f"{path}")
+    _check_retry_policy(action.retry_policy, collection, f"{path}.retryPolicy")
+    if action.error_action is not None:
+        _check_payload(action.error_action, f"{path}.errorAction")
+        _check_retry_policy(
+            action.error_action.retry_policy, collection, f"{path}.errorAction.retryPolicy"
+        )
+
+
+def _check_payload(action: JobAction | ErrorAction, path: str) -> None:
+    payload = action.payload
+    if isinstance(payload, HttpRequest):
+        check_http_request(payload, f"{path}.request")
+    elif isinstance(payload, StorageQueueMessage):
+        _check_body(payload.message, f"{path}.queueMessage.message")
+    elif isinstance(payload, ServiceBusMessage):
+        _check_body(payload.message, f"{path}.serviceBus{_sb_kind(action)}Message.message")
+    elif isinstance(payload, AmqpMessage):
+        _check_body(payload.message, f"{path}.amqpMessage.message")
+        _check_headers(payload.headers, f"{path}.amqpMessage.headers")
+
+
+def _sb_kind(action: JobAction | ErrorAction) -> str:
+    return "Topic" if action.type.value.endswith("Topic") else "Queue"
+
+
+def check_http_request(request: HttpRequest, path: str) -> None:
+    """URI, headers and body limits of an HTTP request (§3.3, §6.1)."""
+    if len(request.uri) > MAX_URI_LENGTH:
+        raise InvalidDefinition(
+            f"'{path}.uri' is {len(request.uri)} characters long; the limit is {MAX_URI_LENGTH}.",
+            field=f"{path}.uri",
+        )
+    parts = urlsplit(request.uri)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidDefinition(
+            f"'{path}.uri' must be an absolute http or https URL, got {request.uri!r}.",
+            field=f"{path}.uri",
+        )
+    _check_headers(request.headers, f"{path}.headers")
+    _check_body(request.body, f"{path}.body")
+
+
+def _check_headers(headers: Iterable[tuple[str, str]], path: str) -> None:
+    pairs = list(headers)
+    if len(pairs) > MAX_HEADERS:
+        raise InvalidDefinition(
+            f"'{path}' has {len(pairs)} headers; the limit is {MAX_HEADERS}.", field=path
+        )
+    size = sum(len(name) + len(value) for name, value in pairs)
+    if size > MAX_HEADERS_LENGTH:
+        raise InvalidDefinition(
+            f"'{path}' add up to {size} characters; the limit is {MAX_HEADERS_LENGTH}.",
+            field=path,
+        )
+
+
+def _check_body(body: str | None, path: str) -> None:
+    if body is not None and len(body) > MAX_BODY_LENGTH:
+        raise InvalidDefinition(
+            f"'{path}' is {len(body)} characters long; the limit is {MAX_BODY_LENGTH}.",
+            field=path,
+        )
+
+
+def _check_retry_policy(policy: RetryPolicy | None, collection: JobCollection, path: str) -> None:
+    if policy is None:
+        return
+    if policy.retry_count is not None and not 0 <= policy.retry_count <= MAX_RETRY_COUNT:
+        raise InvalidDefinition(
+            f"'{path}.retryCount' must be between 0 and {MAX_RETRY_COUNT}, got "
+            f"{policy.retry_count}.",
+            field=f"{path}.retryCount",
+        )
+    if policy.retry_interval is None:
+        return
+    interval = policy.retry_interval.value
+    floor = collection.plan.min_retry_interval
+    if interval < floor:
+        raise InvalidDefinition(
+            f"'{path}.retryInterval' is {policy.retry_interval.text}; the minimum on the "
+            f"'{collection.sku.value}' plan is {timespan(floor)}.",
+            field=f"{path}.retryInterval",
+        )
+    if interval > EIGHTEEN_MONTHS:
+        raise InvalidDefinition(
+            f"'{path}.retryInterval' is {policy.retry_interval.text}; the maximum is 18 months.",
+            field=f"{path}.retryInterval",
+        )
+
+
+def check_quota(sku: Sku, quota: Quota | None) -> None:
+    """A quota may be stricter than its plan, never looser (400, §1.2, §2.7)."""
+    if quota is None:
+        return
+    plan = PLANS[sku]
+    if quota.max_job_count is not None:
+        if quota.max_job_count < 1:
+            raise InvalidDefinition(
+                f"The maximum job count quota must be at least 1, got {quota.max_job_count}.",
+                field="properties.quota.maxJobCount",
+            )
+        if plan.max_jobs is not None and quota.max_job_count > plan.max_jobs:
+            raise InvalidDefinition(
+                f"The maximum job count quota has a value that is too large: "
+                f"{quota.max_job_count}. The '{sku.value}' plan allows at most {plan.max_jobs}.",
+                field="properties.quota.maxJobCount",
+            )
+    if quota.max_recurrence is not None:
+        _check_max_recurrence(sku, quota.max_recurrence)
+
+
+def _check_max_recurrence(sku: Sku, wanted: MaxRecurrence) -> None:
+    if not 1 <= wanted.interval <= wanted.frequency.max_interval:
+        raise InvalidDefinition(
+            f"'quota.maxRecurrence.interval' must be between 1 and "
+            f"{wanted.frequency.max_interval} for frequency '{wanted.frequency.value}'.",
+            field="properties.quota.maxRecurrence.interval",
+        )
+    floor = PLANS[sku].max_recurrence
+    if wanted.period < floor.period:
+        raise InvalidDefinition(
+            f"The provided MaxRecurrence for job collection Quota '{timespan(wanted.period)}' "
+            f"exceeds the permissible limit for {sku.value} collections "
+            f"'{timespan(floor.period)}'.",
+            field="properties.quota.maxRecurrence",
+        )
+
+
+def check_job_capacity(collection: JobCollection, jobs_now: int) -> None:
+    """409 when one more job would exceed the collection's job cap."""
+    cap = collection.max_jobs
+    if cap is not None and jobs_now >= cap:
+        raise QuotaExceeded(
+            f"Job collection '{collection.name}' already holds {jobs_now} jobs; its "
+            f"'{collection.sku.value}' plan and quota allow {cap}.",
+        )
+
+
+def check_collection_capacity(sku: Sku, same_plan: int, total: int) -> None:
+    """409 when one more collection would exceed the subscription's limits (§6.1)."""
+    cap = PLANS[sku].max_collections
+    if cap is not None and same_plan >= cap:
+        raise QuotaExceeded(
+            f"The subscription already has {same_plan} '{sku.value}' job collections; the "
+            f"plan allows {cap}.",
+        )
+    if total >= MAX_COLLECTIONS_PER_SUBSCRIPTION:
+        raise QuotaExceeded(
+            f"The subscription already has {total} job collections; the limit is "
+            f"{MAX_COLLECTIONS_PER_SUBSCRIPTION}.",
+        )
+
+
+def check_plan_change(
+    collection: JobCollection, jobs: Iterable[JobDefinition], other_free: int
+) -> None:
+    """Whether ``collection`` (with its new plan and quota) can hold its existing jobs.
+
+    Downgrading to Free fails when the subscription has another Free collection, a job
+    recurs more often than hourly, there are more than 5 jobs, or a job uses outbound
+    authentication (§1.2).
+    """
+    definitions = list(jobs)
+    if collection.sku is Sku.FREE and other_free > 0:
+        raise QuotaExceeded("The subscription already has a 'Free' job collection.")
+    cap = collection.max_jobs
+    if cap is not None and len(definitions) > cap:
+        raise QuotaExceeded(
+            f"Job collection '{collection.name}' holds {len(definitions)} jobs; the "
+            f"'{collection.sku.value}' plan and quota allow {cap}.",
+        )
+    for definition in definitions:
+        if definition.recurrence is not None:
+            check_recurrence_allowed(definition.recurrence, collection)
+        if uses_authentication(definition.action) and not collection.plan.authentication:
+            raise QuotaExceeded(
+                f"A job of collection '{collection.name}' uses outbound authentication, which "
+                f"the '{collection.sku.value}' plan does not allow.",
+            )
+
+
+def second_frequency_allowed(collection: JobCollection) -> bool:
+    """Whether the collection's plan or quota permits ``"frequency": "Second"``."""
+    return collection.max_recurrence.frequency is Frequency.SECOND
