@@ -1,0 +1,47 @@
+"""``jobclock preview``: the next occurrences of a recurrence, one per line, in UTC."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from jobclock.clock import SystemClock
+from jobclock.codec.recurrence import recurrence_from_json
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.instants import format_instant_seconds, parse_instant
+from jobclock.domain.occurrences import preview
+
+
+@click.command("preview")
+@click.option(
+    "--recurrence",
+    "recurrence_text",
+    metavar="JSON",
+    help='A recurrence object, e.g. \'{"frequency":"Day","schedule":{"hours":[6]}}\'. '
+    "Omit it for a one-time job.",
+)
+@click.option("--start", metavar="ISO", help="The job's startTime (default: --now).")
+@click.option("--now", "now_text", metavar="ISO", help="The current time (default: now).")
+@click.option(
+    "--count",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many occurrences to print.",
+)
+def preview_command(
+    recurrence_text: str | None, start: str | None, now_text: str | None, count: int
+) -> None:
+    """Print the next COUNT occurrences as YYYY-MM-DDTHH:MM:SSZ, fewer when the series ends."""
+    recurrence = None
+    if recurrence_text is not None:
+        try:
+            raw = json.loads(recurrence_text)
+        except ValueError as exc:
+            raise InvalidDefinition(f"--recurrence is not valid JSON: {exc.msg}.") from exc
+        recurrence = recurrence_from_json(raw)
+    now = SystemClock().now() if now_text is None else parse_instant(now_text, field="--now")
+    anchor = now if start is None else parse_instant(start, field="--start")
+    for instant in preview(recurrence, anchor, now, count):
+        click.echo(format_instant_seconds(instant))
