@@ -38,7 +38,7 @@ def preview_command(
     if recurrence_text is not None:
         try:
             raw = json.loads(recurrence_text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InvalidDefinition(f"--recurrence is not valid JSON: {exc.msg}.") from exc
         recurrence = recurrence_from_json(raw)
     now = SystemClock().now() if now_text is None else parse_instant(now_text, field="--now")

@@ -184,23 +184,61 @@ def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
     wall = start.astimezone(zone) if zone is not None else start
     calendar = _Calendar.build(frequency, interval, schedule, wall)
     if frequency is Frequency.HOUR:
-        assert schedule is not None  # noqa: S101 - guarded above
-        minutes = tuple(sorted(set(schedule.minutes or ())))
+        minutes = schedule.minutes if schedule is not None and schedule.minutes else ()
         anchor_hour = wall.date().toordinal() * 24 + wall.hour
         if zone is None:
             return _UtcHourGrid(anchor_us, anchor_hour, interval, minutes)
-        return _DayWalk(anchor_us, calendar, _HourTimes(anchor_hour, interval, minutes), zone)
-    if schedule is None:
-        times: tuple[int, ...] = (
-            ((wall.hour * 60 + wall.minute) * 60 + wall.second) * _US + wall.microsecond,
+        return _DayWalk(
+            anchor_us, calendar, _HourTimes(anchor_hour, interval, minutes), zone, grid=False
         )
+    if schedule is None:
+        extra = wall.second * _US + wall.microsecond
+        times = _DayTimes((wall.hour,), (wall.minute,), extra)
     else:
         minutes = schedule.minutes or (wall.minute,)
         hours = schedule.hours or (_ALL_HOURS if schedule.minutes else (wall.hour,))
-        times = tuple(sorted({(h * 60 + m) * _MINUTE_US for h in hours for m in minutes}))
+        times = _DayTimes(hours, minutes, 0)
     if zone is None:
         return _UtcDayWalk(anchor_us, calendar, times)
-    return _DayWalk(anchor_us, calendar, _FixedTimes(times), zone)
+    return _DayWalk(anchor_us, calendar, times, zone, grid=schedule is None)
+
+
+@dataclass(frozen=True, slots=True)
+class _DayTimes:
+    """A day's slots: ``hours × minutes`` (sorted) plus ``extra_us`` past each minute."""
+
+    hours: tuple[int, ...]
+    minutes: tuple[int, ...]
+    extra_us: int
+
+    @property
+    def first(self) -> int:
+        return self.hours[0] * _HOUR_US + self.minutes[0] * _MINUTE_US + self.extra_us
+
+    def first_at_or_after(self, offset_us: int) -> int | None:
+        """The first slot (µs after midnight) at or after ``offset_us``, or None."""
+        wanted = offset_us - self.extra_us
+        if wanted <= 0:
+            return self.first
+        hour, rest = divmod(wanted, _HOUR_US)
+        hours = self.hours
+        position = bisect_left(hours, hour)
+        if position < len(hours) and hours[position] == hour:
+            minute = bisect_left(self.minutes, -(-rest // _MINUTE_US))
+            if minute < len(self.minutes):
+                return hour * _HOUR_US + self.minutes[minute] * _MINUTE_US + self.extra_us
+            position += 1
+        if position < len(hours):
+            return hours[position] * _HOUR_US + self.minutes[0] * _MINUTE_US + self.extra_us
+        return None
+
+    def all(self) -> Iterator[int]:
+        for hour in self.hours:
+            for minute in self.minutes:
+                yield hour * _HOUR_US + minute * _MINUTE_US + self.extra_us
+
+    def on(self, day: int) -> _DayTimes:
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,11 +354,11 @@ def days_in_month(year: int, month: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _UtcDayWalk(Plan):
-    """Eligible UTC days × sorted times of day: integer arithmetic and one bisect."""
+    """Eligible UTC days × sorted times of day: integer arithmetic and two bisects."""
 
     anchor_us: int
     calendar: _Calendar
-    times: tuple[int, ...]  # microseconds after midnight, sorted
+    times: _DayTimes
 
     def first_at_or_after(self, lower_us: int) -> int | None:
         lower_us = max(lower_us, self.anchor_us)
@@ -328,13 +366,13 @@ class _UtcDayWalk(Plan):
         day = self.calendar.next_day(lower_day)
         if day == lower_day:
             base = (day - _EPOCH_ORD) * _DAY_US
-            position = bisect_left(self.times, lower_us - base)
-            if position < len(self.times):
-                return base + self.times[position]
+            found = self.times.first_at_or_after(lower_us - base)
+            if found is not None:
+                return base + found
             day = self.calendar.next_day(day + 1)
         if day is None:
             return None
-        return (day - _EPOCH_ORD) * _DAY_US + self.times[0]
+        return (day - _EPOCH_ORD) * _DAY_US + self.times.first
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,36 +398,17 @@ class _UtcHourGrid(Plan):
         return (aligned - epoch_hours) * _HOUR_US + self.minutes[0] * _MINUTE_US
 
 
-class _Times:
-    """The sorted wall times (microseconds after midnight) of a given day."""
-
-    def on(self, day: int) -> tuple[int, ...]:
-        raise NotImplementedError
-
-
 @dataclass(frozen=True, slots=True)
-class _FixedTimes(_Times):
-    times: tuple[int, ...]
-
-    def on(self, day: int) -> tuple[int, ...]:
-        return self.times
-
-
-@dataclass(frozen=True, slots=True)
-class _HourTimes(_Times):
-    """Wall hours ``anchor_hour + k·interval`` × minutes: depends on the day's phase."""
+class _HourTimes:
+    """Wall hours ``anchor_hour + k·interval`` × minutes: the hours depend on the day."""
 
     anchor_hour: int
     interval: int
     minutes: tuple[int, ...]
 
-    def on(self, day: int) -> tuple[int, ...]:
+    def on(self, day: int) -> _DayTimes:
         first = (self.anchor_hour - day * 24) % self.interval
-        return tuple(
-            (hour * 60 + minute) * _MINUTE_US
-            for hour in range(first, 24, self.interval)
-            for minute in self.minutes
-        )
+        return _DayTimes(tuple(range(first, 24, self.interval)), self.minutes, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,48 +417,59 @@ class _DayWalk(Plan):
 
     anchor_us: int
     calendar: _Calendar
-    times: _Times
+    times: _DayTimes | _HourTimes
     zone: ZoneInfo
+    grid: bool  # no schedule: the anchor itself is the first slot, even in a fold
 
     def first_at_or_after(self, lower_us: int) -> int | None:
-        lower_us = max(lower_us, self.anchor_us)
+        if lower_us <= self.anchor_us:
+            if self.grid:
+                return self.anchor_us
+            lower_us = self.anchor_us
         lower_wall = from_us(lower_us).astimezone(self.zone)
-        # A slot of the day before can land after `lower` when that day has a gap.
-        day = self.calendar.next_day(lower_wall.date().toordinal() - 1)
-        while day is not None:
-            found, irregular = self._first_on(day, lower_us)
+        day = lower_wall.date().toordinal()
+        # A slot of the day before can land at or after `lower` only when a gap lies between
+        # that day's midnight and `lower`, which shows as a change of offset.
+        offset = lower_wall.utcoffset()
+        if offset != self.zone.utcoffset(_wall_midnight(day - 1)):
+            day -= 1
+        candidate = self.calendar.next_day(day)
+        while candidate is not None:
+            found, irregular = self._first_on(candidate, lower_us)
             if found is not None:
-                following = self.calendar.next_day(day + 1)
-                if irregular and following == day + 1:
+                following = self.calendar.next_day(candidate + 1)
+                if irregular and following == candidate + 1:
                     later, _ = self._first_on(following, lower_us)
                     if later is not None and later < found:
                         found = later
                 return found
-            day = self.calendar.next_day(day + 1)
+            candidate = self.calendar.next_day(candidate + 1)
         return None
 
     def _first_on(self, day: int, lower_us: int) -> tuple[int | None, bool]:
         """The day's first instant at or after ``lower_us``; and whether the day is irregular."""
         times = self.times.on(day)
-        if not times:
+        if not times.hours or not times.minutes:
             return None, False
         wall_base = (day - _EPOCH_ORD) * _DAY_US
-        civil = date.fromordinal(day)
-        # A naive wall time on purpose: ZoneInfo.utcoffset reads its fields and its fold.
-        midnight = datetime(civil.year, civil.month, civil.day)  # noqa: DTZ001
+        midnight = _wall_midnight(day)
         opening = _offset_us(self.zone, midnight)
         closing = _offset_us(self.zone, midnight.replace(hour=23, minute=59, second=59, fold=1))
         if opening == closing:
-            position = bisect_left(times, lower_us + opening - wall_base)
-            if position < len(times):
-                return wall_base + times[position] - opening, False
-            return None, False
+            found = times.first_at_or_after(lower_us + opening - wall_base)
+            return (None if found is None else wall_base + found - opening), False
         candidates = [
             wall_base + time - _offset_us(self.zone, midnight + timedelta(microseconds=time))
-            for time in times
+            for time in times.all()
         ]
         eligible = [value for value in candidates if value >= lower_us]
         return (min(eligible) if eligible else None), True
+
+
+def _wall_midnight(day: int) -> datetime:
+    """Midnight of a day ordinal as a naive wall time: ZoneInfo reads its fields and fold."""
+    civil = date.fromordinal(day)
+    return datetime(civil.year, civil.month, civil.day)  # noqa: DTZ001
 
 
 def _offset_us(zone: ZoneInfo, wall: datetime) -> int:

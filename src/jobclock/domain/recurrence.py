@@ -115,6 +115,20 @@ class Schedule:
     month_days: tuple[int, ...] | None = None
     monthly_occurrences: tuple[MonthlyOccurrence, ...] | None = None
 
+    def __post_init__(self) -> None:
+        # Normalise once, here, so the engine can bisect the lists as they are.
+        for name in ("minutes", "hours", "month_days"):
+            values = getattr(self, name)
+            if values is not None:
+                object.__setattr__(self, name, tuple(sorted(set(values))))
+        if self.week_days is not None:
+            wanted = set(self.week_days)
+            object.__setattr__(self, "week_days", tuple(d for d in WEEK_ORDER if d in wanted))
+        if self.monthly_occurrences is not None:
+            unique = set(self.monthly_occurrences)
+            ordered = tuple(sorted(unique, key=MonthlyOccurrence.sort_key))
+            object.__setattr__(self, "monthly_occurrences", ordered)
+
     @property
     def is_empty(self) -> bool:
         """``{}`` and a schedule of empty lists both mean "no schedule" (§3.7)."""

@@ -123,7 +123,7 @@ def test_job_definition_larger_than_16k_is_rejected() -> None:
     ids=["broken", "empty", "not-utf8", "array", "string", "properties-not-object"],
 )
 def test_malformed_bodies_say_malformed_job_object(data: bytes) -> None:
-    with pytest.raises(MalformedJob, match="^Malformed Job Object") as caught:
+    with pytest.raises(MalformedJob, match=r"^Malformed Job Object") as caught:
         job_definition_from_json(parse_json_body(data))
     assert (caught.value.status, caught.value.code) == (400, "BadRequest")
 

@@ -42,7 +42,9 @@ def test_durations_echo_in_the_form_given(text: str) -> None:
     assert parse_duration(text, field="retryInterval").text == text
 
 
-@pytest.mark.parametrize("text", ["", "30", "P", "PT", "T30S", "25:00:00", "00:61:00", "-00:00:30", "abc"])
+@pytest.mark.parametrize(
+    "text", ["", "30", "P", "PT", "T30S", "25:00:00", "00:61:00", "-00:00:30", "abc"]
+)
 def test_bad_durations_are_rejected_naming_the_field(text: str) -> None:
     with pytest.raises(InvalidDefinition, match="retryInterval"):
         parse_duration(text, field="retryInterval")
