@@ -81,6 +81,8 @@ def format_instant_seconds(value: datetime) -> str:
 
 def require_aware(value: datetime, name: str) -> datetime:
     """Return ``value`` in UTC; raise ``ValueError`` for a naive datetime (a programming error)."""
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
     return value.astimezone(UTC)

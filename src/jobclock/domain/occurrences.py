@@ -146,14 +146,21 @@ def preview(
 
 
 class Plan:
-    """A recurrence compiled against its anchor: answers ``first_at_or_after``."""
+    """A recurrence compiled against its anchor: answers ``first_at_or_after``.
+
+    Plans are built on every cold call, so they are plain slotted classes (a frozen
+    dataclass's ``__init__`` costs a ``object.__setattr__`` per field); treat them as
+    immutable all the same.
+    """
+
+    __slots__ = ()
 
     def first_at_or_after(self, lower_us: int) -> int | None:
         """The first slot at or after ``lower_us`` (never before the anchor), or None."""
         raise NotImplementedError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _ElapsedGrid(Plan):
     """``anchor + k·step`` in elapsed time (Second, Minute, Hour; Day and Week in UTC)."""
 
@@ -203,7 +210,7 @@ def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
     return _DayWalk(anchor_us, calendar, times, zone, grid=schedule is None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _DayTimes:
     """A day's slots: ``hours × minutes`` (sorted) plus ``extra_us`` past each minute."""
 
@@ -241,7 +248,7 @@ class _DayTimes:
         return self
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Calendar:
     """Which wall-clock days are eligible (§4.3 step 2), as day ordinals."""
 
@@ -352,7 +359,7 @@ def days_in_month(year: int, month: int) -> int:
     return _DAYS_IN_MONTH[month - 1]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _UtcDayWalk(Plan):
     """Eligible UTC days × sorted times of day: integer arithmetic and two bisects."""
 
@@ -375,7 +382,7 @@ class _UtcDayWalk(Plan):
         return (day - _EPOCH_ORD) * _DAY_US + self.times.first
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _UtcHourGrid(Plan):
     """Hour recurrence with ``minutes`` in UTC: every ``interval`` hours from the anchor's."""
 
@@ -398,7 +405,7 @@ class _UtcHourGrid(Plan):
         return (aligned - epoch_hours) * _HOUR_US + self.minutes[0] * _MINUTE_US
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _HourTimes:
     """Wall hours ``anchor_hour + k·interval`` × minutes: the hours depend on the day."""
 
@@ -411,7 +418,7 @@ class _HourTimes:
         return _DayTimes(tuple(range(first, 24, self.interval)), self.minutes, 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _DayWalk(Plan):
     """Eligible wall-clock days in an IANA zone; exact around daylight-saving transitions."""
 
