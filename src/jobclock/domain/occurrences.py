@@ -40,6 +40,7 @@ _DAY_US = 86400 * _US
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORD = date(1970, 1, 1).toordinal()
 _MAX_ORD = date(9999, 12, 31).toordinal()
+_MAX_US = (_MAX_ORD + 1 - _EPOCH_ORD) * 86400 * 1_000_000 - 1  # 9999-12-31T23:59:59.999999Z
 _STEP_US = {
     Frequency.SECOND: _US,
     Frequency.MINUTE: _MINUTE_US,
@@ -93,7 +94,7 @@ def next_occurrence(
     lower_us = to_us(lower)
     if last is not None:
         lower_us = max(lower_us, to_us(require_aware(last, "last")) + 1)
-    found = compile_plan(recurrence, start).first_at_or_after(lower_us)
+    found = _first(_compile(recurrence, start), lower_us)
     if found is None:
         return None
     if recurrence.end_time is not None and found > to_us(recurrence.end_time):
@@ -116,19 +117,38 @@ def occurrences(
         if first is not None:
             yield first
         return
-    plan = compile_plan(recurrence, start)
+    plan = _compile(recurrence, start)
     lower_us = to_us(max(start, now))
     if last is not None:
         lower_us = max(lower_us, to_us(require_aware(last, "last")) + 1)
     end_us = None if recurrence.end_time is None else to_us(recurrence.end_time)
     count = recurrence.count
     while count is None or done < count:
-        found = plan.first_at_or_after(lower_us)
+        found = _first(plan, lower_us)
         if found is None or (end_us is not None and found > end_us):
             return
         yield from_us(found)
         done += 1
         lower_us = found + 1
+
+
+def _compile(recurrence: Recurrence, start: datetime) -> Plan | None:
+    """The plan, or None when the anchor's wall time lies past year 9999."""
+    try:
+        return compile_plan(recurrence, start)
+    except OverflowError:
+        return None
+
+
+def _first(plan: Plan | None, lower_us: int) -> int | None:
+    """``plan.first_at_or_after``; a series that would run past year 9999 ends there."""
+    if plan is None:
+        return None
+    try:
+        found = plan.first_at_or_after(lower_us)
+    except OverflowError:
+        return None
+    return None if found is None or found > _MAX_US else found
 
 
 def preview(
@@ -289,6 +309,8 @@ class _Calendar:
     def next_day(self, day: int) -> int | None:
         """The first eligible day ordinal at or after ``day``, or None if there is none."""
         day = max(day, self.anchor_ord)
+        if day > _MAX_ORD:
+            return None
         if self.frequency is Frequency.WEEK:
             return self._next_week_day(day)
         if self.frequency is Frequency.MONTH:

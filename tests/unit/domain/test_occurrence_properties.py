@@ -5,7 +5,10 @@ The oracle below is written from the spec's reference algorithm (§4.3), indepen
 anchor, emits every wall-clock slot and keeps the ones at or after ``max(start, now)``.
 Wall-clock slots are turned into instants with ``fold=0`` (a wall time in a spring gap is
 read with the offset in force before the gap, one in an autumn fold fires at its first
-instance), which is trivial in UTC.
+instance), which is trivial in UTC. Two rules for IANA zones follow the engine's documented
+design rather than the spec (which is UTC only, §4.8): a grid without a schedule runs at
+``S`` itself even when ``S`` is the second pass of a repeated wall time (§4.2: "run at S"),
+and Hour with ``minutes`` counts wall-clock hours from the start's wall hour.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from itertools import islice
+from functools import cache
+from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -214,12 +217,17 @@ def _candidates(recurrence: Recurrence, start: datetime, lower: datetime) -> Ite
             yield instant, instant
         return
     zone = ZoneInfo(recurrence.time_zone)
-    anchor = start.astimezone(zone).replace(tzinfo=None)
+    # fold=0: the slots are plain wall times; the anchor's own pass is handled below.
+    anchor = start.astimezone(zone).replace(tzinfo=None, fold=0)
     skip_before = lower.astimezone(UTC).replace(tzinfo=None)
+    grid = _given_schedule(recurrence) is None
     for wall, slot in _wall_slots(recurrence, anchor, skip_before):
         bound = wall.replace(tzinfo=UTC) - _MAX_OFFSET
         if slot is None:
             yield bound, None
+        elif grid and slot == anchor:
+            # §4.2: a grid runs at S itself, even when S is the second pass of a fold.
+            yield bound, start
         else:
             # fold=0: gap times use the pre-gap offset, fold times their first instance.
             yield bound, slot.replace(tzinfo=zone).astimezone(UTC)
@@ -287,8 +295,10 @@ def is_schedule_slot(recurrence: Recurrence, start: datetime, instant: datetime)
     if _is_elapsed_grid(recurrence):
         step = recurrence.interval * _ELAPSED_UNIT[recurrence.frequency]
         return (instant - start) % step == timedelta(0)
+    if instant == start and _given_schedule(recurrence) is None:
+        return True  # a grid's first slot is S itself (§4.2)
     zone = ZoneInfo(recurrence.time_zone)
-    anchor = start.astimezone(zone).replace(tzinfo=None)
+    anchor = start.astimezone(zone).replace(tzinfo=None, fold=0)
     for wall in walls_read_as(instant, zone):
         if recurrence.frequency is Frequency.HOUR:
             schedule = _given_schedule(recurrence)
@@ -343,6 +353,12 @@ _MONTHLY = st.lists(
 ).map(lambda items: tuple(sorted(items, key=MonthlyOccurrence.sort_key)))
 
 
+_UTC_ONLY = st.just("UTC")
+_ANY_ZONE = st.sampled_from(ZONES)
+_NON_UTC_ZONE = st.sampled_from(ZONES[1:])
+_ANY_FREQUENCY = st.sampled_from(Frequency)
+
+
 def _schedules(frequency: Frequency) -> st.SearchStrategy[Schedule | None]:
     """Schedules that respect the shape rules of §3.7 for ``frequency``."""
     nothing = st.none() | st.just(Schedule())
@@ -362,8 +378,8 @@ def _schedules(frequency: Frequency) -> st.SearchStrategy[Schedule | None]:
 @st.composite
 def recurrences(
     draw: st.DrawFn,
-    zones: st.SearchStrategy[str] = st.just("UTC"),
-    frequencies: st.SearchStrategy[Frequency] = st.sampled_from(Frequency),
+    zones: st.SearchStrategy[str] = _UTC_ONLY,
+    frequencies: st.SearchStrategy[Frequency] = _ANY_FREQUENCY,
 ) -> Recurrence:
     frequency = draw(frequencies)
     recurrence = Recurrence(
@@ -377,7 +393,7 @@ def recurrences(
     return recurrence
 
 
-@lru_cache(maxsize=None)
+@cache
 def offset_changes(zone_name: str) -> tuple[datetime, ...]:
     """The zone's offset changes between 2010 and 2030, as UTC instants (to the second)."""
     zone = ZoneInfo(zone_name)
@@ -440,8 +456,8 @@ class Case:
 @st.composite
 def cases(
     draw: st.DrawFn,
-    zones: st.SearchStrategy[str] = st.just("UTC"),
-    frequencies: st.SearchStrategy[Frequency] = st.sampled_from(Frequency),
+    zones: st.SearchStrategy[str] = _UTC_ONLY,
+    frequencies: st.SearchStrategy[Frequency] = _ANY_FREQUENCY,
     with_end_time: bool = True,
     max_periods_behind: float = 25.0,
 ) -> Case:
@@ -465,9 +481,6 @@ def cases(
         )
     return Case(recurrence, start, now, limit)
 
-
-_ANY_ZONE = st.sampled_from(ZONES)
-_NON_UTC_ZONE = st.sampled_from(ZONES[1:])
 
 # ---------------------------------------------------------------------------------------
 # The oracle against the spec's own worked examples (§4.5, §4.6), then the engine.
@@ -591,28 +604,35 @@ def test_oracle_and_engine_skip_past_grid_points_on_the_two_day_doc_example() ->
 # ---------------------------------------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=400)
-@given(case=cases())
-def test_engine_matches_the_brute_force_oracle_in_utc(case: Case) -> None:
+def _assert_engine_matches_oracle(case: Case) -> None:
     expected = oracle(case.recurrence, case.start, case.now, case.limit, case.horizon)
     actual = engine_until(case.recurrence, case.start, case.now, case.limit, case.horizon)
     assert actual == expected
 
 
-@settings(SETTINGS, max_examples=200)
-@given(case=cases(frequencies=st.sampled_from([Frequency.HOUR, Frequency.MONTH])))
-def test_engine_matches_the_oracle_for_hour_and_month_recurrences_in_utc(case: Case) -> None:
-    expected = oracle(case.recurrence, case.start, case.now, case.limit, case.horizon)
-    actual = engine_until(case.recurrence, case.start, case.now, case.limit, case.horizon)
-    assert actual == expected
+@pytest.mark.parametrize("frequency", list(Frequency), ids=lambda f: f.value)
+@settings(SETTINGS, max_examples=120)
+@given(data=st.data())
+def test_engine_matches_the_brute_force_oracle_in_utc(
+    frequency: Frequency, data: st.DataObject
+) -> None:
+    _assert_engine_matches_oracle(data.draw(cases(frequencies=st.just(frequency))))
 
 
-@settings(SETTINGS, max_examples=250)
-@given(case=cases(zones=_NON_UTC_ZONE, max_periods_behind=8.0))
-def test_engine_matches_the_oracle_read_in_wall_clock_time_in_iana_zones(case: Case) -> None:
-    expected = oracle(case.recurrence, case.start, case.now, case.limit, case.horizon)
-    actual = engine_until(case.recurrence, case.start, case.now, case.limit, case.horizon)
-    assert actual == expected
+@pytest.mark.parametrize(
+    "frequency",
+    [Frequency.HOUR, Frequency.DAY, Frequency.WEEK, Frequency.MONTH],
+    ids=lambda f: f.value,
+)
+@settings(SETTINGS, max_examples=100)
+@given(data=st.data())
+def test_engine_matches_the_oracle_read_in_wall_clock_time_in_iana_zones(
+    frequency: Frequency, data: st.DataObject
+) -> None:
+    case = data.draw(
+        cases(zones=_NON_UTC_ZONE, frequencies=st.just(frequency), max_periods_behind=8.0)
+    )
+    _assert_engine_matches_oracle(case)
 
 
 # ---------------------------------------------------------------------------------------
@@ -629,7 +649,7 @@ def _first(case: Case, limit: int | None = None) -> list[datetime]:
 @given(case=cases(zones=_ANY_ZONE))
 def test_occurrences_strictly_increase(case: Case) -> None:
     values = _first(case, 25)
-    assert all(a < b for a, b in zip(values, values[1:], strict=False))
+    assert all(a < b for a, b in pairwise(values))
 
 
 @SETTINGS
@@ -712,10 +732,37 @@ def test_now_on_an_occurrence_returns_it_and_just_after_returns_the_next(
 def test_done_counts_against_count(case: Case, done: int) -> None:
     recurrence = case.recurrence
     values = list(islice(occurrences(recurrence, case.start, case.now, done=done), 20))
-    if recurrence.count is not None:
-        assert len(values) <= max(0, recurrence.count - done)
+    fresh = occurrences(recurrence, case.start, case.now)
+    left = 20 if recurrence.count is None else min(20, max(0, recurrence.count - done))
+    assert values == list(islice(fresh, left))
+
+
+@SETTINGS
+@given(case=cases(zones=_ANY_ZONE), behind=st.floats(-3.0, 12.0))
+def test_next_occurrence_is_the_oracle_slot_strictly_after_last(case: Case, behind: float) -> None:
+    recurrence = case.recurrence
+    last = case.lower + recurrence.nominal_period * behind
+    after_last = max(case.now, last + timedelta(microseconds=1))
+    horizon = horizon_for(recurrence, max(case.start, after_last), 1)
+    expected = oracle(recurrence, case.start, after_last, 1, horizon)
+    found = next_occurrence(recurrence, case.start, case.now, last=last)
+    if expected:
+        assert found == expected[0]
     else:
-        assert values == list(islice(occurrences(recurrence, case.start, case.now), 20))
+        assert found is None or found > horizon
+
+
+@given(
+    start=starts("UTC"),
+    now=st.datetimes(datetime(2010, 1, 1), datetime(2031, 1, 1)).map(
+        lambda naive: naive.replace(tzinfo=UTC)
+    ),
+)
+def test_a_job_without_recurrence_runs_once_at_start_or_now(start: datetime, now: datetime) -> None:
+    assert list(occurrences(None, start, now)) == [max(start, now)]
+    assert next_occurrence(None, start, now) == max(start, now)
+    assert next_occurrence(None, start, now, last=max(start, now), done=1) is None
+    assert preview(None, start, now, 3) == [max(start, now)]
 
 
 def _with_schedule(recurrence: Recurrence, schedule: Schedule) -> Recurrence:
@@ -759,7 +806,8 @@ def test_utc_grid_without_schedule_equals_the_same_recurrence_as_a_schedule(case
 def test_wall_clock_grid_without_schedule_equals_its_spelled_out_schedule(case: Case) -> None:
     start = case.start.replace(second=0, microsecond=0)
     wall = start.astimezone(ZoneInfo(case.recurrence.time_zone))
-    plain = _with_schedule(case.recurrence, Schedule())
+    given = case.recurrence
+    plain = Recurrence(given.frequency, given.interval, time_zone=given.time_zone)
     times = {"minutes": (wall.minute,), "hours": (wall.hour,)}
     if plain.frequency is Frequency.DAY:
         spelled = Schedule(**times)
@@ -771,33 +819,23 @@ def test_wall_clock_grid_without_schedule_equals_its_spelled_out_schedule(case: 
             return
         spelled = Schedule(**times, month_days=(wall.day,))
     scheduled = _with_schedule(plain, spelled)
-    assert preview(plain, start, case.now, 12) == preview(scheduled, start, case.now, 12)
-
-
-def _repeats_an_earlier_wall_time(instant: datetime, zone_name: str) -> bool:
-    """Whether ``instant`` is the second instance of a wall time that occurs twice (a fold)."""
-    wall = instant.astimezone(ZoneInfo(zone_name))
-    return wall.replace(fold=0).astimezone(UTC) != instant
+    expected = preview(scheduled, start, case.now, 12)
+    if wall.replace(fold=0).astimezone(UTC) != start:
+        # S is the second pass of a repeated wall time: the grid runs at S itself (§4.2),
+        # the spelled-out slot of that day fires at its first pass, before S.
+        expected = [start, *expected][:12] if case.now <= start else expected
+    assert preview(plain, start, case.now, 12) == expected
 
 
 @SETTINGS
 @given(case=cases(zones=_ANY_ZONE, with_end_time=False))
 def test_a_grid_job_without_schedule_first_runs_at_a_future_start(case: Case) -> None:
     # §4.2: startTime now or in the future, recurrence without schedule → run at S.
-    # Known discrepancy, pinned by the strict xfail below: in a zone, an anchor that is the
-    # second instance of a repeated wall time does not run at S.
-    if _repeats_an_earlier_wall_time(case.start, case.recurrence.time_zone):
-        return
     recurrence = _with_schedule(case.recurrence, Schedule())
     now = min(case.now, case.start)
     assert next_occurrence(recurrence, case.start, now) == case.start
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine discrepancy: a Day/Week/Month grid anchored in the second instance of an "
-    "autumn-fold wall time skips its first run (§4.2 says it runs at startTime)",
-)
 @pytest.mark.parametrize("frequency", [Frequency.DAY, Frequency.WEEK, Frequency.MONTH])
 def test_a_wall_clock_grid_anchored_in_the_repeated_hour_first_runs_at_start(
     frequency: Frequency,
@@ -805,4 +843,38 @@ def test_a_wall_clock_grid_anchored_in_the_repeated_hour_first_runs_at_start(
     # 2024-10-27 01:30Z is 02:30 CET, the second 02:30 of that night in Amsterdam.
     start = datetime(2024, 10, 27, 1, 30, tzinfo=UTC)
     recurrence = Recurrence(frequency, time_zone="Europe/Amsterdam")
+    horizon = start + timedelta(days=400)
+    assert preview(recurrence, start, start, 3) == oracle(recurrence, start, start, 3, horizon)
     assert next_occurrence(recurrence, start, start) == start
+
+
+_END_OF_TIME = datetime(9999, 12, 31, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "recurrence",
+    [
+        pytest.param(Recurrence(Frequency.HOUR), id="hour grid"),
+        pytest.param(Recurrence(Frequency.DAY, schedule=Schedule(hours=(5,))), id="day hours"),
+        pytest.param(
+            Recurrence(Frequency.DAY, schedule=Schedule(hours=(5,)), time_zone="America/New_York"),
+            id="day hours in New York",
+        ),
+        pytest.param(
+            Recurrence(Frequency.MONTH, schedule=Schedule(month_days=(1,))), id="month days"
+        ),
+        pytest.param(Recurrence(Frequency.DAY), id="day grid"),
+        pytest.param(Recurrence(Frequency.WEEK), id="week grid"),
+        pytest.param(Recurrence(Frequency.MONTH), id="month grid"),
+        pytest.param(
+            Recurrence(Frequency.HOUR, interval=24, schedule=Schedule(minutes=(0,))),
+            id="hour minutes",
+        ),
+    ],
+)
+def test_a_series_that_would_pass_year_9999_ends_quietly(recurrence: Recurrence) -> None:
+    now = _END_OF_TIME + timedelta(minutes=1)
+    assert next_occurrence(recurrence, _END_OF_TIME, now) in (
+        None,
+        _END_OF_TIME + timedelta(hours=1),
+    )
