@@ -1,0 +1,40 @@
+"""What one attempt of an action knows and reports (§5.2–§5.8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from jobclock.domain.actions import ActionType, Payload
+from jobclock.domain.history import ActionName
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptContext:
+    """The facts an attempt sends along (the six ``x-ms-*`` headers, §5.2) and logs under."""
+
+    collection: str
+    job: str
+    execution_tag: str  # 32 lowercase hex characters, unique per attempt
+    request_id: str  # a GUID, unique per attempt
+    expected_time: datetime  # the occurrence's scheduled time (the retry's due time)
+    region: str
+    action_name: ActionName
+    retry_count: int
+    repeat_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """The action to invoke: its type and payload (a main action or an error action)."""
+
+    type: ActionType
+    payload: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """How an attempt ended; ``message`` is the history entry's message (§5.2, §5.8)."""
+
+    succeeded: bool
+    message: str
