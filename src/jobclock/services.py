@@ -7,13 +7,38 @@ the error tree; the edges map those to HTTP statuses or exit codes.
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from jobclock.domain.collection import JobCollection
-from jobclock.domain.history import HistoryEntry, HistoryStatus
-from jobclock.domain.job import Job, JobState
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from jobclock.codec.collection import collection_from_json, collection_properties_to_json
+from jobclock.codec.fields import Fields
+from jobclock.codec.job import definition_to_json, job_definition_from_json
+from jobclock.domain.collection import (
+    CollectionState,
+    JobCollection,
+    Sku,
+    check_job_name,
+)
+from jobclock.domain.errors import CollectionNotFound, InvalidDefinition, NotFound
+from jobclock.domain.history import ActionName, HistoryEntry, HistoryStatus
+from jobclock.domain.job import Job, JobDefinition, JobState, JobStatus
+from jobclock.domain.limits import (
+    check_collection_capacity,
+    check_job,
+    check_job_capacity,
+    check_plan_change,
+)
+from jobclock.domain.occurrences import from_us, next_occurrence, to_us
+from jobclock.domain.planning import first_time
+from jobclock.domain.secret import Secret
+from jobclock.ports import Clock, SecretBox
+from jobclock.storage.sql_store import CollectionRecord, HistoryRecord, JobRecord, SqlStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,68 +100,408 @@ HistoryFilter = HistoryStatus | None
 
 
 class SchedulerService:
-    """The use cases. Construct with :func:`jobclock.bootstrap.build`; all methods are async.
+    """The use cases. Build with :func:`jobclock.bootstrap.build`; all methods are async.
 
     Errors: ``CollectionNotFound`` (404 ``ResourceNotFound``) for a missing collection,
     ``NotFound`` (404) for a missing job, ``InvalidDefinition``/``MalformedJob`` (400) for bad
     bodies, ``QuotaExceeded`` (409) for plan and quota limits.
     """
 
+    def __init__(
+        self,
+        store: SqlStore,
+        box: SecretBox,
+        clock: Clock,
+        *,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._box = box
+        self._clock = clock
+        self._wake = wake
+        self.codec = StoredDefinitions(box)
+
     # -- collections ---------------------------------------------------------------------
     async def put_collection(self, ref: CollectionRef, body: object) -> tuple[CollectionView, bool]:
         """Create or replace (PUT); returns the view and True when it was created."""
-        raise NotImplementedError
+        collection = collection_from_json(ref.name, body)
+        async with self._store.transaction() as conn:
+            existing = await self._store.find_collection(conn, _collection_key(ref))
+            values = _collection_values(collection)
+            if existing is None:
+                same, total = await self._store.count_collections(
+                    conn, ref.subscription.lower(), collection.sku.value
+                )
+                check_collection_capacity(collection.sku, same, total)
+                await self._store.insert_collection(
+                    conn,
+                    values
+                    | {
+                        "subscription": ref.subscription,
+                        "resource_group": ref.resource_group,
+                        "name": ref.name,
+                        "key": _collection_key(ref),
+                        "subscription_key": ref.subscription.lower(),
+                        "created_at": to_us(self._clock.now()),
+                    },
+                )
+                created = True
+            else:
+                await self._check_plan(conn, ref, existing, collection)
+                await self._store.update_collection(conn, existing.id, values)
+                created = False
+        self._wake()
+        return await self.get_collection(ref), created
+
+    async def _check_plan(
+        self, conn: AsyncConnection, ref: CollectionRef, old: CollectionRecord, new: JobCollection
+    ) -> None:
+        definitions = [
+            self.codec.load(record.definition)
+            for record in await self._store.list_jobs(conn, old.id, None, None, 0)
+        ]
+        other_free = 0
+        if new.sku is Sku.FREE:
+            same, _ = await self._store.count_collections(conn, ref.subscription.lower(), "Free")
+            other_free = same - (1 if old.sku == "Free" else 0)
+        check_plan_change(new, definitions, other_free)
 
     async def patch_collection(self, ref: CollectionRef, body: object) -> CollectionView:
         """Deep-merge ``body`` into the stored collection (PATCH)."""
-        raise NotImplementedError
+        current = await self.get_collection(ref)
+        stored = {
+            "location": current.collection.location,
+            "tags": dict(current.collection.tags),
+            "properties": collection_properties_to_json(current.collection),
+        }
+        view, _ = await self.put_collection(ref, deep_merge(stored, body))
+        return view
 
     async def get_collection(self, ref: CollectionRef) -> CollectionView:
-        raise NotImplementedError
+        async with self._store.transaction() as conn:
+            record = await self._collection(conn, ref)
+        return _collection_view(record)
 
     async def list_collections(
         self, subscription: str, resource_group: str | None
     ) -> list[CollectionView]:
         """All collections of a subscription (or of one resource group), by name."""
-        raise NotImplementedError
+        prefix = None
+        if resource_group is not None:
+            prefix = f"{subscription.lower()}/{resource_group.lower()}/"
+        async with self._store.transaction() as conn:
+            records = await self._store.list_collections(conn, subscription.lower(), prefix)
+        return [_collection_view(record) for record in records]
 
     async def delete_collection(self, ref: CollectionRef) -> None:
         """Delete the collection, its jobs and their history."""
-        raise NotImplementedError
+        async with self._store.transaction() as conn:
+            record = await self._collection(conn, ref)
+            await self._store.delete_collection(conn, record.id)
 
     async def enable_collection(self, ref: CollectionRef) -> None:
-        raise NotImplementedError
+        await self._set_collection_state(ref, CollectionState.ENABLED)
 
     async def disable_collection(self, ref: CollectionRef) -> None:
-        raise NotImplementedError
+        await self._set_collection_state(ref, CollectionState.DISABLED)
+
+    async def _set_collection_state(self, ref: CollectionRef, state: CollectionState) -> None:
+        """Enable or disable the collection and flip its Disabled/Enabled jobs (§1.2)."""
+        now = self._clock.now()
+        async with self._store.transaction() as conn:
+            record = await self._collection(conn, ref)
+            await self._store.update_collection(conn, record.id, {"state": state.value})
+            if state is CollectionState.ENABLED:
+                await self._store.flip_job_states(
+                    conn, record.id, "Disabled", "Enabled", lambda job: self._resume(job, now)
+                )
+            else:
+                await self._store.flip_job_states(
+                    conn, record.id, "Enabled", "Disabled", lambda _job: None
+                )
+        self._wake()
+
+    def _resume(self, record: JobRecord, now: datetime) -> int | None:
+        """A re-enabled job's next time, from now: missed slots are not caught up (§5.9)."""
+        definition = self.codec.load(record.definition)
+        last = None if record.last_occurrence is None else from_us(record.last_occurrence)
+        found = next_occurrence(
+            definition.recurrence, from_us(record.anchor), now, last, record.occurrences_done
+        )
+        return None if found is None else to_us(found)
+
+    async def _collection(self, conn: AsyncConnection, ref: CollectionRef) -> CollectionRecord:
+        record = await self._store.find_collection(conn, _collection_key(ref))
+        if record is None:
+            raise CollectionNotFound(
+                f"The Resource 'Microsoft.Scheduler/jobcollections/{ref.name}' under resource "
+                f"group '{ref.resource_group}' was not found."
+            )
+        return record
 
     # -- jobs ----------------------------------------------------------------------------
     async def put_job(self, ref: JobRef, body: object) -> tuple[JobView, bool]:
         """Create or fully replace a job (PUT); returns the view and True when created."""
-        raise NotImplementedError
+        check_job_name(ref.name)
+        definition = job_definition_from_json(body)
+        return await self._save_job(ref, definition)
+
+    async def _save_job(self, ref: JobRef, definition: JobDefinition) -> tuple[JobView, bool]:
+        now = self._clock.now()
+        async with self._store.transaction() as conn:
+            record = await self._collection(conn, ref.collection)
+            collection = _collection_view(record).collection
+            check_job(definition, collection, now)
+            existing = await self._store.find_job(conn, record.id, ref.name.lower())
+            if existing is None:
+                check_job_capacity(collection, await self._store.count_jobs(conn, record.id))
+            anchor = definition.start_time or now
+            state = definition.state
+            next_time = None
+            finished = None
+            if state is JobState.ENABLED:
+                next_time = first_time(definition.recurrence, anchor, now)
+                if next_time is None:
+                    state, finished = JobState.COMPLETED, to_us(now)
+            values: dict[str, Any] = {
+                "definition": self.codec.dump(definition),
+                "state": state.value,
+                "anchor": to_us(anchor),
+                "next_execution_time": None if next_time is None else to_us(next_time),
+                "last_occurrence": None,
+                "occurrences_done": 0,
+                "postponed": None,
+                "finished_at": finished,
+            }
+            if existing is None:
+                await self._store.insert_job(
+                    conn,
+                    values
+                    | {
+                        "collection_id": record.id,
+                        "name": ref.name,
+                        "name_key": ref.name.lower(),
+                        "execution_count": 0,
+                        "failure_count": 0,
+                        "faulted_count": 0,
+                        "history_seq": 0,
+                        "busy": False,
+                        "created_at": to_us(now),
+                    },
+                )
+            else:
+                await self._store.update_job(conn, existing.id, values)
+        self._wake()
+        return await self.get_job(ref), existing is None
 
     async def patch_job(self, ref: JobRef, body: object) -> JobView:
         """Deep-merge ``body`` into the stored job (PATCH); ``null`` deletes a key."""
-        raise NotImplementedError
+        patch = Fields(body, "")
+        properties = patch.obj("properties")
+        if properties is not None and properties.has("status"):
+            raise InvalidDefinition(
+                "'properties.status' is read-only and cannot be patched.",
+                field="properties.status",
+            )
+        current = await self.get_job(ref)
+        stored = {"properties": self.codec.plain_json(current.job.definition)}
+        merged = deep_merge(stored, body)
+        return (await self._save_job(ref, job_definition_from_json(merged)))[0]
 
     async def get_job(self, ref: JobRef) -> JobView:
-        raise NotImplementedError
+        async with self._store.transaction() as conn:
+            record = await self._job(conn, ref)
+        return JobView(ref, self.job_of(record))
 
     async def list_jobs(
         self, ref: CollectionRef, state: JobFilter, top: int | None, skip: int
     ) -> Page[JobView]:
         """Jobs of a collection by name, filtered by state, ``skip`` then at most ``top``."""
-        raise NotImplementedError
+        async with self._store.transaction() as conn:
+            record = await self._collection(conn, ref)
+            limit = None if top is None else top + 1
+            found = await self._store.list_jobs(
+                conn, record.id, None if state is None else state.value, limit, skip
+            )
+        more = top is not None and len(found) > top
+        items = found[:top] if top is not None else found
+        return Page([JobView(JobRef(ref, job.name), self.job_of(job)) for job in items], more)
 
     async def delete_job(self, ref: JobRef) -> None:
-        raise NotImplementedError
+        async with self._store.transaction() as conn:
+            record = await self._job(conn, ref)
+            await self._store.delete_job(conn, record.id)
 
     async def run_job(self, ref: JobRef) -> None:
-        """Run the job's action now, outside its schedule (§5.9); returns before it runs."""
-        raise NotImplementedError
+        """Run the job's action now, outside its schedule (§5.9); returns before it runs.
+
+        The run is recorded like any occurrence but does not move the schedule or count
+        towards ``count``."""
+        now = to_us(self._clock.now())
+        async with self._store.transaction() as conn:
+            record = await self._job(conn, ref)
+            await self._store.insert_occurrences(
+                conn,
+                [
+                    {
+                        "job_id": record.id,
+                        "scheduled_time": now,
+                        "kind": "run",
+                        "repeat_count": record.occurrences_done + 1,
+                        "final": False,
+                        "phase": "main",
+                        "attempt": 0,
+                        "due_at": now,
+                        "status": "pending",
+                        "execution_tag": new_execution_tag(),
+                        "main_failed": False,
+                    }
+                ],
+            )
+        self._wake()
 
     async def list_history(
         self, ref: JobRef, status: HistoryFilter, top: int | None, skip: int
     ) -> Page[HistoryView]:
         """The job's history, newest first, filtered by status, paged."""
-        raise NotImplementedError
+        async with self._store.transaction() as conn:
+            record = await self._job(conn, ref)
+            limit = None if top is None else top + 1
+            found = await self._store.list_history(
+                conn, record.id, None if status is None else status.value, limit, skip
+            )
+        more = top is not None and len(found) > top
+        items = found[:top] if top is not None else found
+        return Page([HistoryView(ref, _entry(ref, row)) for row in items], more)
+
+    async def _job(self, conn: AsyncConnection, ref: JobRef) -> JobRecord:
+        collection = await self._collection(conn, ref.collection)
+        record = await self._store.find_job(conn, collection.id, ref.name.lower())
+        if record is None:
+            raise NotFound(
+                f"The Resource 'Microsoft.Scheduler/jobcollections/{ref.collection.name}/jobs/"
+                f"{ref.name}' under resource group '{ref.collection.resource_group}' was not "
+                "found."
+            )
+        return record
+
+    def job_of(self, record: JobRecord) -> Job:
+        """The domain job of a stored record."""
+        definition = self.codec.load(record.definition)
+        return Job(record.collection_name, record.name, definition, status_of(record))
+
+
+class StoredDefinitions:
+    """Job definitions as stored: Azure JSON with every secret sealed by the SecretBox."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+
+    def dump(self, definition: JobDefinition) -> str:
+        def seal(secret: Secret) -> dict[str, str]:
+            return {_SEALED: self._box.seal(secret.reveal())}
+
+        return json.dumps(definition_to_json(definition, seal), separators=(",", ":"))
+
+    def load(self, text: str) -> JobDefinition:
+        properties = _unseal(json.loads(text), self._box)
+        return job_definition_from_json({"properties": properties}, check_size=False)
+
+    @staticmethod
+    def plain_json(definition: JobDefinition) -> dict[str, Any]:
+        """The definition with its secrets in clear, for a PATCH merge (never returned)."""
+        return definition_to_json(definition, lambda secret: secret.reveal())
+
+
+_SEALED = "$sealed"
+
+
+def _unseal(value: Any, box: SecretBox) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and _SEALED in value:
+            return box.open(value[_SEALED])
+        return {key: _unseal(item, box) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unseal(item, box) for item in value]
+    return value
+
+
+def deep_merge(stored: object, patch: object) -> object:
+    """PATCH semantics (§2.4): objects merge key by key (case-insensitively), ``null``
+    deletes a key, anything else replaces."""
+    if not isinstance(stored, dict) or not isinstance(patch, dict):
+        return patch
+    merged = dict(stored)
+    for key, value in patch.items():
+        existing = next((k for k in merged if k.lower() == str(key).lower()), None)
+        if value is None:
+            if existing is not None:
+                del merged[existing]
+            continue
+        if existing is not None:
+            merged[existing] = deep_merge(merged[existing], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def new_execution_tag() -> str:
+    return uuid.uuid4().hex
+
+
+def status_of(record: JobRecord) -> JobStatus:
+    return JobStatus(
+        execution_count=record.execution_count,
+        failure_count=record.failure_count,
+        faulted_count=record.faulted_count,
+        last_execution_time=None
+        if record.last_execution_time is None
+        else from_us(record.last_execution_time),
+        next_execution_time=None
+        if record.next_execution_time is None
+        else from_us(record.next_execution_time),
+    )
+
+
+def _collection_key(ref: CollectionRef) -> str:
+    return f"{ref.subscription.lower()}/{ref.resource_group.lower()}/{ref.name.lower()}"
+
+
+def _collection_values(collection: JobCollection) -> dict[str, Any]:
+    properties = collection_properties_to_json(collection)
+    return {
+        "location": collection.location,
+        "sku": collection.sku.value,
+        "state": collection.state.value,
+        "quota": json.dumps(properties["quota"]) if "quota" in properties else None,
+        "tags": json.dumps(dict(collection.tags)) if collection.tags else None,
+    }
+
+
+def _collection_view(record: CollectionRecord) -> CollectionView:
+    body: dict[str, Any] = {
+        "location": record.location,
+        "properties": {"sku": {"name": record.sku}, "state": record.state},
+    }
+    if record.quota:
+        body["properties"]["quota"] = json.loads(record.quota)
+    if record.tags:
+        body["tags"] = json.loads(record.tags)
+    ref = CollectionRef(record.subscription, record.resource_group, record.name)
+    return CollectionView(ref, collection_from_json(record.name, body))
+
+
+def _entry(ref: JobRef, row: HistoryRecord) -> HistoryEntry:
+    return HistoryEntry(
+        history_id=row.history_id,
+        collection=ref.collection.name,
+        job=ref.name,
+        start_time=from_us(row.start_time),
+        end_time=from_us(row.end_time),
+        expected_execution_time=from_us(row.expected_execution_time),
+        action_name=ActionName(row.action_name),
+        status=HistoryStatus(row.status),
+        message=row.message,
+        retry_count=row.retry_count,
+        repeat_count=row.repeat_count,
+    )

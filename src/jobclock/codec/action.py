@@ -6,6 +6,7 @@ and never contains a secret (§2.6, §7).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -226,7 +227,7 @@ def _amqp(body: Fields) -> AmqpMessage:
         raise InvalidDefinition(
             f"'{body.name('url')}' must be an amqp:// or amqps:// URL.", field=body.name("url")
         )
-    password = parts.password
+    password = body.text("password") or parts.password
     netloc = parts.hostname
     if parts.port is not None:
         netloc = f"{netloc}:{parts.port}"
@@ -256,21 +257,26 @@ def _retry_policy(fields: Fields | None) -> RetryPolicy | None:
 # ----------------------------------------------------------------------------- output
 
 
-def action_to_json(action: JobAction) -> dict[str, Any]:
-    body = _common_to_json(action.type, action.payload, action.retry_policy)
+Reveal = Callable[[Secret], Any]
+
+
+def action_to_json(action: JobAction, reveal: Reveal | None = None) -> dict[str, Any]:
+    """The action as JSON. Secrets are left out, unless ``reveal`` says how to write them
+    (the store passes one that seals them; responses never do)."""
+    body = _common_to_json(action.type, action.payload, action.retry_policy, reveal)
     if action.error_action is not None:
         error = action.error_action
-        body["errorAction"] = _common_to_json(error.type, error.payload, error.retry_policy)
+        body["errorAction"] = _common_to_json(error.type, error.payload, error.retry_policy, reveal)
     return body
 
 
 def _common_to_json(
-    kind: ActionType, payload: Payload, policy: RetryPolicy | None
+    kind: ActionType, payload: Payload, policy: RetryPolicy | None, reveal: Reveal | None
 ) -> dict[str, Any]:
     payload_json = (
-        service_bus_to_json(payload, kind)
+        service_bus_to_json(payload, kind, reveal)
         if isinstance(payload, ServiceBusMessage)
-        else payload_to_json(payload)
+        else payload_to_json(payload, reveal)
     )
     body: dict[str, Any] = {PAYLOAD_KEYS[kind]: payload_json, "type": kind.value}
     if policy is not None:
@@ -287,22 +293,24 @@ def retry_policy_to_json(policy: RetryPolicy) -> dict[str, Any]:
     return body
 
 
-def payload_to_json(payload: Payload) -> dict[str, Any]:
+def payload_to_json(payload: Payload, reveal: Reveal | None = None) -> dict[str, Any]:
     if isinstance(payload, HttpRequest):
-        return _http_to_json(payload)
+        return _http_to_json(payload, reveal)
     if isinstance(payload, StorageQueueMessage):
         return _drop_none(
             {
                 "storageAccount": payload.storage_account,
                 "queueName": payload.queue_name,
+                "sasToken": _reveal(payload.sas_token, reveal),
                 "message": payload.message,
             }
         )
     if isinstance(payload, ServiceBusMessage):
-        return _service_bus_to_json(payload)
+        return _service_bus_to_json(payload, reveal)
     return _drop_none(
         {
             "url": payload.url,
+            "password": _reveal(payload.password, reveal),
             "exchange": payload.exchange,
             "routingKey": payload.routing_key,
             "message": payload.message,
@@ -313,7 +321,11 @@ def payload_to_json(payload: Payload) -> dict[str, Any]:
     )
 
 
-def _http_to_json(request: HttpRequest) -> dict[str, Any]:
+def _reveal(secret: Secret | None, reveal: Reveal | None) -> Any:
+    return None if secret is None or reveal is None else reveal(secret)
+
+
+def _http_to_json(request: HttpRequest, reveal: Reveal | None) -> dict[str, Any]:
     body: dict[str, Any] = {"uri": request.uri, "method": request.method.value}
     if request.headers:
         body["headers"] = dict(request.headers)
@@ -321,14 +333,16 @@ def _http_to_json(request: HttpRequest) -> dict[str, Any]:
         body["body"] = request.body
     auth = request.authentication
     if isinstance(auth, BasicAuthentication):
-        body["authentication"] = {"type": "Basic", "username": auth.username}
+        body["authentication"] = _drop_none(
+            {"type": "Basic", "username": auth.username, "password": _reveal(auth.password, reveal)}
+        )
     elif isinstance(auth, OAuthAuthentication):
         body["authentication"] = {
             "type": "ActiveDirectoryOAuth",
             "tenant": auth.tenant,
             "audience": auth.audience,
             "clientId": auth.client_id,
-        }
+        } | _drop_none({"secret": _reveal(auth.secret, reveal)})
     elif isinstance(auth, ClientCertificateAuthentication):
         expiration = None if auth.expiration is None else format_instant(auth.expiration)
         body["authentication"] = _drop_none(
@@ -338,19 +352,25 @@ def _http_to_json(request: HttpRequest) -> dict[str, Any]:
                 "certificateExpiration": expiration,
                 "certificateExpirationDate": expiration,
                 "certificateSubjectName": auth.subject_name,
+                "pfx": _reveal(auth.pfx, reveal),
+                "password": _reveal(auth.password, reveal),
             }
         )
     return body
 
 
-def _service_bus_to_json(message: ServiceBusMessage) -> dict[str, Any]:
+def _service_bus_to_json(message: ServiceBusMessage, reveal: Reveal | None) -> dict[str, Any]:
     entity_key = "queueName"
     body: dict[str, Any] = {"namespace": message.namespace, entity_key: message.entity}
     if message.transport_type is not None:
         body["transportType"] = message.transport_type.value
     if message.authentication is not None:
         body["authentication"] = _drop_none(
-            {"type": "SharedAccessKey", "sasKeyName": message.authentication.sas_key_name}
+            {
+                "type": "SharedAccessKey",
+                "sasKeyName": message.authentication.sas_key_name,
+                "sasKey": _reveal(message.authentication.sas_key, reveal),
+            }
         )
     if message.message is not None:
         body["message"] = message.message
@@ -361,9 +381,11 @@ def _service_bus_to_json(message: ServiceBusMessage) -> dict[str, Any]:
     return body
 
 
-def service_bus_to_json(message: ServiceBusMessage, kind: ActionType) -> dict[str, Any]:
+def service_bus_to_json(
+    message: ServiceBusMessage, kind: ActionType, reveal: Reveal | None = None
+) -> dict[str, Any]:
     """The Service Bus payload with the entity under the key its action type uses."""
-    body = _service_bus_to_json(message)
+    body = _service_bus_to_json(message, reveal)
     if kind is ActionType.SERVICE_BUS_TOPIC:
         body["topicPath"] = body.pop("queueName")
     return body

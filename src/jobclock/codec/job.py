@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobclock.codec.action import action_from_json, action_to_json
+from jobclock.codec.action import Reveal, action_from_json, action_to_json
 from jobclock.codec.fields import Fields
 from jobclock.codec.recurrence import recurrence_from_json, recurrence_to_json
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
@@ -22,13 +22,14 @@ def parse_json_body(data: bytes | str) -> object:
         raise MalformedJob() from exc
 
 
-def job_definition_from_json(body: object) -> JobDefinition:
+def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDefinition:
     """Read a PUT body ``{"properties": {...}}`` into a definition (shape rules only).
 
     Read-only ``status`` is ignored, so a GET-modify-PUT works (§3.1); plan and time rules
     are :func:`jobclock.domain.limits.check_job`'s.
     """
-    check_job_size(len(json.dumps(body, separators=(",", ":")).encode()))
+    if check_size:
+        check_job_size(len(json.dumps(body, separators=(",", ":")).encode()))
     envelope = Fields(body, "")
     properties = envelope.obj("properties")
     if properties is None:
@@ -55,15 +56,20 @@ def job_definition_from_json(body: object) -> JobDefinition:
 
 def job_properties_to_json(job: Job) -> dict[str, Any]:
     """The response ``properties`` in Azure's order with 7.0.0's spellings (§2.6)."""
-    definition = job.definition
+    body = definition_to_json(job.definition)
+    body["status"] = status_to_json(job.status)
+    return body
+
+
+def definition_to_json(definition: JobDefinition, reveal: Reveal | None = None) -> dict[str, Any]:
+    """A definition as ``properties`` JSON; secrets only through ``reveal`` (see action)."""
     body: dict[str, Any] = {}
     if definition.start_time is not None:
         body["startTime"] = format_instant(definition.start_time)
-    body["action"] = action_to_json(definition.action)
+    body["action"] = action_to_json(definition.action, reveal)
     if definition.recurrence is not None:
         body["recurrence"] = recurrence_to_json(definition.recurrence)
     body["state"] = definition.state.value
-    body["status"] = status_to_json(job.status)
     return body
 
 

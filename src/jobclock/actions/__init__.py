@@ -1,0 +1,1 @@
+"""Action executors, one module per action type (§5)."""

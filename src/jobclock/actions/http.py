@@ -1,0 +1,272 @@
+"""The ``Http`` and ``Https`` actions (§5.2, §7): one attempt of one request, over aiohttp."""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import logging
+from collections.abc import Iterable
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import aiohttp
+from multidict import CIMultiDict
+
+from jobclock.domain.actions import (
+    ActionType,
+    BasicAuthentication,
+    ClientCertificateAuthentication,
+    HttpAuthentication,
+    HttpRequest,
+    OAuthAuthentication,
+)
+from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
+from jobclock.domain.instants import format_instant
+
+HTTP_ACTION_TYPES = frozenset({ActionType.HTTP, ActionType.HTTPS})
+DEFAULT_TIMEOUT_SECONDS = 60.0
+# Azure stored 2048 bytes of UTF-16, i.e. 1024 characters of the body (§5.2).
+BODY_CHARACTER_LIMIT = 1024
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# A password this short would turn ordinary words of a message into "***".
+_MIN_REDACTED_LENGTH = 4
+
+_log = logging.getLogger(__name__)
+
+
+class HttpExecutor:
+    """Runs ``Http``/``Https`` actions through one shared, keep-alive ``aiohttp`` session.
+
+    The session is created on first use inside the running event loop and released by
+    ``aclose()``; one executor serves one event loop. Follows the ``ActionExecutor``
+    contract: every failure of the target becomes ``AttemptResult(succeeded=False)``.
+
+    ``timeout`` is the whole attempt (connect, send, redirects, read), 60 s as in Azure.
+    ``connection_limit`` caps pooled connections (0: no cap, the engine bounds concurrency).
+    At most ``max_body_bytes`` of a response body are read; the rest is discarded.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        verify_tls: bool = True,
+        send_scheduler_headers: bool = True,
+        connection_limit: int = 0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if max_body_bytes < 4 * BODY_CHARACTER_LIMIT:
+            raise ValueError(f"max_body_bytes must be at least {4 * BODY_CHARACTER_LIMIT}")
+        self._timeout = timeout
+        self._verify_tls = verify_tls
+        self._send_scheduler_headers = send_scheduler_headers
+        self._connection_limit = connection_limit
+        self._max_body_bytes = max_body_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    async def execute(self, invocation: Invocation, context: AttemptContext) -> AttemptResult:
+        request = invocation.payload
+        if invocation.type not in HTTP_ACTION_TYPES or not isinstance(request, HttpRequest):
+            raise TypeError(f"HttpExecutor cannot run a {invocation.type.value} action")
+        host = _host(request.uri)
+        headers = CIMultiDict(request.headers)
+        if self._send_scheduler_headers:
+            headers.update(_scheduler_headers(context))
+        unsupported = _authorize(headers, request.authentication)
+        if unsupported is not None:
+            return self._finish(context, host, False, _request_failed(host, unsupported), None)
+        try:
+            result = await self._send(request, headers, host)
+        except TimeoutError:
+            seconds = f"{self._timeout:g}"
+            message = _request_failed(host, f"the request timed out after {seconds} seconds")
+            return self._finish(context, host, False, message, "timeout")
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            # ValueError: a URI or header aiohttp refuses to send, e.g. one holding a newline.
+            text = _scrub(_describe(error), _secrets_of(request))
+            return self._finish(context, host, False, _request_failed(host, text), error)
+        return self._finish(context, host, result.succeeded, result.message, None)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections; a later ``execute`` opens a new session."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def _send(
+        self, request: HttpRequest, headers: CIMultiDict[str], host: str
+    ) -> AttemptResult:
+        # Without a body, aiohttp would invent "Content-Type: application/octet-stream" for
+        # PUT and POST; with one, it adds "text/plain; charset=utf-8" like .NET's StringContent.
+        skip = ("Content-Type",) if request.body is None else ()
+        async with self._client().request(
+            request.method.value,
+            request.uri,
+            headers=headers,
+            data=request.body,
+            skip_auto_headers=skip,
+            allow_redirects=True,
+        ) as response:
+            raw = await _read_bounded(response.content, self._max_body_bytes)
+            body = raw.decode(_codec(response.charset), errors="replace")
+            secrets = _secrets_of(request)
+            message = _response_message(
+                host,
+                _reason(response.status, response.reason),
+                _scrub(_header_lines(response.headers.items()), secrets),
+                _scrub(body, secrets),
+            )
+            return AttemptResult(succeeded=200 <= response.status < 300, message=message)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._connection_limit, limit_per_host=0, ssl=self._verify_tls
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                # The session is shared by every job: cookies must not travel between them.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        return self._session
+
+    @staticmethod
+    def _finish(
+        context: AttemptContext,
+        host: str,
+        succeeded: bool,
+        message: str,
+        error: BaseException | str | None,
+    ) -> AttemptResult:
+        if isinstance(error, BaseException):
+            error = type(error).__name__
+        _log.log(
+            logging.DEBUG if succeeded else logging.INFO,
+            "http_action.attempt",
+            extra={
+                "event": "http_action.attempt",
+                "collection": context.collection,
+                "job": context.job,
+                "execution_tag": context.execution_tag,
+                "action_name": context.action_name.value,
+                "host": host,
+                "succeeded": succeeded,
+                "error_kind": error,
+            },
+        )
+        return AttemptResult(succeeded=succeeded, message=message)
+
+
+def _scheduler_headers(context: AttemptContext) -> list[tuple[str, str]]:
+    return [
+        ("x-ms-execution-tag", context.execution_tag),
+        ("x-ms-client-request-id", context.request_id),
+        ("x-ms-scheduler-expected-execution-time", format_instant(context.expected_time)),
+        ("x-ms-scheduler-jobid", context.job),
+        ("x-ms-scheduler-jobcollectionid", context.collection),
+        ("x-ms-scheduler-execution-region", context.region),
+    ]
+
+
+def _authorize(headers: CIMultiDict[str], authentication: HttpAuthentication | None) -> str | None:
+    """Add the ``Authorization`` header; return why the attempt cannot be made, if it can't."""
+    match authentication:
+        case None:
+            return None
+        case BasicAuthentication(username=username, password=password):
+            headers["Authorization"] = "Basic " + _basic_token(username, password.reveal())
+            return None
+        case ClientCertificateAuthentication():
+            return "ClientCertificate authentication is not supported yet"
+        case OAuthAuthentication():
+            return "ActiveDirectoryOAuth authentication is not supported yet"
+
+
+def _basic_token(username: str, password: str) -> str:
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def _secrets_of(request: HttpRequest) -> list[str]:
+    """Texts that must never reach a message, e.g. from a target that echoes its request."""
+    secrets: list[str] = []
+    authentication = request.authentication
+    if isinstance(authentication, BasicAuthentication):
+        password = authentication.password.reveal()
+        secrets += [_basic_token(authentication.username, password), password]
+    try:
+        uri_password = urlsplit(request.uri).password
+    except ValueError:
+        uri_password = None
+    if uri_password:
+        secrets.append(uri_password)
+    return [secret for secret in secrets if len(secret) >= _MIN_REDACTED_LENGTH]
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+async def _read_bounded(content: aiohttp.StreamReader, limit: int) -> bytes:
+    received = bytearray()
+    while len(received) < limit:
+        chunk = await content.read(limit - len(received))
+        if not chunk:
+            break
+        received += chunk
+    return bytes(received)
+
+
+def _codec(charset: str | None) -> str:
+    if charset is None:
+        return "utf-8"
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return "utf-8"
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, aiohttp.InvalidURL):
+        return f"invalid URI '{error.url}'"
+    return str(error) or type(error).__name__
+
+
+def _host(uri: str) -> str:
+    try:
+        return urlsplit(uri).hostname or uri
+    except ValueError:
+        return uri
+
+
+def _reason(status: int, reason: str | None) -> str:
+    if reason:
+        return reason
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return str(status)
+
+
+def _header_lines(headers: Iterable[tuple[str, str]]) -> str:
+    """``Name: value\\r\\n`` per header name, repeated names joined with ``, `` in order."""
+    joined: dict[str, tuple[str, list[str]]] = {}
+    for name, value in headers:
+        joined.setdefault(name.lower(), (name, []))[1].append(value)
+    return "".join(f"{name}: {', '.join(values)}\r\n" for name, values in joined.values())
+
+
+def _response_message(host: str, reason: str, header_lines: str, body: str) -> str:
+    return (
+        f"Http Action - Response from host '{host}': '{reason}' "
+        f"Response Headers: {header_lines} Body: {body[:BODY_CHARACTER_LIMIT]}"
+    )
+
+
+def _request_failed(host: str, reason: str) -> str:
+    return f"Http Action - Request to host '{host}' failed: {reason}"

@@ -1,0 +1,149 @@
+"""Execution policy (§5): every decision the engine makes, as pure functions.
+
+The engine claims work, runs attempts and stores results; what to do next is decided here:
+whether a late slot runs or is skipped, what the job's cursor becomes after a claim, what
+follows an attempt (a retry, the error action, or the end of the occurrence), how counters
+move and when a job completes or faults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+from jobclock.domain.actions import JobAction
+from jobclock.domain.job import JobState, JobStatus
+from jobclock.domain.occurrences import next_occurrence
+from jobclock.domain.recurrence import Recurrence
+from jobclock.domain.retry_policy import effective_retry_policy
+
+# A slot found this late was missed (the service was down, or the job or its collection was
+# disabled): it is skipped, not replayed (§5.1). A slot less late than this runs late.
+DEFAULT_MISFIRE_GRACE = timedelta(seconds=60)
+
+
+class Phase(Enum):
+    MAIN = "main"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a job's series stands: its anchor, the last slot claimed and how many ran."""
+
+    anchor: datetime
+    last: datetime | None
+    done: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of finding a job due: run ``slot`` or not, and the job's new cursor."""
+
+    run: bool
+    slot: datetime
+    cursor: Cursor
+    next_time: datetime | None
+
+    @property
+    def final(self) -> bool:
+        """No occurrence follows this one: when it ends, the job completes or faults."""
+        return self.next_time is None
+
+
+def first_time(recurrence: Recurrence | None, anchor: datetime, now: datetime) -> datetime | None:
+    """The next execution time of a job that is (re)scheduled at ``now`` (PUT, enable)."""
+    return next_occurrence(recurrence, anchor, now)
+
+
+def claim(
+    recurrence: Recurrence | None,
+    cursor: Cursor,
+    slot: datetime,
+    now: datetime,
+    *,
+    chained: bool,
+    grace: timedelta = DEFAULT_MISFIRE_GRACE,
+) -> Claim:
+    """A job is due at ``slot`` (``slot <= now``): decide and advance its cursor.
+
+    A recurring slot later than ``grace`` is skipped and the series resumes at the next
+    slot from ``now``; a one-time job runs however late. ``chained`` jobs (no startTime, no
+    schedule: §4.2) re-anchor on the actual start, so their next run is ``now + period``.
+    """
+    if recurrence is not None and now - slot > grace:
+        resumed = next_occurrence(recurrence, cursor.anchor, now, cursor.last, cursor.done)
+        return Claim(False, slot, cursor, resumed)
+    anchor = now if chained and recurrence is not None else cursor.anchor
+    advanced = Cursor(anchor, slot, cursor.done + 1)
+    if recurrence is None:
+        return Claim(True, slot, advanced, None)
+    # Slots between `slot` and `now` (a late run) are skipped like any missed slot; a chained
+    # job's next run is one period after this one's actual start.
+    searched_from = now if chained else slot
+    following = next_occurrence(recurrence, anchor, now, searched_from, advanced.done)
+    return Claim(True, slot, advanced, following)
+
+
+class StepKind(Enum):
+    RETRY = "retry"
+    ERROR_ACTION = "error_action"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What follows an attempt; ``due`` for a retry or the error action."""
+
+    kind: StepKind
+    phase: Phase
+    attempt: int
+    due: datetime | None
+    main_failed: bool
+
+
+def after_attempt(
+    action: JobAction,
+    phase: Phase,
+    attempt: int,
+    succeeded: bool,
+    main_failed: bool,
+    now: datetime,
+) -> Step:
+    """After attempt ``attempt`` (0 = first) of ``phase``: retry, error action, or done (§5.5)."""
+    if succeeded:
+        return Step(StepKind.DONE, phase, attempt, None, main_failed)
+    if phase is Phase.MAIN:
+        policy = effective_retry_policy(action.retry_policy)
+    else:
+        error = action.error_action
+        policy = effective_retry_policy(None if error is None else error.retry_policy)
+    if attempt < policy.retries:
+        return Step(StepKind.RETRY, phase, attempt + 1, now + policy.interval, main_failed)
+    if phase is Phase.MAIN and action.error_action is not None:
+        return Step(StepKind.ERROR_ACTION, Phase.ERROR, 0, now, True)
+    return Step(StepKind.DONE, phase, attempt, None, main_failed or phase is Phase.MAIN)
+
+
+def count_attempt(status: JobStatus, phase: Phase, succeeded: bool, exhausted: bool) -> JobStatus:
+    """Counters after one attempt (§5.7): main attempts count, error-action attempts do not;
+    a main action whose last retry failed adds a fault."""
+    if phase is not Phase.MAIN:
+        return status
+    return replace(
+        status,
+        execution_count=status.execution_count + 1,
+        failure_count=status.failure_count + (0 if succeeded else 1),
+        faulted_count=status.faulted_count + (1 if exhausted else 0),
+    )
+
+
+def state_after_occurrence(final: bool, main_failed: bool) -> JobState | None:
+    """The job's state once its occurrence ends: None (unchanged) unless it was the last.
+
+    The main action decides: a last occurrence whose main action failed after all retries
+    faults the job even when the error action succeeded (§11 Q5)."""
+    if not final:
+        return None
+    return JobState.FAULTED if main_failed else JobState.COMPLETED

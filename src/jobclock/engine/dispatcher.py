@@ -1,0 +1,480 @@
+"""The engine: claims due work, runs attempts with bounded concurrency, records results.
+
+Every decision is a call into :mod:`jobclock.domain.planning`; this module only moves data
+between the store, the executors and the clock. Durable state first: an occurrence row is
+written (and the job's cursor advanced) before its action is sent, and a retry is a row with
+a due time, so a restart loses nothing (attempts left running are tried again).
+
+``tick()`` is one deterministic step for tests on a fake clock: it schedules due jobs, runs
+every due attempt to completion and records the results. ``run_forever()`` does the same
+continuously, with attempts in flight while it sleeps until the next due instant (or until
+``wake()``), and records finished attempts in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobclock.domain.actions import ActionType, ErrorAction, JobAction
+from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
+from jobclock.domain.history import ActionName, HistoryStatus, history_id
+from jobclock.domain.job import JobDefinition, JobState
+from jobclock.domain.occurrences import from_us, to_us
+from jobclock.domain.planning import (
+    DEFAULT_MISFIRE_GRACE,
+    Cursor,
+    Phase,
+    StepKind,
+    after_attempt,
+    claim,
+    count_attempt,
+    state_after_occurrence,
+)
+from jobclock.ports import ActionExecutor, Clock
+from jobclock.services import StoredDefinitions, new_execution_tag, status_of
+from jobclock.storage.sql_store import JobRecord, OccurrenceRecord, SqlStore
+
+log = logging.getLogger("jobclock.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    region: str = "Self-hosted"
+    concurrency: int = 256
+    batch: int = 1000
+    misfire_grace: timedelta = DEFAULT_MISFIRE_GRACE
+    idle: timedelta = timedelta(seconds=30)
+    history_retention: timedelta = timedelta(days=60)
+    history_per_job: int = 1000
+    finished_retention: timedelta = timedelta(days=60)
+    purge_every: timedelta = timedelta(minutes=10)
+    shutdown_grace: float = 65.0  # seconds: longer than the 60 s HTTP timeout
+
+
+@dataclass(slots=True)
+class _Finished:
+    occurrence: OccurrenceRecord
+    job: JobRecord
+    action: JobAction
+    started: datetime
+    ended: datetime
+    result: AttemptResult
+
+
+class Engine:
+    """The scheduler loop over a store, the executors and one clock."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        definitions: StoredDefinitions,
+        executors: Mapping[ActionType, ActionExecutor],
+        clock: Clock,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self._store = store
+        self._definitions = definitions
+        self._executors = executors
+        self._clock = clock
+        self.settings = settings or EngineSettings()
+        self._finished: list[_Finished] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._cache: dict[str, JobDefinition] = {}
+        self._next_purge: datetime | None = None
+        self._stopping = False
+
+    # -- the loop ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Recover: attempts a stopped process left running are tried again."""
+        async with self._store.transaction() as conn:
+            count = await self._store.reset_running(conn)
+        if count:
+            log.warning("engine.recovered", extra={"event": "engine.recovered", "count": count})
+
+    async def tick(self) -> int:
+        """One step: schedule due jobs, run every due attempt to its end, record them."""
+        now = self._clock.now()
+        await self._schedule(now)
+        attempts = await self._claim_attempts(now, self.settings.batch)
+        await asyncio.gather(*(self._attempt(item) for item in attempts))
+        await self._record()
+        await self._purge(now)
+        return len(attempts)
+
+    async def run_until_idle(self, limit: int = 100) -> int:
+        """Tick until nothing is due now (retries due later stay pending)."""
+        total = 0
+        for _ in range(limit):
+            ran = await self.tick()
+            total += ran
+            if ran == 0:
+                break
+        return total
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        await self.start()
+        while not stop.is_set():
+            now = self._clock.now()
+            await self._record()
+            await self._schedule(now)
+            free = self.settings.concurrency - len(self._in_flight)
+            if free > 0:
+                for item in await self._claim_attempts(now, min(free, self.settings.batch)):
+                    task = asyncio.create_task(self._attempt(item, notify=True))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
+            await self._purge(now)
+            if self._finished:
+                continue
+            wake_at = await self._next_wakeup(now)
+            if wake_at > self._clock.now():
+                await self._sleep(wake_at, stop)
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Let attempts in flight finish (each is bounded by its own timeout) and record them."""
+        self._stopping = True
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=self.settings.shutdown_grace)
+        await self._record()
+
+    def wake(self) -> None:
+        self._clock.wake()
+
+    async def _sleep(self, until: datetime, stop: asyncio.Event) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep_until(until))
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleeper, stopper):
+            task.cancel()
+
+    async def _next_wakeup(self, now: datetime) -> datetime:
+        async with self._store.transaction() as conn:
+            found = await self._store.next_wakeup(conn)
+        idle = now + self.settings.idle
+        if self._in_flight and self.settings.concurrency - len(self._in_flight) <= 0:
+            return idle  # woken when an attempt finishes
+        return idle if found is None else min(idle, from_us(found))
+
+    # -- scheduling ----------------------------------------------------------------------
+    def _definition(self, record: JobRecord) -> JobDefinition:
+        found = self._cache.get(record.definition)
+        if found is None:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            found = self._definitions.load(record.definition)
+            self._cache[record.definition] = found
+        return found
+
+    async def _schedule(self, now: datetime) -> None:
+        """Turn due jobs into occurrences (or postponements, or skips), in one transaction."""
+        now_us = to_us(now)
+        async with self._store.transaction() as conn:
+            due = await self._store.due_jobs(conn, now_us, self.settings.batch)
+            if not due:
+                return
+            new_occurrences: list[dict[str, Any]] = []
+            entries: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for record in due:
+                update = self._schedule_job(record, now, new_occurrences, entries)
+                updates.append(update)
+            await self._store.insert_occurrences(conn, new_occurrences)
+            await self._store.insert_history(conn, entries)
+            await self._store.update_jobs(conn, updates)
+
+    def _schedule_job(
+        self,
+        record: JobRecord,
+        now: datetime,
+        new_occurrences: list[dict[str, Any]],
+        entries: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        definition = self._definition(record)
+        recurrence = definition.recurrence
+        assert record.next_execution_time is not None  # noqa: S101 - due jobs have one
+        slot = from_us(record.next_execution_time)
+        cursor = Cursor(
+            from_us(record.anchor),
+            None if record.last_occurrence is None else from_us(record.last_occurrence),
+            record.occurrences_done,
+        )
+        chained = (
+            definition.start_time is None
+            and recurrence is not None
+            and recurrence.effective_schedule is None
+        )
+        decision = claim(
+            recurrence, cursor, slot, now, chained=chained, grace=self.settings.misfire_grace
+        )
+        update: dict[str, Any] = {
+            "id": record.id,
+            "anchor": to_us(decision.cursor.anchor),
+            "last_occurrence": None
+            if decision.cursor.last is None
+            else to_us(decision.cursor.last),
+            "occurrences_done": decision.cursor.done,
+            "next_execution_time": None
+            if decision.next_time is None
+            else to_us(decision.next_time),
+        }
+        if not decision.run:
+            log.info(
+                "occurrence.skipped", extra={"event": "occurrence.skipped", "job": record.name}
+            )
+            return update
+        if record.busy:
+            # The previous occurrence (with its retries) still runs: this one waits (§5.1).
+            sequence = record.history_seq + 1
+            record.history_seq = sequence
+            update["history_seq"] = sequence
+            update["postponed"] = to_us(slot)
+            entries.append(
+                {
+                    "job_id": record.id,
+                    "history_id": history_id(now, sequence),
+                    "start_time": to_us(now),
+                    "end_time": to_us(now),
+                    "expected_execution_time": to_us(slot),
+                    "action_name": ActionName.MAIN_ACTION.value,
+                    "status": HistoryStatus.POSTPONED.value,
+                    "message": "The occurrence was postponed: the previous occurrence of the "
+                    "job is still running.",
+                    "retry_count": 0,
+                    "repeat_count": decision.cursor.done,
+                }
+            )
+            return update
+        update["busy"] = True
+        new_occurrences.append(
+            _occurrence_row(record.id, slot, "scheduled", decision.cursor.done, decision.final)
+        )
+        return update
+
+    async def _claim_attempts(self, now: datetime, limit: int) -> list[_Claimed]:
+        if limit <= 0:
+            return []
+        async with self._store.transaction() as conn:
+            attempts = await self._store.due_attempts(conn, to_us(now), limit)
+            records = await self._store.jobs_by_ids(conn, (item.job_id for item in attempts))
+        claimed = []
+        for item in attempts:
+            record = records.get(item.job_id)
+            if record is not None:
+                claimed.append(_Claimed(item, record, self._definition(record)))
+        return claimed
+
+    # -- attempts ------------------------------------------------------------------------
+    async def _attempt(self, claimed: _Claimed, notify: bool = False) -> None:
+        occurrence, record, definition = claimed.occurrence, claimed.job, claimed.definition
+        action = definition.action
+        phase = Phase(occurrence.phase)
+        target: JobAction | ErrorAction = action
+        if phase is Phase.ERROR and action.error_action is not None:
+            target = action.error_action
+        first = occurrence.attempt == 0 and phase is Phase.MAIN
+        expected = from_us(occurrence.scheduled_time if first else occurrence.due_at)
+        context = AttemptContext(
+            collection=record.collection_name,
+            job=record.name,
+            execution_tag=occurrence.execution_tag,
+            request_id=str(uuid.uuid4()),
+            expected_time=expected,
+            region=self.settings.region,
+            action_name=ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION,
+            retry_count=occurrence.attempt,
+            repeat_count=occurrence.repeat_count,
+        )
+        async with self._slots:
+            started = self._clock.now()
+            result = await self._invoke(Invocation(target.type, target.payload), context)
+            ended = self._clock.now()
+        self._finished.append(_Finished(occurrence, record, action, started, ended, result))
+        log.info(
+            "attempt.finished",
+            extra={
+                "event": "attempt.finished",
+                "job": record.name,
+                "collection": record.collection_name,
+                "succeeded": result.succeeded,
+                "retry": occurrence.attempt,
+            },
+        )
+        if notify:
+            self.wake()
+
+    async def _invoke(self, invocation: Invocation, context: AttemptContext) -> AttemptResult:
+        executor = self._executors.get(invocation.type)
+        if executor is None:
+            return AttemptResult(
+                False, f"{invocation.type.value} actions are not supported by this server."
+            )
+        try:
+            return await executor.execute(invocation, context)
+        except Exception as exc:  # an executor bug must not stop the engine
+            log.exception("attempt.crashed", extra={"event": "attempt.crashed"})
+            return AttemptResult(False, f"{invocation.type.value} Action - internal error: {exc}")
+
+    # -- recording -----------------------------------------------------------------------
+    async def _record(self) -> None:
+        """Write every finished attempt in one transaction."""
+        if not self._finished:
+            return
+        batch, self._finished = self._finished, []
+        async with self._store.transaction() as conn:
+            records = await self._store.jobs_by_ids(conn, (item.job.id for item in batch))
+            entries: list[dict[str, Any]] = []
+            follow_ups: list[dict[str, Any]] = []
+            for item in batch:
+                record = records.get(item.job.id)
+                if record is None:
+                    continue  # the job was deleted while its attempt ran
+                await self._record_one(conn, item, record, entries, follow_ups)
+            await self._store.insert_history(conn, entries)
+            await self._store.insert_occurrences(conn, follow_ups)
+            for record in records.values():
+                await self._store.update_job(conn, record.id, _job_values(record))
+
+    async def _record_one(
+        self,
+        conn: Any,
+        item: _Finished,
+        record: JobRecord,
+        entries: list[dict[str, Any]],
+        follow_ups: list[dict[str, Any]],
+    ) -> None:
+        occurrence = item.occurrence
+        phase = Phase(occurrence.phase)
+        succeeded = item.result.succeeded
+        step = after_attempt(
+            item.action, phase, occurrence.attempt, succeeded, occurrence.main_failed, item.ended
+        )
+        exhausted = phase is Phase.MAIN and not succeeded and step.kind is not StepKind.RETRY
+        status = count_attempt(status_of(record), phase, succeeded, exhausted)
+        record.execution_count = status.execution_count
+        record.failure_count = status.failure_count
+        record.faulted_count = status.faulted_count
+        if phase is Phase.MAIN and occurrence.attempt == 0:
+            record.last_execution_time = to_us(item.started)
+        record.history_seq += 1
+        first = occurrence.attempt == 0 and phase is Phase.MAIN
+        entries.append(
+            {
+                "job_id": record.id,
+                "history_id": history_id(item.started, record.history_seq),
+                "start_time": to_us(item.started),
+                "end_time": to_us(item.ended),
+                "expected_execution_time": occurrence.scheduled_time
+                if first
+                else occurrence.due_at,
+                "action_name": (
+                    ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION
+                ).value,
+                "status": (HistoryStatus.COMPLETED if succeeded else HistoryStatus.FAILED).value,
+                "message": item.result.message,
+                "retry_count": occurrence.attempt,
+                "repeat_count": occurrence.repeat_count,
+            }
+        )
+        if step.kind is not StepKind.DONE:
+            assert step.due is not None  # noqa: S101 - retries and error actions have a time
+            await self._store.update_occurrence(
+                conn,
+                occurrence.id,
+                {
+                    "phase": step.phase.value,
+                    "attempt": step.attempt,
+                    "due_at": to_us(step.due),
+                    "status": "pending",
+                    "main_failed": step.main_failed,
+                    "execution_tag": new_execution_tag(),
+                },
+            )
+            return
+        await self._store.delete_occurrence(conn, occurrence.id)
+        if occurrence.kind != "scheduled":
+            return
+        record.busy = False
+        final_state = state_after_occurrence(occurrence.final, step.main_failed)
+        if final_state is not None and record.state == JobState.ENABLED.value:
+            record.state = final_state.value
+            record.next_execution_time = None
+            record.finished_at = to_us(item.ended)
+        if record.postponed is not None and record.state == JobState.ENABLED.value:
+            follow_ups.append(
+                _occurrence_row(
+                    record.id,
+                    from_us(record.postponed),
+                    "scheduled",
+                    record.occurrences_done,
+                    record.next_execution_time is None,
+                )
+                | {"due_at": to_us(item.ended)}
+            )
+            record.busy = True
+        record.postponed = None
+
+    async def _purge(self, now: datetime) -> None:
+        if self._next_purge is not None and now < self._next_purge:
+            return
+        self._next_purge = now + self.settings.purge_every
+        settings = self.settings
+        async with self._store.transaction() as conn:
+            entries, removed = await self._store.purge(
+                conn,
+                to_us(now - settings.history_retention),
+                settings.history_per_job,
+                to_us(now - settings.finished_retention),
+            )
+        if entries or removed:
+            log.info(
+                "retention.purged",
+                extra={"event": "retention.purged", "history": entries, "jobs": removed},
+            )
+
+
+@dataclass(slots=True)
+class _Claimed:
+    occurrence: OccurrenceRecord
+    job: JobRecord
+    definition: JobDefinition
+
+
+def _occurrence_row(
+    job_id: int, slot: datetime, kind: str, repeat_count: int, final: bool
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "scheduled_time": to_us(slot),
+        "kind": kind,
+        "repeat_count": repeat_count,
+        "final": final,
+        "phase": Phase.MAIN.value,
+        "attempt": 0,
+        "due_at": to_us(slot),
+        "status": "pending",
+        "execution_tag": new_execution_tag(),
+        "main_failed": False,
+    }
+
+
+def _job_values(record: JobRecord) -> dict[str, Any]:
+    return {
+        "state": record.state,
+        "execution_count": record.execution_count,
+        "failure_count": record.failure_count,
+        "faulted_count": record.faulted_count,
+        "last_execution_time": record.last_execution_time,
+        "next_execution_time": record.next_execution_time,
+        "history_seq": record.history_seq,
+        "busy": record.busy,
+        "postponed": record.postponed,
+        "finished_at": record.finished_at,
+    }

@@ -1,0 +1,408 @@
+"""The SQL store: SQLAlchemy 2 Core, async. Owns every SQL statement of jobclock.
+
+Rows come back as plain records; the services and the engine turn them into domain values.
+"Now" is always a bound parameter computed by the caller's clock, never SQL ``NOW()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, event, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from jobclock.storage.tables import collections, history, jobs, metadata, occurrences
+
+
+@dataclass(slots=True)
+class CollectionRecord:
+    id: int
+    subscription: str
+    resource_group: str
+    name: str
+    location: str
+    sku: str
+    state: str
+    quota: str | None
+    tags: str | None
+
+
+@dataclass(slots=True)
+class JobRecord:
+    id: int
+    collection_id: int
+    collection_name: str
+    name: str
+    definition: str
+    state: str
+    anchor: int
+    execution_count: int
+    failure_count: int
+    faulted_count: int
+    last_execution_time: int | None
+    next_execution_time: int | None
+    last_occurrence: int | None
+    occurrences_done: int
+    history_seq: int
+    busy: bool
+    postponed: int | None
+    created_at: int
+    finished_at: int | None
+
+
+@dataclass(slots=True)
+class OccurrenceRecord:
+    id: int
+    job_id: int
+    scheduled_time: int
+    kind: str
+    repeat_count: int
+    final: bool
+    phase: str
+    attempt: int
+    due_at: int
+    execution_tag: str
+    main_failed: bool
+
+
+@dataclass(slots=True)
+class HistoryRecord:
+    history_id: str
+    start_time: int
+    end_time: int
+    expected_execution_time: int
+    action_name: str
+    status: str
+    message: str
+    retry_count: int
+    repeat_count: int
+
+
+def _collection(row: Row[Any]) -> CollectionRecord:
+    return CollectionRecord(
+        row.id, row.subscription, row.resource_group, row.name, row.location, row.sku,
+        row.state, row.quota, row.tags,
+    )  # fmt: skip
+
+
+_JOB_COLUMNS = [*jobs.c, collections.c.name.label("collection_name")]
+
+
+def _job(row: Row[Any]) -> JobRecord:
+    return JobRecord(
+        row.id, row.collection_id, row.collection_name, row.name, row.definition, row.state,
+        row.anchor, row.execution_count, row.failure_count, row.faulted_count,
+        row.last_execution_time, row.next_execution_time, row.last_occurrence,
+        row.occurrences_done, row.history_seq, bool(row.busy), row.postponed, row.created_at,
+        row.finished_at,
+    )  # fmt: skip
+
+
+def _occurrence(row: Row[Any]) -> OccurrenceRecord:
+    return OccurrenceRecord(
+        row.id, row.job_id, row.scheduled_time, row.kind, row.repeat_count, bool(row.final),
+        row.phase, row.attempt, row.due_at, row.execution_tag, bool(row.main_failed),
+    )  # fmt: skip
+
+
+def _history(row: Row[Any]) -> HistoryRecord:
+    return HistoryRecord(
+        row.history_id, row.start_time, row.end_time, row.expected_execution_time,
+        row.action_name, row.status, row.message, row.retry_count, row.repeat_count,
+    )  # fmt: skip
+
+
+def async_url(url: str) -> str:
+    """A plain SQLAlchemy URL with the async driver jobclock uses for its dialect."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url[len("sqlite:") :]
+    if url.startswith(("postgresql:", "postgres:")):
+        return "postgresql+asyncpg:" + url.split(":", 1)[1]
+    return url
+
+
+class SqlStore:
+    """Persistence for collections, jobs, occurrences and history."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.engine: AsyncEngine = create_async_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def create_schema(self) -> None:
+        """Create the tables directly (tests); production runs the migrations."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+
+    # -- collections ---------------------------------------------------------------------
+    async def find_collection(self, conn: AsyncConnection, key: str) -> CollectionRecord | None:
+        row = (await conn.execute(select(collections).where(collections.c.key == key))).first()
+        return None if row is None else _collection(row)
+
+    async def list_collections(
+        self, conn: AsyncConnection, subscription_key: str, key_prefix: str | None
+    ) -> list[CollectionRecord]:
+        query = select(collections).where(collections.c.subscription_key == subscription_key)
+        if key_prefix is not None:
+            query = query.where(collections.c.key.startswith(key_prefix, autoescape=True))
+        rows = await conn.execute(query.order_by(collections.c.name))
+        return [_collection(row) for row in rows]
+
+    async def count_collections(
+        self, conn: AsyncConnection, subscription_key: str, sku: str
+    ) -> tuple[int, int]:
+        """(collections with plan ``sku``, all collections) of a subscription."""
+        base = select(func.count()).where(collections.c.subscription_key == subscription_key)
+        total = (await conn.execute(base)).scalar_one()
+        same = (await conn.execute(base.where(collections.c.sku == sku))).scalar_one()
+        return int(same), int(total)
+
+    async def insert_collection(self, conn: AsyncConnection, values: dict[str, Any]) -> int:
+        result = await conn.execute(insert(collections).values(**values))
+        key = result.inserted_primary_key
+        assert key is not None  # noqa: S101 - an insert always has a key
+        return int(key[0])
+
+    async def update_collection(
+        self, conn: AsyncConnection, collection_id: int, values: dict[str, Any]
+    ) -> None:
+        await conn.execute(
+            update(collections).where(collections.c.id == collection_id).values(**values)
+        )
+
+    async def delete_collection(self, conn: AsyncConnection, collection_id: int) -> None:
+        # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with a pragma.
+        job_ids = select(jobs.c.id).where(jobs.c.collection_id == collection_id)
+        await conn.execute(delete(history).where(history.c.job_id.in_(job_ids)))
+        await conn.execute(delete(occurrences).where(occurrences.c.job_id.in_(job_ids)))
+        await conn.execute(delete(jobs).where(jobs.c.collection_id == collection_id))
+        await conn.execute(delete(collections).where(collections.c.id == collection_id))
+
+    # -- jobs ----------------------------------------------------------------------------
+    def _jobs(self) -> Any:
+        return select(*_JOB_COLUMNS).join(collections, collections.c.id == jobs.c.collection_id)
+
+    async def find_job(
+        self, conn: AsyncConnection, collection_id: int, name_key: str
+    ) -> JobRecord | None:
+        query = self._jobs().where(
+            jobs.c.collection_id == collection_id, jobs.c.name_key == name_key
+        )
+        row = (await conn.execute(query)).first()
+        return None if row is None else _job(row)
+
+    async def job_by_id(self, conn: AsyncConnection, job_id: int) -> JobRecord | None:
+        row = (await conn.execute(self._jobs().where(jobs.c.id == job_id))).first()
+        return None if row is None else _job(row)
+
+    async def list_jobs(
+        self,
+        conn: AsyncConnection,
+        collection_id: int,
+        state: str | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[JobRecord]:
+        query = self._jobs().where(jobs.c.collection_id == collection_id)
+        if state is not None:
+            query = query.where(jobs.c.state == state)
+        query = query.order_by(jobs.c.name_key).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_job(row) for row in await conn.execute(query)]
+
+    async def count_jobs(self, conn: AsyncConnection, collection_id: int) -> int:
+        query = select(func.count()).where(jobs.c.collection_id == collection_id)
+        return int((await conn.execute(query)).scalar_one())
+
+    async def insert_job(self, conn: AsyncConnection, values: dict[str, Any]) -> int:
+        result = await conn.execute(insert(jobs).values(**values))
+        key = result.inserted_primary_key
+        assert key is not None  # noqa: S101 - an insert always has a key
+        return int(key[0])
+
+    async def update_job(self, conn: AsyncConnection, job_id: int, values: dict[str, Any]) -> None:
+        await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+    async def delete_job(self, conn: AsyncConnection, job_id: int) -> None:
+        await conn.execute(delete(history).where(history.c.job_id == job_id))
+        await conn.execute(delete(occurrences).where(occurrences.c.job_id == job_id))
+        await conn.execute(delete(jobs).where(jobs.c.id == job_id))
+
+    async def jobs_in_state(
+        self, conn: AsyncConnection, collection_id: int, state: str
+    ) -> list[JobRecord]:
+        return await self.list_jobs(conn, collection_id, state, None, 0)
+
+    # -- engine --------------------------------------------------------------------------
+    async def due_jobs(self, conn: AsyncConnection, now: int, limit: int) -> list[JobRecord]:
+        """Enabled jobs of enabled collections whose next execution time has come."""
+        query = (
+            self._jobs()
+            .where(
+                jobs.c.next_execution_time <= now,
+                jobs.c.state == "Enabled",
+                collections.c.state == "Enabled",
+            )
+            .order_by(jobs.c.next_execution_time)
+            .limit(limit)
+        )
+        return [_job(row) for row in await conn.execute(query)]
+
+    async def insert_occurrences(
+        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        if rows:
+            await conn.execute(insert(occurrences), list(rows))
+
+    async def update_jobs(self, conn: AsyncConnection, rows: Iterable[dict[str, Any]]) -> None:
+        """Per-job updates: each dict has ``id`` and the columns to set."""
+        for values in rows:
+            job_id = values.pop("id")
+            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+    async def due_attempts(
+        self, conn: AsyncConnection, now: int, limit: int
+    ) -> list[OccurrenceRecord]:
+        """Pending attempts whose time has come, marked running."""
+        query = (
+            select(occurrences)
+            .where(occurrences.c.status == "pending", occurrences.c.due_at <= now)
+            .order_by(occurrences.c.due_at)
+            .limit(limit)
+        )
+        found = [_occurrence(row) for row in await conn.execute(query)]
+        if found:
+            await conn.execute(
+                update(occurrences)
+                .where(occurrences.c.id.in_([item.id for item in found]))
+                .values(status="running")
+            )
+        return found
+
+    async def jobs_by_ids(self, conn: AsyncConnection, ids: Iterable[int]) -> dict[int, JobRecord]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = await conn.execute(self._jobs().where(jobs.c.id.in_(wanted)))
+        return {row.id: _job(row) for row in rows}
+
+    async def update_occurrence(
+        self, conn: AsyncConnection, occurrence_id: int, values: dict[str, Any]
+    ) -> None:
+        await conn.execute(
+            update(occurrences).where(occurrences.c.id == occurrence_id).values(**values)
+        )
+
+    async def delete_occurrence(self, conn: AsyncConnection, occurrence_id: int) -> None:
+        await conn.execute(delete(occurrences).where(occurrences.c.id == occurrence_id))
+
+    async def insert_history(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await conn.execute(insert(history), list(rows))
+
+    async def next_wakeup(self, conn: AsyncConnection) -> int | None:
+        """The earliest instant at which the engine has work: a due job or a due attempt."""
+        job_time = (
+            select(func.min(jobs.c.next_execution_time))
+            .join(collections, collections.c.id == jobs.c.collection_id)
+            .where(jobs.c.state == "Enabled", collections.c.state == "Enabled")
+        )
+        attempt_time = select(func.min(occurrences.c.due_at)).where(
+            occurrences.c.status == "pending"
+        )
+        first = (await conn.execute(job_time)).scalar_one_or_none()
+        second = (await conn.execute(attempt_time)).scalar_one_or_none()
+        times = [value for value in (first, second) if value is not None]
+        return min(times) if times else None
+
+    async def reset_running(self, conn: AsyncConnection) -> int:
+        """Attempts left running by a stopped process are tried again (at-least-once)."""
+        result = await conn.execute(
+            update(occurrences).where(occurrences.c.status == "running").values(status="pending")
+        )
+        return int(result.rowcount or 0)
+
+    # -- history -------------------------------------------------------------------------
+    async def list_history(
+        self,
+        conn: AsyncConnection,
+        job_id: int,
+        status: str | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[HistoryRecord]:
+        query = select(history).where(history.c.job_id == job_id)
+        if status is not None:
+            query = query.where(history.c.status == status)
+        query = query.order_by(history.c.start_time.desc(), history.c.id.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_history(row) for row in await conn.execute(query)]
+
+    async def purge(
+        self,
+        conn: AsyncConnection,
+        history_before: int,
+        keep_per_job: int,
+        finished_before: int,
+    ) -> tuple[int, int]:
+        """Delete history older than ``history_before`` or beyond the newest ``keep_per_job``
+        of each job, and jobs completed or faulted before ``finished_before``."""
+        old = await conn.execute(delete(history).where(history.c.start_time < history_before))
+        ranked = (
+            select(
+                history.c.id,
+                func.row_number()
+                .over(partition_by=history.c.job_id, order_by=history.c.start_time.desc())
+                .label("position"),
+            )
+        ).subquery()
+        excess = select(ranked.c.id).where(ranked.c.position > keep_per_job)
+        extra = await conn.execute(delete(history).where(history.c.id.in_(excess)))
+        finished = select(jobs.c.id).where(
+            jobs.c.finished_at < finished_before,
+            or_(jobs.c.state == "Completed", jobs.c.state == "Faulted"),
+        )
+        ids = [row[0] for row in await conn.execute(finished)]
+        for job_id in ids:
+            await self.delete_job(conn, job_id)
+        return int((old.rowcount or 0) + (extra.rowcount or 0)), len(ids)
+
+    async def flip_job_states(
+        self,
+        conn: AsyncConnection,
+        collection_id: int,
+        from_state: str,
+        to_state: str,
+        next_time: Callable[[JobRecord], int | None],
+    ) -> None:
+        """Set every ``from_state`` job of a collection to ``to_state`` with a new next time."""
+        for record in await self.jobs_in_state(conn, collection_id, from_state):
+            await conn.execute(
+                update(jobs)
+                .where(and_(jobs.c.id == record.id, jobs.c.state == from_state))
+                .values(state=to_state, next_execution_time=next_time(record))
+            )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,112 @@
+"""The one schema, for SQLite and PostgreSQL. Instants are UTC microseconds since the epoch
+(BigInteger): exact, sortable, and the same on every backend."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscription", String(200), nullable=False),
+    Column("resource_group", String(200), nullable=False),
+    Column("name", String(100), nullable=False),
+    # ARM names are case-insensitive: the keys are the lower-cased names.
+    Column("key", String(520), nullable=False),
+    Column("subscription_key", String(200), nullable=False),
+    Column("location", String(200), nullable=False),
+    Column("sku", String(20), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("quota", Text, nullable=True),
+    Column("tags", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("key", name="uq_collections_key"),
+)
+Index("ix_collections_subscription", collections.c.subscription_key)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("name_key", String(100), nullable=False),
+    # The definition as Azure JSON with its secrets sealed by the SecretBox.
+    Column("definition", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    # The recurrence anchor: startTime, or the creation (or last run, chained) time.
+    Column("anchor", BigInteger, nullable=False),
+    Column("execution_count", Integer, nullable=False, default=0),
+    Column("failure_count", Integer, nullable=False, default=0),
+    Column("faulted_count", Integer, nullable=False, default=0),
+    Column("last_execution_time", BigInteger, nullable=True),
+    Column("next_execution_time", BigInteger, nullable=True),
+    # The cursor: the last scheduled occurrence claimed and how many were claimed.
+    Column("last_occurrence", BigInteger, nullable=True),
+    Column("occurrences_done", Integer, nullable=False, default=0),
+    Column("history_seq", BigInteger, nullable=False, default=0),
+    # An occurrence of this job is in progress (retries included): the next one waits.
+    Column("busy", Boolean, nullable=False, default=False),
+    Column("postponed", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    UniqueConstraint("collection_id", "name_key", name="uq_jobs_collection_name"),
+)
+Index("ix_jobs_due", jobs.c.next_execution_time)
+
+occurrences = Table(
+    "occurrences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("scheduled_time", BigInteger, nullable=False),
+    # "scheduled" or "run" (run now, §5.9): a run never collides with a scheduled slot.
+    Column("kind", String(10), nullable=False),
+    Column("repeat_count", Integer, nullable=False),
+    Column("final", Boolean, nullable=False, default=False),
+    Column("phase", String(10), nullable=False),  # "main" or "error"
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("due_at", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False),  # "pending", "running"
+    Column("execution_tag", String(32), nullable=False),
+    Column("main_failed", Boolean, nullable=False, default=False),
+    UniqueConstraint("job_id", "scheduled_time", "kind", name="uq_occurrences_job_time"),
+)
+Index("ix_occurrences_due", occurrences.c.status, occurrences.c.due_at)
+
+history = Table(
+    "history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("history_id", String(41), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=False),
+    Column("expected_execution_time", BigInteger, nullable=False),
+    Column("action_name", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("retry_count", Integer, nullable=False),
+    Column("repeat_count", Integer, nullable=False),
+)
+Index("ix_history_job_start", history.c.job_id, history.c.start_time)
