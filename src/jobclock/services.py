@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -387,7 +387,7 @@ class SchedulerService:
 
     def job_of(self, record: JobRecord) -> Job:
         """The domain job of a stored record."""
-        definition = self.codec.load(record.definition)
+        definition = replace(self.codec.load(record.definition), state=JobState(record.state))
         return Job(record.collection_name, record.name, definition, status_of(record))
 
 

@@ -1,10 +1,11 @@
-"""Test helpers that ship with jobclock: a hand-advanced clock."""
+"""Test helpers that ship with jobclock: a hand-advanced clock and a recording executor."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
 
+from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.instants import require_aware
 
 
@@ -35,3 +36,36 @@ class FakeClock:
 
     def wake(self) -> None:
         self._changed.set()
+
+
+class RecordingExecutor:
+    """An in-process :class:`jobclock.ports.ActionExecutor` for engine tests.
+
+    It records every attempt and answers from a script: ``outcomes`` is consumed in order
+    (True = success), then ``default`` applies. It also advances a fake clock by ``takes``
+    per attempt, so attempts have a duration without sleeping.
+    """
+
+    def __init__(
+        self,
+        outcomes: list[bool] | None = None,
+        default: bool = True,
+        clock: FakeClock | None = None,
+        takes: timedelta = timedelta(0),
+    ) -> None:
+        self.outcomes = list(outcomes or [])
+        self.default = default
+        self.clock = clock
+        self.takes = takes
+        self.calls: list[tuple[Invocation, AttemptContext]] = []
+
+    async def execute(self, invocation: Invocation, context: AttemptContext) -> AttemptResult:
+        self.calls.append((invocation, context))
+        if self.clock is not None and self.takes:
+            self.clock.advance(self.takes)
+        succeeded = self.outcomes.pop(0) if self.outcomes else self.default
+        verdict = "succeeded" if succeeded else "failed"
+        return AttemptResult(succeeded, f"{invocation.type.value} Action - recorded: {verdict}")
+
+    async def aclose(self) -> None:
+        return None

@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from jobclock.storage.migrate import upgrade
 from jobclock.storage.tables import collections, history, jobs, metadata, occurrences
 
 
@@ -138,6 +139,10 @@ class SqlStore:
         """Create the tables directly (tests); production runs the migrations."""
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+
+    async def migrate(self) -> None:
+        """Run every pending migration (what ``jobclock serve`` does at start)."""
+        await upgrade(self.engine)
 
     async def close(self) -> None:
         await self.engine.dispose()

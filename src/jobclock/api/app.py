@@ -1,0 +1,71 @@
+"""The Azure Scheduler REST API (ARM paths, api-version 2016-03-01) as an ASGI app.
+
+:func:`create_app` is the only entry point: it wires the routes over one
+:class:`SchedulerService`, with no globals and nothing done at import time.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.middleware import Middleware
+
+from jobclock.api.arm import API_VERSION
+from jobclock.api.collections import collection_routes
+from jobclock.api.docs import DOCS_CSP, docs_page
+from jobclock.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from jobclock.api.history import history_routes
+from jobclock.api.jobs import job_routes
+from jobclock.api.middleware import (
+    ArmPathCaseMiddleware,
+    BearerAuthMiddleware,
+    ResponseHeadersMiddleware,
+)
+from jobclock.services import SchedulerService
+
+OPENAPI_URL = "/openapi.json"
+DOCS_URL = "/docs"
+
+
+def create_app(service: SchedulerService, token: str) -> FastAPI:
+    """The API over ``service``; every request but ``GET /healthz`` needs ``token``.
+
+    Raises ``ValueError`` when ``token`` is empty: there is no unauthenticated mode.
+    """
+    if not token:
+        raise ValueError("an API token is required; there is no mode without one")
+    app = FastAPI(
+        title="jobclock",
+        summary="A self-hosted Azure Scheduler (Microsoft.Scheduler).",
+        version=API_VERSION,
+        openapi_url=OPENAPI_URL,
+        # FastAPI's pages load Swagger UI / ReDoc from a CDN; ours is self-contained.
+        docs_url=None,
+        redoc_url=None,
+        # Outermost first: headers reach every answer, the 401s and 500s included.
+        middleware=[
+            Middleware(ResponseHeadersMiddleware),
+            Middleware(BearerAuthMiddleware, token=token),
+            Middleware(ArmPathCaseMiddleware),
+            Middleware(UnexpectedErrorMiddleware),
+        ],
+    )
+    install_error_handlers(app)
+    app.add_api_route("/healthz", _healthz, methods=["GET"], tags=["Health"])
+    app.add_api_route(DOCS_URL, _docs, methods=["GET"], include_in_schema=False)
+    app.include_router(collection_routes(service))
+    app.include_router(job_routes(service))
+    app.include_router(history_routes(service))
+    return app
+
+
+async def _healthz() -> JSONResponse:
+    """Liveness: the process answers. Needs no token."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _docs(request: Request) -> HTMLResponse:
+    openapi_url = request.scope.get("root_path", "") + OPENAPI_URL
+    return HTMLResponse(
+        docs_page(openapi_url), headers={"content-security-policy": DOCS_CSP}
+    )

@@ -1,0 +1,98 @@
+"""What every ARM route shares: paths, path parameters, ``api-version`` and request bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Request
+
+from jobclock.api.schemas import ErrorResponse
+from jobclock.codec.job import parse_json_body
+from jobclock.domain.errors import InvalidApiVersion, InvalidDefinition
+from jobclock.services import CollectionRef, JobRef
+
+API_VERSION = "2016-03-01"
+# Older ARM versions whose bodies are compatible for our purposes (§2.1).
+SUPPORTED_API_VERSIONS = (API_VERSION, "2016-01-01", "2014-08-01-preview")
+
+PROVIDER = "providers/Microsoft.Scheduler/jobCollections"
+SUBSCRIPTION_COLLECTIONS = f"/subscriptions/{{subscriptionId}}/{PROVIDER}"
+GROUP_COLLECTIONS = (
+    f"/subscriptions/{{subscriptionId}}/resourceGroups/{{resourceGroupName}}/{PROVIDER}"
+)
+COLLECTION = f"{GROUP_COLLECTIONS}/{{jobCollectionName}}"
+JOBS = f"{COLLECTION}/jobs"
+JOB = f"{JOBS}/{{jobName}}"
+
+# A job is at most 16 K (§6.1; the codec says so precisely); this only bounds memory.
+MAX_BODY_BYTES = 1 << 20
+
+SubscriptionId = Annotated[str, Path(alias="subscriptionId")]
+ResourceGroupName = Annotated[str, Path(alias="resourceGroupName")]
+JobCollectionName = Annotated[str, Path(alias="jobCollectionName")]
+JobName = Annotated[str, Path(alias="jobName")]
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Bad request"},
+    401: {"model": ErrorResponse, "description": "Missing or invalid bearer token"},
+    404: {"model": ErrorResponse, "description": "Resource not found"},
+    409: {"model": ErrorResponse, "description": "Quota or plan limit exceeded"},
+}
+JSON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+async def require_api_version(
+    api_version: Annotated[
+        str | None,
+        Query(
+            alias="api-version",
+            description=f"The API version: {', '.join(SUPPORTED_API_VERSIONS)}.",
+        ),
+    ] = None,
+) -> None:
+    """400 ``MissingApiVersionParameter`` / ``InvalidApiVersionParameter`` (§2.1)."""
+    if api_version is None or not api_version.strip():
+        raise InvalidApiVersion(
+            "The api-version query parameter (?api-version=) is required for all requests.",
+            code="MissingApiVersionParameter",
+        )
+    if api_version not in SUPPORTED_API_VERSIONS:
+        supported = ", ".join(f"'{version}'" for version in SUPPORTED_API_VERSIONS)
+        raise InvalidApiVersion(
+            f"The api-version '{api_version}' is invalid. The supported versions are "
+            f"{supported}."
+        )
+
+
+def collection_ref(subscription: str, resource_group: str, name: str) -> CollectionRef:
+    return CollectionRef(subscription=subscription, resource_group=resource_group, name=name)
+
+
+def job_ref(subscription: str, resource_group: str, collection: str, name: str) -> JobRef:
+    return JobRef(collection=collection_ref(subscription, resource_group, collection), name=name)
+
+
+async def read_json_body(request: Request) -> object:
+    """The request body decoded as JSON; not JSON at all is ``Malformed Job Object``.
+
+    The body is read as raw bytes (FastAPI does not parse it), so the codec decides what
+    a malformed body is, as it does for the CLI.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY_BYTES:
+            raise _too_large()
+    return parse_json_body(bytes(data))
+
+
+def _too_large() -> InvalidDefinition:
+    return InvalidDefinition(f"The request body is larger than {MAX_BODY_BYTES} bytes.")

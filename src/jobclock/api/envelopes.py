@@ -1,0 +1,70 @@
+"""ARM envelopes around the codec's ``properties`` (§1.2, §1.3, §1.5, §2.5).
+
+Ids and names use the names as stored, whatever case the request used: ARM names are
+case-insensitive, and the stored spelling is the one a client created.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobclock.codec.collection import collection_properties_to_json
+from jobclock.codec.history import history_properties_to_json
+from jobclock.codec.job import job_properties_to_json
+from jobclock.services import CollectionRef, CollectionView, HistoryView, JobView
+
+COLLECTION_TYPE = "Microsoft.Scheduler/jobCollections"
+JOB_TYPE = f"{COLLECTION_TYPE}/jobs"
+HISTORY_TYPE = f"{JOB_TYPE}/history"
+
+
+def collection_id(ref: CollectionRef, name: str) -> str:
+    return (
+        f"/subscriptions/{ref.subscription}/resourceGroups/{ref.resource_group}"
+        f"/providers/{COLLECTION_TYPE}/{name}"
+    )
+
+
+def collection_resource(view: CollectionView) -> dict[str, Any]:
+    collection = view.collection
+    body: dict[str, Any] = {
+        "id": collection_id(view.ref, collection.name),
+        "type": COLLECTION_TYPE,
+        "name": collection.name,
+        "location": collection.location,
+    }
+    if collection.tags:
+        body["tags"] = dict(collection.tags)
+    body["properties"] = collection_properties_to_json(collection)
+    return body
+
+
+def job_id(view: JobView) -> str:
+    job = view.job
+    return f"{collection_id(view.ref.collection, job.collection)}/jobs/{job.name}"
+
+
+def job_resource(view: JobView) -> dict[str, Any]:
+    job = view.job
+    return {
+        "id": job_id(view),
+        "type": JOB_TYPE,
+        "name": f"{job.collection}/{job.name}",
+        "properties": job_properties_to_json(job),
+    }
+
+
+def history_resource(view: HistoryView) -> dict[str, Any]:
+    entry = view.entry
+    owner = f"{collection_id(view.ref.collection, entry.collection)}/jobs/{entry.job}"
+    return {
+        "id": f"{owner}/history/{entry.history_id}",
+        "type": HISTORY_TYPE,
+        "name": f"{entry.collection}/{entry.job}/{entry.history_id}",
+        "properties": history_properties_to_json(entry),
+    }
+
+
+def list_result(value: list[dict[str, Any]], next_link: str | None) -> dict[str, Any]:
+    """``{"value": [...], "nextLink": ...}``; ``value`` is always there (§2.5)."""
+    return {"value": value, "nextLink": next_link}

@@ -1,0 +1,126 @@
+"""Job operations 9-14 of §2.2."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from jobclock.api.arm import (
+    ERROR_RESPONSES,
+    JOB,
+    JOBS,
+    JSON_BODY,
+    JobCollectionName,
+    JobName,
+    ResourceGroupName,
+    SubscriptionId,
+    collection_ref,
+    job_ref,
+    read_json_body,
+    require_api_version,
+)
+from jobclock.api.envelopes import job_resource, list_result
+from jobclock.api.listing import Skip, Top, next_link, parse_filter, parse_paging
+from jobclock.api.schemas import JobDefinition, JobListResult
+from jobclock.domain.job import JobState
+from jobclock.services import JobView, SchedulerService
+
+_ONE = {200: {"model": JobDefinition}}
+_EMPTY = {200: {"description": "Done; empty body"}}
+
+StateFilter = Annotated[
+    str | None,
+    Query(
+        alias="$filter",
+        description="state eq Enabled|Disabled|Faulted|Completed (value may be quoted)",
+    ),
+]
+
+
+def _one(view: JobView, status: int = 200) -> JSONResponse:
+    return JSONResponse(job_resource(view), status_code=status)
+
+
+def job_routes(service: SchedulerService) -> APIRouter:
+    """The routes over ``service``; every one requires ``api-version``."""
+    router = APIRouter(
+        tags=["Jobs"], dependencies=[Depends(require_api_version)], responses=ERROR_RESPONSES
+    )
+
+    @router.get(JOBS, operation_id="Jobs_List", responses={200: {"model": JobListResult}})
+    async def list_jobs(
+        request: Request,
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        top: Top = None,
+        skip: Skip = None,
+        filter_: StateFilter = None,
+    ) -> JSONResponse:
+        paging = parse_paging(top, skip)
+        state = parse_filter(filter_, "state", JobState)
+        ref = collection_ref(subscription, resource_group, collection)
+        page = await service.list_jobs(ref, state, paging.limit, paging.skip)
+        link = next_link(request, paging, len(page.items), page.more)
+        return JSONResponse(list_result([job_resource(view) for view in page.items], link))
+
+    @router.get(JOB, operation_id="Jobs_Get", responses=_ONE)
+    async def get(
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        name: JobName,
+    ) -> JSONResponse:
+        return _one(await service.get_job(job_ref(subscription, resource_group, collection, name)))
+
+    @router.put(
+        JOB,
+        operation_id="Jobs_CreateOrUpdate",
+        responses={**_ONE, 201: {"model": JobDefinition}},
+        openapi_extra=JSON_BODY,
+    )
+    async def put(
+        request: Request,
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        name: JobName,
+    ) -> JSONResponse:
+        ref = job_ref(subscription, resource_group, collection, name)
+        view, created = await service.put_job(ref, await read_json_body(request))
+        return _one(view, 201 if created else 200)
+
+    @router.patch(JOB, operation_id="Jobs_Patch", responses=_ONE, openapi_extra=JSON_BODY)
+    async def patch(
+        request: Request,
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        name: JobName,
+    ) -> JSONResponse:
+        ref = job_ref(subscription, resource_group, collection, name)
+        return _one(await service.patch_job(ref, await read_json_body(request)))
+
+    @router.delete(JOB, operation_id="Jobs_Delete", responses=_EMPTY)
+    async def delete(
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        name: JobName,
+    ) -> Response:
+        await service.delete_job(job_ref(subscription, resource_group, collection, name))
+        return Response(status_code=200)
+
+    @router.post(f"{JOB}/run", operation_id="Jobs_Run", responses=_EMPTY)
+    async def run(
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        name: JobName,
+    ) -> Response:
+        await service.run_job(job_ref(subscription, resource_group, collection, name))
+        return Response(status_code=200)
+
+    return router

@@ -1,0 +1,231 @@
+"""Every execution behaviour of §5 on a fake clock: no sleeps, one ``tick`` at a time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jobclock.domain.history import ActionName, HistoryStatus
+from jobclock.domain.job import JobState
+from tests.engine.conftest import T0, System
+
+MINUTE = timedelta(minutes=1)
+
+
+def test_one_time_job_runs_once_and_completes(system: System) -> None:
+    system.collection()
+    ref = system.job("once", {"startTime": "2024-01-01T00:05:00Z"})
+    assert system.at(T0 + 4 * MINUTE) == 0
+    assert system.at(T0 + 5 * MINUTE) == 1
+    job = system.status(ref)
+    assert job.state is JobState.COMPLETED
+    assert job.status.next_execution_time is None
+    assert job.status.last_execution_time == T0 + 5 * MINUTE
+    assert (job.status.execution_count, job.status.failure_count) == (1, 0)
+    [entry] = system.history(ref)
+    assert entry.status is HistoryStatus.COMPLETED
+    assert entry.expected_execution_time == T0 + 5 * MINUTE
+    assert (entry.retry_count, entry.repeat_count) == (0, 1)
+    _, context = system.executor.calls[0]
+    assert (context.job, context.collection, context.region) == ("once", "jc", "Test Region")
+    assert len(context.execution_tag) == 32
+
+
+def test_count_completes_the_job(system: System) -> None:
+    system.collection()
+    ref = system.job("three", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute", "count": 3}})
+    for minute in range(5):
+        system.at(T0 + minute * MINUTE)
+    job = system.status(ref)
+    assert job.state is JobState.COMPLETED
+    assert job.status.execution_count == 3
+    assert job.status.next_execution_time is None
+    assert job.status.last_execution_time == T0 + 2 * MINUTE
+    assert [entry.repeat_count for entry in system.history(ref)] == [1, 2, 3]
+
+
+def test_end_time_completes_the_job(system: System) -> None:
+    system.collection()
+    ref = system.job("until", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute", "endTime": "2024-01-01T00:01:30Z"}})
+    for minute in range(4):
+        system.at(T0 + minute * MINUTE)
+    assert system.status(ref).state is JobState.COMPLETED
+    assert len(system.history(ref)) == 2
+
+
+def test_end_time_in_the_past_completes_at_once(system: System) -> None:
+    system.collection()
+    ref = system.job("late", {"startTime": "2023-01-01T00:00:00Z", "recurrence": {"frequency": "Day", "endTime": "2023-06-01T00:00:00Z"}})
+    job = system.status(ref)
+    assert job.state is JobState.COMPLETED
+    assert job.status.next_execution_time is None
+    assert system.at(T0 + timedelta(days=1)) == 0
+
+
+def test_retries_then_error_action_then_faulted(system: System) -> None:
+    system.collection()
+    system.executor.outcomes = [False, False, False, True]
+    ref = system.job(
+        "flaky",
+        {
+            "startTime": "2024-01-01T00:00:00Z",
+            "action": {
+                "type": "Http",
+                "request": {"uri": "http://127.0.0.1/main", "method": "POST"},
+                "retryPolicy": {"retryType": "Fixed", "retryInterval": "PT20S", "retryCount": 2},
+                "errorAction": {"type": "Http", "request": {"uri": "http://127.0.0.1/alt", "method": "GET"}},
+            },
+        },
+    )
+    system.at(T0)
+    assert len(system.executor.calls) == 1
+    system.at(T0 + timedelta(seconds=19))
+    assert len(system.executor.calls) == 1  # the retry is not due yet
+    system.at(T0 + timedelta(seconds=20))
+    system.at(T0 + timedelta(seconds=40))
+    assert len(system.executor.calls) == 4  # 3 main attempts, then the error action at once
+    entries = system.history(ref)
+    assert [(e.action_name, e.status, e.retry_count) for e in entries] == [
+        (ActionName.MAIN_ACTION, HistoryStatus.FAILED, 0),
+        (ActionName.MAIN_ACTION, HistoryStatus.FAILED, 1),
+        (ActionName.MAIN_ACTION, HistoryStatus.FAILED, 2),
+        (ActionName.ERROR_ACTION, HistoryStatus.COMPLETED, 0),
+    ]
+    assert entries[1].expected_execution_time == T0 + timedelta(seconds=20)
+    assert {e.repeat_count for e in entries} == {1}
+    uris = [invocation.payload.uri for invocation, _ in system.executor.calls]  # type: ignore[union-attr]
+    assert uris[-1] == "http://127.0.0.1/alt"
+    tags = {context.execution_tag for _, context in system.executor.calls}
+    assert len(tags) == 4  # unique per attempt
+    job = system.status(ref)
+    assert job.state is JobState.FAULTED  # the main action decides (§11 Q5)
+    assert (job.status.execution_count, job.status.failure_count, job.status.faulted_count) == (3, 3, 1)
+    assert job.status.next_execution_time is None
+
+
+def test_default_retry_policy_gives_five_five_one(system: System) -> None:
+    system.collection()
+    system.executor.default = False
+    ref = system.job("doc", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Hour"}})
+    for seconds in range(0, 121, 30):
+        system.at(T0 + timedelta(seconds=seconds))
+    job = system.status(ref)
+    assert job.state is JobState.ENABLED
+    assert (job.status.execution_count, job.status.failure_count, job.status.faulted_count) == (5, 5, 1)
+    assert [e.retry_count for e in system.history(ref)] == [0, 1, 2, 3, 4]
+    assert job.status.next_execution_time == T0 + timedelta(hours=1)
+
+
+def test_overlapping_occurrence_is_postponed_then_runs(system: System) -> None:
+    system.collection()
+    system.executor.outcomes = [False, False, False]
+    ref = system.job(
+        "slow",
+        {
+            "startTime": "2024-01-01T00:00:00Z",
+            "recurrence": {"frequency": "Minute"},
+            "action": {
+                "type": "Http",
+                "request": {"uri": "http://127.0.0.1/", "method": "GET"},
+                "retryPolicy": {"retryType": "Fixed", "retryInterval": "PT40S", "retryCount": 3},
+            },
+        },
+    )
+    system.at(T0)  # attempt 0 fails
+    system.at(T0 + timedelta(seconds=40))  # retry 1 fails
+    system.at(T0 + MINUTE)  # the 00:01 slot finds the job busy: postponed
+    entries = system.history(ref)
+    assert entries[-1].status is HistoryStatus.POSTPONED
+    assert entries[-1].expected_execution_time == T0 + MINUTE
+    system.at(T0 + timedelta(seconds=80))  # retry 2 fails
+    # 00:02: that slot is postponed too (postponements collapse into the latest), retry 3
+    # succeeds, and the postponed occurrence runs as soon as the previous one ends.
+    system.at(T0 + timedelta(seconds=120))
+    assert [(e.expected_execution_time - T0, e.status, e.retry_count) for e in system.history(ref)] == [
+        (timedelta(0), HistoryStatus.FAILED, 0),
+        (timedelta(seconds=40), HistoryStatus.FAILED, 1),
+        (MINUTE, HistoryStatus.POSTPONED, 0),
+        (timedelta(seconds=80), HistoryStatus.FAILED, 2),
+        (2 * MINUTE, HistoryStatus.POSTPONED, 0),
+        (timedelta(seconds=120), HistoryStatus.COMPLETED, 3),
+        (2 * MINUTE, HistoryStatus.COMPLETED, 0),
+    ]
+    job = system.status(ref)
+    assert job.state is JobState.ENABLED
+    assert job.status.next_execution_time == T0 + 3 * MINUTE
+    assert system.at(T0 + 3 * MINUTE) == 1
+
+
+def test_run_now_leaves_the_schedule_and_count_alone(system: System) -> None:
+    system.collection()
+    ref = system.job("daily", {"startTime": "2024-01-02T06:00:00Z", "recurrence": {"frequency": "Day", "count": 2}})
+    before = system.status(ref).status.next_execution_time
+    system.run(system.service.run_job(ref))
+    assert system.tick() == 1
+    job = system.status(ref)
+    assert job.status.next_execution_time == before
+    assert job.status.execution_count == 1
+    system.at(T0 + timedelta(days=1, hours=6))
+    system.at(T0 + timedelta(days=2, hours=6))
+    assert system.status(ref).state is JobState.COMPLETED
+    assert len(system.history(ref)) == 3  # the run and both counted occurrences
+
+
+def test_disable_and_enable_without_catch_up(system: System) -> None:
+    collection = system.collection()
+    ref = system.job("minutely", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}})
+    system.at(T0)
+    system.run(system.service.disable_collection(collection))
+    assert system.status(ref).state is JobState.DISABLED
+    assert system.at(T0 + 5 * MINUTE) == 0
+    system.clock.set(T0 + timedelta(minutes=10, seconds=30))
+    system.run(system.service.enable_collection(collection))
+    job = system.status(ref)
+    assert job.state is JobState.ENABLED
+    assert job.status.next_execution_time == T0 + 11 * MINUTE
+    assert system.at(T0 + timedelta(minutes=10, seconds=31)) == 0
+    assert system.at(T0 + 11 * MINUTE) == 1
+    assert len(system.history(ref)) == 2
+
+
+def test_disabled_job_does_not_run_and_re_enable_computes_from_now(system: System) -> None:
+    system.collection()
+    body = {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}}
+    ref = system.job("j", {**body, "state": "Disabled"})
+    assert system.status(ref).status.next_execution_time is None
+    assert system.at(T0 + 3 * MINUTE) == 0
+    system.job("j", {**body, "state": "Enabled"})
+    assert system.status(ref).status.next_execution_time == T0 + 3 * MINUTE
+
+
+def test_slots_missed_while_down_are_skipped(system: System) -> None:
+    system.collection()
+    ref = system.job("m", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}})
+    system.at(T0)
+    assert system.at(T0 + timedelta(hours=1, seconds=10)) == 0  # an hour late: skipped
+    job = system.status(ref)
+    assert job.status.next_execution_time == T0 + timedelta(hours=1, minutes=1)
+    assert len(system.history(ref)) == 1
+
+
+def test_retention_purges_old_history_and_finished_jobs(system: System) -> None:
+    system.collection()
+    ref = system.job("once", {"startTime": "2024-01-01T00:00:00Z"})
+    system.at(T0)
+    assert system.status(ref).state is JobState.COMPLETED
+    system.at(T0 + timedelta(days=59))
+    assert len(system.history(ref)) == 1
+    system.at(T0 + timedelta(days=61))
+    page = system.run(system.service.list_jobs(ref.collection, None, None, 0))
+    assert page.items == []
+
+
+def test_history_keeps_the_newest_thousand_per_job(system: System) -> None:
+    system.collection()
+    system.engine.settings = type(system.engine.settings)(region="r", history_per_job=3, purge_every=timedelta(0))
+    ref = system.job("s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}})
+    for second in range(6):
+        system.at(T0 + timedelta(seconds=second))
+    system.at(T0 + timedelta(seconds=6))
+    entries = system.history(ref)
+    assert len(entries) == 3
+    assert entries[-1].expected_execution_time == T0 + timedelta(seconds=6)
