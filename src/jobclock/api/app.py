@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware import Middleware
 
 from jobclock.api.arm import API_VERSION
 from jobclock.api.collections import collection_routes
-from jobclock.api.docs import DOCS_CSP, docs_page
+from jobclock.api.docs import docs_response
 from jobclock.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from jobclock.api.history import history_routes
 from jobclock.api.jobs import job_routes
@@ -27,6 +29,23 @@ OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
 
 
+class _SchedulerApi(FastAPI):
+    """FastAPI whose OpenAPI document marks ``api-version`` required, as the spec does.
+
+    The parameter is optional to FastAPI only so that a missing one is answered with
+    Azure's ``MissingApiVersionParameter`` rather than a generic validation error.
+    """
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") == "api-version":
+                        parameter["required"] = True
+        return document
+
+
 def create_app(service: SchedulerService, token: str) -> FastAPI:
     """The API over ``service``; every request but ``GET /healthz`` needs ``token``.
 
@@ -34,7 +53,7 @@ def create_app(service: SchedulerService, token: str) -> FastAPI:
     """
     if not token:
         raise ValueError("an API token is required; there is no mode without one")
-    app = FastAPI(
+    app = _SchedulerApi(
         title="jobclock",
         summary="A self-hosted Azure Scheduler (Microsoft.Scheduler).",
         version=API_VERSION,
@@ -51,7 +70,9 @@ def create_app(service: SchedulerService, token: str) -> FastAPI:
         ],
     )
     install_error_handlers(app)
-    app.add_api_route("/healthz", _healthz, methods=["GET"], tags=["Health"])
+    app.add_api_route(
+        "/healthz", _healthz, methods=["GET"], tags=["Health"], operation_id="Health_Get"
+    )
     app.add_api_route(DOCS_URL, _docs, methods=["GET"], include_in_schema=False)
     app.include_router(collection_routes(service))
     app.include_router(job_routes(service))
@@ -66,6 +87,4 @@ async def _healthz() -> JSONResponse:
 
 async def _docs(request: Request) -> HTMLResponse:
     openapi_url = request.scope.get("root_path", "") + OPENAPI_URL
-    return HTMLResponse(
-        docs_page(openapi_url), headers={"content-security-policy": DOCS_CSP}
-    )
+    return docs_response(openapi_url)

@@ -32,12 +32,16 @@ ResourceGroupName = Annotated[str, Path(alias="resourceGroupName")]
 JobCollectionName = Annotated[str, Path(alias="jobCollectionName")]
 JobName = Annotated[str, Path(alias="jobName")]
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+# FastAPI's ``responses=`` documentation of status codes.
+Responses = dict[int | str, dict[str, Any]]
+
+ERROR_RESPONSES: Responses = {
     400: {"model": ErrorResponse, "description": "Bad request"},
     401: {"model": ErrorResponse, "description": "Missing or invalid bearer token"},
     404: {"model": ErrorResponse, "description": "Resource not found"},
     409: {"model": ErrorResponse, "description": "Quota or plan limit exceeded"},
 }
+EMPTY_RESPONSE: Responses = {200: {"description": "Done; the body is empty"}}
 JSON_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -64,8 +68,7 @@ async def require_api_version(
     if api_version not in SUPPORTED_API_VERSIONS:
         supported = ", ".join(f"'{version}'" for version in SUPPORTED_API_VERSIONS)
         raise InvalidApiVersion(
-            f"The api-version '{api_version}' is invalid. The supported versions are "
-            f"{supported}."
+            f"The api-version '{api_version}' is invalid. The supported versions are {supported}."
         )
 
 

@@ -7,12 +7,14 @@ from fastapi.responses import JSONResponse
 
 from jobclock.api.arm import (
     COLLECTION,
+    EMPTY_RESPONSE,
     ERROR_RESPONSES,
     GROUP_COLLECTIONS,
     JSON_BODY,
     SUBSCRIPTION_COLLECTIONS,
     JobCollectionName,
     ResourceGroupName,
+    Responses,
     SubscriptionId,
     collection_ref,
     read_json_body,
@@ -22,9 +24,8 @@ from jobclock.api.envelopes import collection_resource, list_result
 from jobclock.api.schemas import JobCollectionDefinition, JobCollectionListResult
 from jobclock.services import CollectionView, SchedulerService
 
-_ONE = {200: {"model": JobCollectionDefinition}}
-_LIST = {200: {"model": JobCollectionListResult}}
-_EMPTY = {200: {"description": "Done; empty body"}}
+_ONE: Responses = {200: {"model": JobCollectionDefinition}}
+_LIST: Responses = {200: {"model": JobCollectionListResult}}
 
 
 def _one(view: CollectionView, status: int = 200) -> JSONResponse:
@@ -50,7 +51,9 @@ def collection_routes(service: SchedulerService) -> APIRouter:
     async def list_by_subscription(subscription: SubscriptionId) -> JSONResponse:
         return _all(await service.list_collections(subscription, None))
 
-    @router.get(GROUP_COLLECTIONS, operation_id="JobCollections_ListByResourceGroup", responses=_LIST)
+    @router.get(
+        GROUP_COLLECTIONS, operation_id="JobCollections_ListByResourceGroup", responses=_LIST
+    )
     async def list_by_resource_group(
         subscription: SubscriptionId, resource_group: ResourceGroupName
     ) -> JSONResponse:
@@ -60,7 +63,9 @@ def collection_routes(service: SchedulerService) -> APIRouter:
     async def get(
         subscription: SubscriptionId, resource_group: ResourceGroupName, name: JobCollectionName
     ) -> JSONResponse:
-        return _one(await service.get_collection(collection_ref(subscription, resource_group, name)))
+        return _one(
+            await service.get_collection(collection_ref(subscription, resource_group, name))
+        )
 
     @router.put(
         COLLECTION,
@@ -90,21 +95,25 @@ def collection_routes(service: SchedulerService) -> APIRouter:
         ref = collection_ref(subscription, resource_group, name)
         return _one(await service.patch_collection(ref, await read_json_body(request)))
 
-    @router.delete(COLLECTION, operation_id="JobCollections_Delete", responses=_EMPTY)
+    @router.delete(COLLECTION, operation_id="JobCollections_Delete", responses=EMPTY_RESPONSE)
     async def delete(
         subscription: SubscriptionId, resource_group: ResourceGroupName, name: JobCollectionName
     ) -> Response:
         await service.delete_collection(collection_ref(subscription, resource_group, name))
         return Response(status_code=200)
 
-    @router.post(f"{COLLECTION}/enable", operation_id="JobCollections_Enable", responses=_EMPTY)
+    @router.post(
+        f"{COLLECTION}/enable", operation_id="JobCollections_Enable", responses=EMPTY_RESPONSE
+    )
     async def enable(
         subscription: SubscriptionId, resource_group: ResourceGroupName, name: JobCollectionName
     ) -> Response:
         await service.enable_collection(collection_ref(subscription, resource_group, name))
         return Response(status_code=200)
 
-    @router.post(f"{COLLECTION}/disable", operation_id="JobCollections_Disable", responses=_EMPTY)
+    @router.post(
+        f"{COLLECTION}/disable", operation_id="JobCollections_Disable", responses=EMPTY_RESPONSE
+    )
     async def disable(
         subscription: SubscriptionId, resource_group: ResourceGroupName, name: JobCollectionName
     ) -> Response:

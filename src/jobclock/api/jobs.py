@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from jobclock.api.arm import (
+    EMPTY_RESPONSE,
     ERROR_RESPONSES,
     JOB,
     JOBS,
@@ -15,6 +16,7 @@ from jobclock.api.arm import (
     JobCollectionName,
     JobName,
     ResourceGroupName,
+    Responses,
     SubscriptionId,
     collection_ref,
     job_ref,
@@ -27,8 +29,7 @@ from jobclock.api.schemas import JobDefinition, JobListResult
 from jobclock.domain.job import JobState
 from jobclock.services import JobView, SchedulerService
 
-_ONE = {200: {"model": JobDefinition}}
-_EMPTY = {200: {"description": "Done; empty body"}}
+_ONE: Responses = {200: {"model": JobDefinition}}
 
 StateFilter = Annotated[
     str | None,
@@ -103,7 +104,7 @@ def job_routes(service: SchedulerService) -> APIRouter:
         ref = job_ref(subscription, resource_group, collection, name)
         return _one(await service.patch_job(ref, await read_json_body(request)))
 
-    @router.delete(JOB, operation_id="Jobs_Delete", responses=_EMPTY)
+    @router.delete(JOB, operation_id="Jobs_Delete", responses=EMPTY_RESPONSE)
     async def delete(
         subscription: SubscriptionId,
         resource_group: ResourceGroupName,
@@ -113,7 +114,7 @@ def job_routes(service: SchedulerService) -> APIRouter:
         await service.delete_job(job_ref(subscription, resource_group, collection, name))
         return Response(status_code=200)
 
-    @router.post(f"{JOB}/run", operation_id="Jobs_Run", responses=_EMPTY)
+    @router.post(f"{JOB}/run", operation_id="Jobs_Run", responses=EMPTY_RESPONSE)
     async def run(
         subscription: SubscriptionId,
         resource_group: ResourceGroupName,

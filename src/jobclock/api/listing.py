@@ -76,7 +76,7 @@ def parse_filter(text: str | None, field: str, kind: type[E]) -> E | None:
                 return member
     allowed = ", ".join(str(member.value) for member in kind)
     raise InvalidDefinition(
-        f"Invalid $filter {text!r}: use a single clause \"{field} eq <value>\" with one of "
+        f'Invalid $filter {text!r}: use a single clause "{field} eq <value>" with one of '
         f"{allowed}.",
         field="$filter",
     )

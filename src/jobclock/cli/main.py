@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import click
 
 from jobclock.cli.preview import preview_command
+from jobclock.cli.serve import serve_command
 from jobclock.domain.errors import SchedulerError
 
 # Exit codes mapped from the error tree; 2 is also click's usage error.
@@ -21,6 +22,7 @@ def cli() -> None:
 
 
 cli.add_command(preview_command)
+cli.add_command(serve_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,69 @@
+"""Settings: command-line options over ``JOBCLOCK_*`` environment variables over defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: str = "sqlite:///jobclock.db"
+    token: str | None = None
+    secret_key: str | None = None
+    region: str = "Self-hosted"
+    concurrency: int = 256
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, object], env: Mapping[str, str]) -> Settings:
+        """Options given on the command line win over ``JOBCLOCK_*`` variables."""
+
+        def pick(name: str, default: object) -> object:
+            value = overrides.get(name)
+            if value is not None:
+                return value
+            return env.get(f"JOBCLOCK_{name.upper()}", default)
+
+        defaults = cls()
+        return cls(
+            host=str(pick("host", defaults.host)),
+            port=int(str(pick("port", defaults.port))),
+            db=str(pick("db", defaults.db)),
+            token=_optional(pick("token", None)),
+            secret_key=_optional(pick("secret_key", None)),
+            region=str(pick("region", defaults.region)),
+            concurrency=int(str(pick("concurrency", defaults.concurrency))),
+        )
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the token and key files live: beside a SQLite database, else
+        ``JOBCLOCK_DATA_DIR`` or the working directory."""
+        url = make_url(self.db)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(str(url.database)).resolve().parent
+        return Path(os.environ.get("JOBCLOCK_DATA_DIR", ".")).resolve()
+
+
+def _optional(value: object) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def load_or_create_token(path: Path) -> tuple[str, bool]:
+    """The API token kept in ``path``; a new one (mode 0600) on first start. Returns it and
+    whether it was just created (so it is printed once)."""
+    if path.exists():
+        return path.read_text().strip(), False
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token, True
