@@ -17,9 +17,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-## Install and run the main program (until the server lands: a recurrence preview).
+## Install and start the service: SQLite in ./jobclock.db, API on http://127.0.0.1:8080.
 serve: $(VENV)/.installed
-	$(BIN)/jobclock preview --recurrence '{"frequency":"Month","schedule":{"hours":[17],"minutes":[30],"monthlyOccurrences":[{"day":"Friday","occurrence":-1}]}}' --count 5
+	$(BIN)/jobclock serve
 
 ## Install what the tests need and run them all: lint, format check, types, tests.
 test: $(VENV)/.installed-test
