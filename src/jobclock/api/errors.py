@@ -15,7 +15,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobclock.domain.errors import SchedulerError
@@ -99,8 +101,21 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         message = exc.detail
     else:
         message = _phrase(status)
-    headers = dict(exc.headers) if exc.headers else None
-    return error_response(status, code_for_status(status), message, headers)
+    headers = dict(exc.headers) if exc.headers else {}
+    if status == 405:
+        # Starlette names the methods of the first route on the path only.
+        headers["allow"] = ", ".join(_allowed_methods(request)) or headers.get("allow", "")
+    return error_response(status, code_for_status(status), message, headers or None)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and isinstance(route, APIRoute | Route):
+            methods |= route.methods or set()
+    methods.discard("HEAD")
+    return sorted(methods)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

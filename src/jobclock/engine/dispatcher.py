@@ -17,7 +17,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,8 +101,8 @@ class Engine:
     async def tick(self) -> int:
         """One step: schedule due jobs, run every due attempt to its end, record them."""
         now = self._clock.now()
-        await self._schedule(now)
-        attempts = await self._claim_attempts(now, self.settings.batch)
+        attempts = await self._schedule(now, self.settings.batch)
+        attempts += await self._claim_attempts(now, self.settings.batch - len(attempts))
         await asyncio.gather(*(self._attempt(item) for item in attempts))
         await self._record()
         await self._purge(now)
@@ -123,13 +123,15 @@ class Engine:
         while not stop.is_set():
             now = self._clock.now()
             await self._record()
-            await self._schedule(now)
             free = self.settings.concurrency - len(self._in_flight)
-            if free > 0:
-                for item in await self._claim_attempts(now, min(free, self.settings.batch)):
-                    task = asyncio.create_task(self._attempt(item, notify=True))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._in_flight.discard)
+            attempts = await self._schedule(now, free)
+            attempts += await self._claim_attempts(
+                now, min(free, self.settings.batch) - len(attempts)
+            )
+            for item in attempts:
+                task = asyncio.create_task(self._attempt(item, notify=True))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
             await self._purge(now)
             if self._finished:
                 continue
@@ -173,30 +175,40 @@ class Engine:
             self._cache[record.definition] = found
         return found
 
-    async def _schedule(self, now: datetime) -> None:
-        """Turn due jobs into occurrences (or postponements, or skips), in one transaction."""
+    async def _schedule(self, now: datetime, capacity: int) -> list[_Claimed]:
+        """Turn due jobs into occurrences (or postponements, or skips), in one transaction.
+
+        Up to ``capacity`` new occurrences are written as running and returned to be run at
+        once; the others wait as pending attempts."""
         now_us = to_us(now)
+        started: list[_Claimed] = []
         async with self._store.transaction() as conn:
             due = await self._store.due_jobs(conn, now_us, self.settings.batch)
             if not due:
-                return
+                return started
             new_occurrences: list[dict[str, Any]] = []
             entries: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
             for record in due:
-                update = self._schedule_job(record, now, new_occurrences, entries)
+                update, occurrence = self._schedule_job(record, now, entries)
                 updates.append(update)
+                if occurrence is None:
+                    continue
+                if len(started) < capacity:
+                    occurrence["status"] = "running"
+                    started.append(
+                        _Claimed(_occurrence_record(occurrence), record, self._definition(record))
+                    )
+                new_occurrences.append(occurrence)
             await self._store.insert_occurrences(conn, new_occurrences)
             await self._store.insert_history(conn, entries)
             await self._store.update_jobs(conn, updates)
+        return started
 
     def _schedule_job(
-        self,
-        record: JobRecord,
-        now: datetime,
-        new_occurrences: list[dict[str, Any]],
-        entries: list[dict[str, Any]],
-    ) -> dict[str, Any]:
+        self, record: JobRecord, now: datetime, entries: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The job's new cursor, and the occurrence to write if one runs now."""
         definition = self._definition(record)
         recurrence = definition.recurrence
         assert record.next_execution_time is not None  # noqa: S101 - due jobs have one
@@ -224,22 +236,22 @@ class Engine:
             "next_execution_time": None
             if decision.next_time is None
             else to_us(decision.next_time),
+            "busy": record.busy,
+            "postponed": record.postponed,
+            "history_seq": record.history_seq,
         }
         if not decision.run:
-            log.info(
-                "occurrence.skipped", extra={"event": "occurrence.skipped", "job": record.name}
-            )
-            return update
+            log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})
+            return update, None
         if record.busy:
             # The previous occurrence (with its retries) still runs: this one waits (§5.1).
-            sequence = record.history_seq + 1
-            record.history_seq = sequence
-            update["history_seq"] = sequence
+            record.history_seq += 1
+            update["history_seq"] = record.history_seq
             update["postponed"] = to_us(slot)
             entries.append(
                 {
                     "job_id": record.id,
-                    "history_id": history_id(now, sequence),
+                    "history_id": history_id(now, record.history_seq),
                     "start_time": to_us(now),
                     "end_time": to_us(now),
                     "expected_execution_time": to_us(slot),
@@ -251,12 +263,12 @@ class Engine:
                     "repeat_count": decision.cursor.done,
                 }
             )
-            return update
+            return update, None
         update["busy"] = True
-        new_occurrences.append(
-            _occurrence_row(record.id, slot, "scheduled", decision.cursor.done, decision.final)
+        occurrence = _occurrence_row(
+            record.id, slot, "scheduled", decision.cursor.done, decision.final
         )
-        return update
+        return update, occurrence
 
     async def _claim_attempts(self, now: datetime, limit: int) -> list[_Claimed]:
         if limit <= 0:
@@ -330,26 +342,20 @@ class Engine:
         batch, self._finished = self._finished, []
         async with self._store.transaction() as conn:
             records = await self._store.jobs_by_ids(conn, (item.job.id for item in batch))
-            entries: list[dict[str, Any]] = []
-            follow_ups: list[dict[str, Any]] = []
+            writes = _Writes()
             for item in batch:
                 record = records.get(item.job.id)
-                if record is None:
-                    continue  # the job was deleted while its attempt ran
-                await self._record_one(conn, item, record, entries, follow_ups)
-            await self._store.insert_history(conn, entries)
-            await self._store.insert_occurrences(conn, follow_ups)
-            for record in records.values():
-                await self._store.update_job(conn, record.id, _job_values(record))
+                if record is not None:  # else the job was deleted while its attempt ran
+                    self._record_one(item, record, writes)
+            await self._store.insert_history(conn, writes.entries)
+            await self._store.delete_occurrences(conn, writes.done)
+            await self._store.update_occurrences(conn, writes.continued)
+            await self._store.insert_occurrences(conn, writes.follow_ups)
+            await self._store.update_jobs(
+                conn, [_job_values(record) for record in records.values()]
+            )
 
-    async def _record_one(
-        self,
-        conn: Any,
-        item: _Finished,
-        record: JobRecord,
-        entries: list[dict[str, Any]],
-        follow_ups: list[dict[str, Any]],
-    ) -> None:
+    def _record_one(self, item: _Finished, record: JobRecord, writes: _Writes) -> None:
         occurrence = item.occurrence
         phase = Phase(occurrence.phase)
         succeeded = item.result.succeeded
@@ -361,11 +367,11 @@ class Engine:
         record.execution_count = status.execution_count
         record.failure_count = status.failure_count
         record.faulted_count = status.faulted_count
-        if phase is Phase.MAIN and occurrence.attempt == 0:
+        first = occurrence.attempt == 0 and phase is Phase.MAIN
+        if first:
             record.last_execution_time = to_us(item.started)
         record.history_seq += 1
-        first = occurrence.attempt == 0 and phase is Phase.MAIN
-        entries.append(
+        writes.entries.append(
             {
                 "job_id": record.id,
                 "history_id": history_id(item.started, record.history_seq),
@@ -383,22 +389,26 @@ class Engine:
                 "repeat_count": occurrence.repeat_count,
             }
         )
+        key = {
+            "job_id": occurrence.job_id,
+            "scheduled_time": occurrence.scheduled_time,
+            "kind": occurrence.kind,
+        }
         if step.kind is not StepKind.DONE:
             assert step.due is not None  # noqa: S101 - retries and error actions have a time
-            await self._store.update_occurrence(
-                conn,
-                occurrence.id,
-                {
+            writes.continued.append(
+                key
+                | {
                     "phase": step.phase.value,
                     "attempt": step.attempt,
                     "due_at": to_us(step.due),
                     "status": "pending",
                     "main_failed": step.main_failed,
                     "execution_tag": new_execution_tag(),
-                },
+                }
             )
             return
-        await self._store.delete_occurrence(conn, occurrence.id)
+        writes.done.append((occurrence.job_id, occurrence.scheduled_time, occurrence.kind))
         if occurrence.kind != "scheduled":
             return
         record.busy = False
@@ -408,7 +418,7 @@ class Engine:
             record.next_execution_time = None
             record.finished_at = to_us(item.ended)
         if record.postponed is not None and record.state == JobState.ENABLED.value:
-            follow_ups.append(
+            writes.follow_ups.append(
                 _occurrence_row(
                     record.id,
                     from_us(record.postponed),
@@ -441,6 +451,32 @@ class Engine:
 
 
 @dataclass(slots=True)
+class _Writes:
+    """The statements one recording batch issues."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    done: list[tuple[int, int, str]] = field(default_factory=list)
+    continued: list[dict[str, Any]] = field(default_factory=list)
+    follow_ups: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _occurrence_record(row: dict[str, Any]) -> OccurrenceRecord:
+    return OccurrenceRecord(
+        None,
+        row["job_id"],
+        row["scheduled_time"],
+        row["kind"],
+        row["repeat_count"],
+        row["final"],
+        row["phase"],
+        row["attempt"],
+        row["due_at"],
+        row["execution_tag"],
+        row["main_failed"],
+    )
+
+
+@dataclass(slots=True)
 class _Claimed:
     occurrence: OccurrenceRecord
     job: JobRecord
@@ -467,6 +503,7 @@ def _occurrence_row(
 
 def _job_values(record: JobRecord) -> dict[str, Any]:
     return {
+        "id": record.id,
         "state": record.state,
         "execution_count": record.execution_count,
         "failure_count": record.failure_count,

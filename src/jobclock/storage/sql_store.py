@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -57,7 +57,7 @@ class JobRecord:
 
 @dataclass(slots=True)
 class OccurrenceRecord:
-    id: int
+    id: int | None  # None for an occurrence the engine has just written
     job_id: int
     scheduled_time: int
     kind: str
@@ -273,11 +273,9 @@ class SqlStore:
         if rows:
             await conn.execute(insert(occurrences), list(rows))
 
-    async def update_jobs(self, conn: AsyncConnection, rows: Iterable[dict[str, Any]]) -> None:
-        """Per-job updates: each dict has ``id`` and the columns to set."""
-        for values in rows:
-            job_id = values.pop("id")
-            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+    async def update_jobs(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        """Per-job updates in one statement: each dict has ``id`` and the same columns."""
+        await _update_many(conn, jobs, [jobs.c.id], rows)
 
     async def due_attempts(
         self, conn: AsyncConnection, now: int, limit: int
@@ -305,15 +303,28 @@ class SqlStore:
         rows = await conn.execute(self._jobs().where(jobs.c.id.in_(wanted)))
         return {row.id: _job(row) for row in rows}
 
-    async def update_occurrence(
-        self, conn: AsyncConnection, occurrence_id: int, values: dict[str, Any]
+    async def update_occurrences(
+        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
     ) -> None:
-        await conn.execute(
-            update(occurrences).where(occurrences.c.id == occurrence_id).values(**values)
-        )
+        """Updates keyed by (``job_id``, ``scheduled_time``, ``kind``), in one statement."""
+        key = [occurrences.c.job_id, occurrences.c.scheduled_time, occurrences.c.kind]
+        await _update_many(conn, occurrences, key, rows)
 
-    async def delete_occurrence(self, conn: AsyncConnection, occurrence_id: int) -> None:
-        await conn.execute(delete(occurrences).where(occurrences.c.id == occurrence_id))
+    async def delete_occurrences(
+        self, conn: AsyncConnection, keys: Sequence[tuple[int, int, str]]
+    ) -> None:
+        """Delete occurrences by (``job_id``, ``scheduled_time``, ``kind``)."""
+        if not keys:
+            return
+        statement = delete(occurrences).where(
+            occurrences.c.job_id == bindparam("k_job_id"),
+            occurrences.c.scheduled_time == bindparam("k_scheduled_time"),
+            occurrences.c.kind == bindparam("k_kind"),
+        )
+        await conn.execute(
+            statement,
+            [{"k_job_id": j, "k_scheduled_time": t, "k_kind": k} for j, t, k in keys],
+        )
 
     async def insert_history(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -402,6 +413,27 @@ class SqlStore:
                 .where(and_(jobs.c.id == record.id, jobs.c.state == from_state))
                 .values(state=to_state, next_execution_time=next_time(record))
             )
+
+
+async def _update_many(
+    conn: AsyncConnection, table: Any, key: list[Any], rows: Sequence[dict[str, Any]]
+) -> None:
+    """One executemany UPDATE; every row carries the key columns and the same other columns."""
+    if not rows:
+        return
+    key_names = {column.name for column in key}
+    columns = [name for name in rows[0] if name not in key_names]
+    statement = (
+        update(table)
+        .where(*(column == bindparam(f"k_{column.name}") for column in key))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
+    params = [
+        {f"k_{name}": row[name] for name in key_names}
+        | {f"v_{name}": row[name] for name in columns}
+        for row in rows
+    ]
+    await conn.execute(statement, params)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
