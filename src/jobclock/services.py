@@ -310,8 +310,9 @@ class SchedulerService:
 
     async def get_job(self, ref: JobRef) -> JobView:
         async with self._store.transaction() as conn:
+            collection = await self._collection(conn, ref.collection)
             record = await self._job(conn, ref)
-        return JobView(ref, self.job_of(record))
+        return JobView(_job_ref(collection, record), self.job_of(record))
 
     async def list_jobs(
         self, ref: CollectionRef, state: JobFilter, top: int | None, skip: int
@@ -325,7 +326,7 @@ class SchedulerService:
             )
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
-        return Page([JobView(JobRef(ref, job.name), self.job_of(job)) for job in items], more)
+        return Page([JobView(_job_ref(record, job), self.job_of(job)) for job in items], more)
 
     async def delete_job(self, ref: JobRef) -> None:
         async with self._store.transaction() as conn:
@@ -365,14 +366,16 @@ class SchedulerService:
     ) -> Page[HistoryView]:
         """The job's history, newest first, filtered by status, paged."""
         async with self._store.transaction() as conn:
+            collection = await self._collection(conn, ref.collection)
             record = await self._job(conn, ref)
+            stored = _job_ref(collection, record)
             limit = None if top is None else top + 1
             found = await self._store.list_history(
                 conn, record.id, None if status is None else status.value, limit, skip
             )
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
-        return Page([HistoryView(ref, _entry(ref, row)) for row in items], more)
+        return Page([HistoryView(stored, _entry(stored, row)) for row in items], more)
 
     async def _job(self, conn: AsyncConnection, ref: JobRef) -> JobRecord:
         collection = await self._collection(conn, ref.collection)
@@ -461,6 +464,12 @@ def status_of(record: JobRecord) -> JobStatus:
         if record.next_execution_time is None
         else from_us(record.next_execution_time),
     )
+
+
+def _job_ref(collection: CollectionRecord, job: JobRecord) -> JobRef:
+    """A job's place, spelled as stored (ids echo the stored names, not the request's)."""
+    ref = CollectionRef(collection.subscription, collection.resource_group, collection.name)
+    return JobRef(ref, job.name)
 
 
 def _collection_key(ref: CollectionRef) -> str:

@@ -44,7 +44,10 @@ class System:
         ref = JobRef(CollectionRef("sub", "rg", collection), name)
         body = {
             "properties": {
-                "action": {"type": "Http", "request": {"uri": "http://127.0.0.1/", "method": "GET"}},
+                "action": {
+                    "type": "Http",
+                    "request": {"uri": "http://127.0.0.1/", "method": "GET"},
+                },
                 **properties,
             }
         }

@@ -32,7 +32,10 @@ def test_one_time_job_runs_once_and_completes(system: System) -> None:
 
 def test_count_completes_the_job(system: System) -> None:
     system.collection()
-    ref = system.job("three", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute", "count": 3}})
+    ref = system.job(
+        "three",
+        {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute", "count": 3}},
+    )
     for minute in range(5):
         system.at(T0 + minute * MINUTE)
     job = system.status(ref)
@@ -45,7 +48,13 @@ def test_count_completes_the_job(system: System) -> None:
 
 def test_end_time_completes_the_job(system: System) -> None:
     system.collection()
-    ref = system.job("until", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute", "endTime": "2024-01-01T00:01:30Z"}})
+    ref = system.job(
+        "until",
+        {
+            "startTime": "2024-01-01T00:00:00Z",
+            "recurrence": {"frequency": "Minute", "endTime": "2024-01-01T00:01:30Z"},
+        },
+    )
     for minute in range(4):
         system.at(T0 + minute * MINUTE)
     assert system.status(ref).state is JobState.COMPLETED
@@ -54,7 +63,13 @@ def test_end_time_completes_the_job(system: System) -> None:
 
 def test_end_time_in_the_past_completes_at_once(system: System) -> None:
     system.collection()
-    ref = system.job("late", {"startTime": "2023-01-01T00:00:00Z", "recurrence": {"frequency": "Day", "endTime": "2023-06-01T00:00:00Z"}})
+    ref = system.job(
+        "late",
+        {
+            "startTime": "2023-01-01T00:00:00Z",
+            "recurrence": {"frequency": "Day", "endTime": "2023-06-01T00:00:00Z"},
+        },
+    )
     job = system.status(ref)
     assert job.state is JobState.COMPLETED
     assert job.status.next_execution_time is None
@@ -72,7 +87,10 @@ def test_retries_then_error_action_then_faulted(system: System) -> None:
                 "type": "Http",
                 "request": {"uri": "http://127.0.0.1/main", "method": "POST"},
                 "retryPolicy": {"retryType": "Fixed", "retryInterval": "PT20S", "retryCount": 2},
-                "errorAction": {"type": "Http", "request": {"uri": "http://127.0.0.1/alt", "method": "GET"}},
+                "errorAction": {
+                    "type": "Http",
+                    "request": {"uri": "http://127.0.0.1/alt", "method": "GET"},
+                },
             },
         },
     )
@@ -98,19 +116,29 @@ def test_retries_then_error_action_then_faulted(system: System) -> None:
     assert len(tags) == 4  # unique per attempt
     job = system.status(ref)
     assert job.state is JobState.FAULTED  # the main action decides (§11 Q5)
-    assert (job.status.execution_count, job.status.failure_count, job.status.faulted_count) == (3, 3, 1)
+    assert (job.status.execution_count, job.status.failure_count, job.status.faulted_count) == (
+        3,
+        3,
+        1,
+    )
     assert job.status.next_execution_time is None
 
 
 def test_default_retry_policy_gives_five_five_one(system: System) -> None:
     system.collection()
     system.executor.default = False
-    ref = system.job("doc", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Hour"}})
+    ref = system.job(
+        "doc", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Hour"}}
+    )
     for seconds in range(0, 121, 30):
         system.at(T0 + timedelta(seconds=seconds))
     job = system.status(ref)
     assert job.state is JobState.ENABLED
-    assert (job.status.execution_count, job.status.failure_count, job.status.faulted_count) == (5, 5, 1)
+    assert (job.status.execution_count, job.status.failure_count, job.status.faulted_count) == (
+        5,
+        5,
+        1,
+    )
     assert [e.retry_count for e in system.history(ref)] == [0, 1, 2, 3, 4]
     assert job.status.next_execution_time == T0 + timedelta(hours=1)
 
@@ -140,7 +168,9 @@ def test_overlapping_occurrence_is_postponed_then_runs(system: System) -> None:
     # 00:02: that slot is postponed too (postponements collapse into the latest), retry 3
     # succeeds, and the postponed occurrence runs as soon as the previous one ends.
     system.at(T0 + timedelta(seconds=120))
-    assert [(e.expected_execution_time - T0, e.status, e.retry_count) for e in system.history(ref)] == [
+    assert [
+        (e.expected_execution_time - T0, e.status, e.retry_count) for e in system.history(ref)
+    ] == [
         (timedelta(0), HistoryStatus.FAILED, 0),
         (timedelta(seconds=40), HistoryStatus.FAILED, 1),
         (MINUTE, HistoryStatus.POSTPONED, 0),
@@ -157,7 +187,10 @@ def test_overlapping_occurrence_is_postponed_then_runs(system: System) -> None:
 
 def test_run_now_leaves_the_schedule_and_count_alone(system: System) -> None:
     system.collection()
-    ref = system.job("daily", {"startTime": "2024-01-02T06:00:00Z", "recurrence": {"frequency": "Day", "count": 2}})
+    ref = system.job(
+        "daily",
+        {"startTime": "2024-01-02T06:00:00Z", "recurrence": {"frequency": "Day", "count": 2}},
+    )
     before = system.status(ref).status.next_execution_time
     system.run(system.service.run_job(ref))
     assert system.tick() == 1
@@ -172,7 +205,9 @@ def test_run_now_leaves_the_schedule_and_count_alone(system: System) -> None:
 
 def test_disable_and_enable_without_catch_up(system: System) -> None:
     collection = system.collection()
-    ref = system.job("minutely", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}})
+    ref = system.job(
+        "minutely", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}}
+    )
     system.at(T0)
     system.run(system.service.disable_collection(collection))
     assert system.status(ref).state is JobState.DISABLED
@@ -199,7 +234,9 @@ def test_disabled_job_does_not_run_and_re_enable_computes_from_now(system: Syste
 
 def test_slots_missed_while_down_are_skipped(system: System) -> None:
     system.collection()
-    ref = system.job("m", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}})
+    ref = system.job(
+        "m", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}}
+    )
     system.at(T0)
     assert system.at(T0 + timedelta(hours=1, seconds=10)) == 0  # an hour late: skipped
     job = system.status(ref)
@@ -221,8 +258,12 @@ def test_retention_purges_old_history_and_finished_jobs(system: System) -> None:
 
 def test_history_keeps_the_newest_thousand_per_job(system: System) -> None:
     system.collection()
-    system.engine.settings = type(system.engine.settings)(region="r", history_per_job=3, purge_every=timedelta(0))
-    ref = system.job("s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}})
+    system.engine.settings = type(system.engine.settings)(
+        region="r", history_per_job=3, purge_every=timedelta(0)
+    )
+    ref = system.job(
+        "s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
+    )
     for second in range(6):
         system.at(T0 + timedelta(seconds=second))
     system.at(T0 + timedelta(seconds=6))

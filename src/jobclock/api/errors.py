@@ -15,9 +15,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobclock.domain.errors import SchedulerError
@@ -101,7 +100,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         message = exc.detail
     else:
         message = _phrase(status)
-    headers = dict(exc.headers) if exc.headers else {}
+    headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
     if status == 405:
         # Starlette names the methods of the first route on the path only.
         headers["allow"] = ", ".join(_allowed_methods(request)) or headers.get("allow", "")
@@ -109,12 +108,18 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route declares for the request's path, from the OpenAPI paths."""
+    path: str = request.scope["path"]
+    root: str = request.scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        path = path[len(root) :]
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE and isinstance(route, APIRoute | Route):
-            methods |= route.methods or set()
-    methods.discard("HEAD")
+    app = request.app
+    if isinstance(app, FastAPI):
+        for template, item in app.openapi().get("paths", {}).items():
+            pattern, _, _ = compile_path(template)
+            if pattern.match(path):
+                methods.update(method.upper() for method in item)
     return sorted(methods)
 
 
