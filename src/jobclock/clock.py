@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 
 class SystemClock:
-    """Real time, UTC-aware. ``sleep_until`` can be cut short by ``wake``."""
+    """Real time, UTC-aware. ``sleep_until`` can be cut short by ``wake``.
+
+    A wake is remembered until the next ``sleep_until`` consumes it, so a wake that comes
+    while the engine is busy (between reading its next due time and going to sleep) makes
+    that sleep return at once instead of being lost.
+    """
 
     def __init__(self) -> None:
         self._wakeup: asyncio.Event | None = None
@@ -15,18 +20,20 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def _event(self) -> asyncio.Event:
+        if self._wakeup is None:
+            self._wakeup = asyncio.Event()
+        return self._wakeup
+
     async def sleep_until(self, instant: datetime) -> None:
+        event = self._event()
         delay = (instant - self.now()).total_seconds()
-        if delay <= 0:
-            return
-        self._wakeup = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
-        except TimeoutError:
-            return
-        finally:
-            self._wakeup = None
+        if delay > 0 and not event.is_set():
+            try:
+                await asyncio.wait_for(event.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+        event.clear()
 
     def wake(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.set()
+        self._event().set()

@@ -15,6 +15,7 @@ class FakeClock:
     def __init__(self, start: datetime) -> None:
         self._now = require_aware(start, "start")
         self._changed = asyncio.Event()
+        self._woken = False
 
     def now(self) -> datetime:
         return self._now
@@ -30,11 +31,16 @@ class FakeClock:
         self.set(self._now + delta)
 
     async def sleep_until(self, instant: datetime) -> None:
-        while self._now < instant:
+        """Return when the clock reaches ``instant`` or on a wake (remembered until here)."""
+        if self._now < instant and not self._woken:
             self._changed.clear()
-            await self._changed.wait()
+            while self._now < instant and not self._woken:
+                await self._changed.wait()
+                self._changed.clear()
+        self._woken = False
 
     def wake(self) -> None:
+        self._woken = True
         self._changed.set()
 
 
