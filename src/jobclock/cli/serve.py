@@ -12,6 +12,7 @@ from collections.abc import Generator
 import click
 import uvicorn
 
+from jobclock import logs
 from jobclock.bootstrap import build
 from jobclock.settings import Settings, load_or_create_token
 
@@ -26,7 +27,7 @@ log = logging.getLogger("jobclock.serve")
 def serve_command(host: str | None, port: int | None, db: str | None, token: str | None) -> None:
     """Run the scheduler: the Azure REST API and the engine."""
     settings = Settings.load({"host": host, "port": port, "db": db, "token": token}, os.environ)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(logging.INFO)
     asyncio.run(_serve(settings))
 
 

@@ -309,7 +309,7 @@ class Engine:
             result = await self._invoke(Invocation(target.type, target.payload), context)
             ended = self._clock.now()
         self._finished.append(_Finished(occurrence, record, action, started, ended, result))
-        log.info(
+        log.debug(
             "attempt.finished",
             extra={
                 "event": "attempt.finished",
