@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from jobclock.domain.history import ActionName, HistoryStatus
 from jobclock.domain.job import JobState
-from tests.engine.conftest import T0, System
+from tests.system import T0, System
 
 MINUTE = timedelta(minutes=1)
 

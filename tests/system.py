@@ -1,0 +1,94 @@
+"""A whole scheduler on a fake clock over a real SQLite store, with a recording executor:
+the `system` fixture of the engine and service tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from jobclock.domain.actions import ActionType
+from jobclock.engine.dispatcher import Engine, EngineSettings
+from jobclock.secret_box import FernetSecretBox
+from jobclock.services import CollectionRef, JobRef, SchedulerService
+from jobclock.storage.sql_store import SqlStore
+from jobclock.testing import FakeClock, RecordingExecutor
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
+
+
+@dataclass
+class System:
+    clock: FakeClock
+    store: SqlStore
+    service: SchedulerService
+    engine: Engine
+    executor: RecordingExecutor
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, awaitable: Any) -> Any:
+        return self.loop.run_until_complete(awaitable)
+
+    def collection(self, name: str = "jc", **properties: Any) -> CollectionRef:
+        ref = CollectionRef("sub", "rg", name)
+        body = {"location": "West US", "properties": {"sku": {"name": "Unlimited"}, **properties}}
+        self.run(self.service.put_collection(ref, body))
+        return ref
+
+    def job(self, name: str, properties: dict[str, Any], collection: str = "jc") -> JobRef:
+        ref = JobRef(CollectionRef("sub", "rg", collection), name)
+        body = {
+            "properties": {
+                "action": {
+                    "type": "Http",
+                    "request": {"uri": "http://127.0.0.1/", "method": "GET"},
+                },
+                **properties,
+            }
+        }
+        self.run(self.service.put_job(ref, body))
+        return ref
+
+    def status(self, ref: JobRef) -> Any:
+        return self.run(self.service.get_job(ref)).job
+
+    def history(self, ref: JobRef) -> list[Any]:
+        page = self.run(self.service.list_history(ref, None, None, 0))
+        return [view.entry for view in reversed(page.items)]  # oldest first
+
+    def tick(self) -> int:
+        return int(self.run(self.engine.tick()))
+
+    def at(self, when: datetime) -> int:
+        """Move the clock to ``when`` and tick until nothing is due."""
+        self.clock.set(when)
+        return int(self.run(self.engine.run_until_idle()))
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    loop = asyncio.new_event_loop()
+    clock = FakeClock(T0)
+    store = SqlStore(f"sqlite:///{tmp_path / 'jobclock.db'}")
+    loop.run_until_complete(store.create_schema())
+    box = FernetSecretBox(Fernet.generate_key())
+    executor = RecordingExecutor()
+    engine_ref: list[Engine] = []
+    service = SchedulerService(store, box, clock, wake=lambda: None)
+    engine = Engine(
+        store,
+        service.codec,
+        {ActionType.HTTP: executor, ActionType.HTTPS: executor},
+        clock,
+        EngineSettings(region="Test Region"),
+    )
+    engine_ref.append(engine)
+    yield System(clock, store, service, engine, executor, loop)
+    loop.run_until_complete(store.close())
+    loop.close()
