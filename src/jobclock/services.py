@@ -8,7 +8,7 @@ the error tree; the edges map those to HTTP statuses or exit codes.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -449,7 +449,8 @@ def deep_merge(stored: object, patch: object) -> object:
 
 
 def new_execution_tag() -> str:
-    return uuid.uuid4().hex
+    """32 lowercase hex characters, unique per attempt (§5.2)."""
+    return os.urandom(16).hex()
 
 
 def status_of(record: JobRecord) -> JobStatus:
