@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 
@@ -29,10 +30,8 @@ class SystemClock:
         event = self._event()
         delay = (instant - self.now()).total_seconds()
         if delay > 0 and not event.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=delay)
-            except TimeoutError:
-                pass
         event.clear()
 
     def wake(self) -> None:

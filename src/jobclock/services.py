@@ -303,8 +303,11 @@ class SchedulerService:
                 "'properties.status' is read-only and cannot be patched.",
                 field="properties.status",
             )
-        current = await self.get_job(ref)
-        stored = {"properties": self.codec.plain_json(current.job.definition)}
+        async with self._store.transaction() as conn:
+            record = await self._job(conn, ref)
+        # The definition as the user last set it: a Completed or Faulted job's runtime state
+        # is not part of it, so a PATCH revives the job like a PUT does (§1.3).
+        stored = {"properties": self.codec.plain_json(self.codec.load(record.definition))}
         merged = deep_merge(stored, body)
         return (await self._save_job(ref, job_definition_from_json(merged)))[0]
 

@@ -215,3 +215,28 @@ def test_disabled_job_put_then_enabled_by_patch(system: System) -> None:
     view = system.run(system.service.patch_job(ref, {"properties": {"state": "Enabled"}}))
     assert view.job.state is JobState.ENABLED
     assert view.job.status.next_execution_time == T0 + timedelta(hours=2)
+
+
+def test_patch_revives_a_faulted_job_without_naming_its_state(system: System) -> None:
+    system.collection()
+    system.executor.default = False
+    ref = system.job(
+        "once",
+        {
+            "startTime": "2024-01-01T00:00:00Z",
+            "action": {
+                "type": "Http",
+                "request": {"uri": "http://x/", "method": "GET"},
+                "retryPolicy": {"retryType": "None"},
+            },
+        },
+    )
+    system.at(T0)
+    assert system.status(ref).state is JobState.FAULTED
+    system.clock.advance(timedelta(minutes=1))
+    view = system.run(
+        system.service.patch_job(ref, {"properties": {"recurrence": {"frequency": "Hour"}}})
+    )
+    assert view.job.state is JobState.ENABLED
+    assert view.job.status.next_execution_time == T0 + timedelta(hours=1)
+    assert view.job.status.faulted_count == 1

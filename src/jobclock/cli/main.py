@@ -7,6 +7,9 @@ from collections.abc import Sequence
 
 import click
 
+from jobclock.cli.collections import collections_group
+from jobclock.cli.history import history_group
+from jobclock.cli.jobs import jobs_group
 from jobclock.cli.preview import preview_command
 from jobclock.cli.serve import serve_command
 from jobclock.domain.errors import SchedulerError
@@ -23,6 +26,9 @@ def cli() -> None:
 
 cli.add_command(preview_command)
 cli.add_command(serve_command)
+cli.add_command(collections_group)
+cli.add_command(jobs_group)
+cli.add_command(history_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

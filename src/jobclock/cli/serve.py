@@ -1,22 +1,10 @@
-"""``jobclock serve``: the API, the portal and the engine in one process."""
+"""``jobclock serve``: the API and the engine in one process."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
-import signal
-from collections.abc import Generator
 
 import click
-import uvicorn
-
-from jobclock import logs
-from jobclock.bootstrap import build
-from jobclock.settings import Settings, load_or_create_token
-
-log = logging.getLogger("jobclock.serve")
 
 
 @click.command("serve")
@@ -26,47 +14,8 @@ log = logging.getLogger("jobclock.serve")
 @click.option("--token", default=None, help="API token [JOBCLOCK_TOKEN; else generated].")
 def serve_command(host: str | None, port: int | None, db: str | None, token: str | None) -> None:
     """Run the scheduler: the Azure REST API and the engine."""
-    settings = Settings.load({"host": host, "port": port, "db": db, "token": token}, os.environ)
-    logs.configure(logging.INFO)
-    asyncio.run(_serve(settings))
+    # Imported here: the server's dependencies would slow every other command's start.
+    from jobclock.server import run
+    from jobclock.settings import Settings
 
-
-class _Server(uvicorn.Server):
-    """uvicorn, minus its signal handling: SIGTERM stops the engine too, in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-async def _serve(settings: Settings) -> None:
-    token = settings.token
-    if token is None:
-        path = settings.data_dir / "jobclock.token"
-        token, created = load_or_create_token(path)
-        if created:
-            click.echo(f"Generated an API token (kept in {path}): {token}")
-    app = build(settings, token)
-    await app.store.migrate()
-    stop = asyncio.Event()
-    config = uvicorn.Config(
-        app.api, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
-    )
-    server = _Server(config)
-    loop = asyncio.get_running_loop()
-
-    def request_stop() -> None:
-        stop.set()
-        server.should_exit = True
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, request_stop)
-    engine = asyncio.create_task(app.engine.run_forever(stop))
-    click.echo(f"jobclock listening on http://{settings.host}:{settings.port}")
-    try:
-        await server.serve()
-    finally:
-        stop.set()
-        await engine
-        await app.close()
-        click.echo("jobclock stopped")
+    run(Settings.load({"host": host, "port": port, "db": db, "token": token}, os.environ))

@@ -1,0 +1,63 @@
+"""The server process: uvicorn serving the API and the engine, in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+
+import click
+import uvicorn
+
+from jobclock import logs
+from jobclock.bootstrap import build
+from jobclock.settings import Settings, load_or_create_token
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT; then stop the engine cleanly."""
+    logs.configure(logging.INFO)
+    asyncio.run(_serve(settings))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handling: SIGTERM stops the engine too, in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _serve(settings: Settings) -> None:
+    token = settings.token
+    if token is None:
+        path = settings.data_dir / "jobclock.token"
+        token, created = load_or_create_token(path)
+        if created:
+            click.echo(f"Generated an API token (kept in {path}): {token}")
+    app = build(settings, token)
+    await app.store.migrate()
+    stop = asyncio.Event()
+    config = uvicorn.Config(
+        app.api, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+
+    def request_stop() -> None:
+        stop.set()
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop)
+    engine = asyncio.create_task(app.engine.run_forever(stop))
+    click.echo(f"jobclock listening on http://{settings.host}:{settings.port}")
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await engine
+        await app.close()
+        click.echo("jobclock stopped")
