@@ -1,0 +1,451 @@
+"""Bad requests to the real server: the right status and Azure error body, and nothing
+stored changes (every GET answers exactly as it did before the bad request)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.harness import API_VERSION, Api, RunningServer, http_action, unique
+
+TARGET = "http://127.0.0.1:9/never-called"
+
+
+@pytest.fixture(scope="module")
+def api(server: RunningServer) -> Iterator[Api]:
+    client = Api(server)
+    yield client
+    client.close()
+
+
+def _start() -> str:
+    """A start time far enough ahead that no job of this module ever runs."""
+    return (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _job(**extra: Any) -> dict[str, Any]:
+    return {"properties": {"startTime": _start(), "action": http_action(TARGET), **extra}}
+
+
+@pytest.fixture(scope="module")
+def stored(api: Api) -> tuple[str, str]:
+    """A Standard collection holding one job: the things bad requests must not change."""
+    collection = unique("jc")
+    api.create_collection(
+        collection,
+        "Standard",
+        quota={"maxJobCount": 10, "maxRecurrence": {"frequency": "Minute", "interval": 1}},
+    )
+    job = unique("job")
+    response = api.put(
+        api.job_path(collection, job),
+        _job(recurrence={"frequency": "Hour", "interval": 1, "count": 3}),
+    )
+    assert response.status_code == 201, response.text
+    return collection, job
+
+
+def _snapshot(api: Api, paths: list[str]) -> list[tuple[int, Any]]:
+    snapshot = []
+    for path in paths:
+        response = api.get(path)
+        snapshot.append((response.status_code, response.json()))
+    return snapshot
+
+
+@contextmanager
+def unchanged(api: Api, *paths: str) -> Iterator[None]:
+    """Every path answers the same status and JSON after the block as before it."""
+    before = _snapshot(api, list(paths))
+    yield
+    assert _snapshot(api, list(paths)) == before
+
+
+def _stored_paths(api: Api, stored: tuple[str, str]) -> list[str]:
+    collection, job = stored
+    return [
+        api.collection_path(collection),
+        api.job_path(collection, job),
+        f"{api.collection_path(collection)}/jobs",
+        f"{api.job_path(collection, job)}/history",
+    ]
+
+
+def _error(response: httpx.Response, status: int, code: str | None = None) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    message: str = body["error"]["message"]
+    return message
+
+
+# -- malformed bodies --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"properties": {"action": ',
+        b"not json at all",
+        b"[1, 2, 3]",
+        b'"a string"',
+        b'{"properties": "not an object"}',
+        b'{"properties": {"action": {"type": "Http", "request": 42}}}',
+    ],
+    ids=["truncated", "text", "array", "string", "properties-string", "request-number"],
+)
+def test_malformed_job_body_is_400_and_changes_nothing(
+    api: Api, stored: tuple[str, str], content: bytes
+) -> None:
+    collection, job = stored
+    new_job = api.job_path(collection, unique("never"))
+    with unchanged(api, *_stored_paths(api, stored), new_job):
+        for path in (api.job_path(collection, job), new_job):
+            response = api.request(
+                "PUT", path, content=content, headers={"Content-Type": "application/json"}
+            )
+            message = _error(response, 400, "BadRequest")
+            assert message.startswith("Malformed Job Object"), message
+            patched = api.request(
+                "PATCH", path, content=content, headers={"Content-Type": "application/json"}
+            )
+            assert patched.status_code in (400, 404), patched.text
+            _error(patched, patched.status_code)
+
+
+def test_malformed_collection_body_is_400(api: Api, stored: tuple[str, str]) -> None:
+    collection, _ = stored
+    fresh = api.collection_path(unique("jc"))
+    with unchanged(api, *_stored_paths(api, stored), fresh):
+        for path in (api.collection_path(collection), fresh):
+            response = api.request("PUT", path, content=b"{oops")
+            _error(response, 400, "BadRequest")
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        pytest.param({"action": {"type": "Ftp", "request": {"uri": TARGET}}}, 400, id="type"),
+        pytest.param(
+            {"action": http_action("http://127.0.0.1/" + "a" * (2049 - 17))}, 400, id="uri-2049"
+        ),
+        pytest.param({"action": http_action("not a uri")}, 400, id="relative-uri"),
+        pytest.param({"action": http_action(TARGET, "TRACE")}, 400, id="method"),
+        pytest.param({"action": {"type": "Http", "request": None}}, 400, id="null-request"),
+        pytest.param({"state": "Completed"}, 400, id="state-completed"),
+        pytest.param({"recurrence": {"frequency": "Year"}}, 400, id="frequency-year"),
+        pytest.param(
+            {"recurrence": {"frequency": "Week", "schedule": {"monthDays": [1]}}},
+            400,
+            id="monthdays-with-week",
+        ),
+        pytest.param(
+            {
+                "action": {
+                    **http_action(TARGET),
+                    "retryPolicy": {"retryType": "Fixed", "retryInterval": "PT1S"},
+                }
+            },
+            400,
+            id="retry-interval-1s",
+        ),
+        pytest.param(
+            {
+                "action": http_action(
+                    TARGET, authentication={"type": "Basic", "username": "only-a-name"}
+                )
+            },
+            400,
+            id="basic-without-password",
+        ),
+    ],
+)
+def test_invalid_job_is_rejected_and_changes_nothing(
+    api: Api, stored: tuple[str, str], change: dict[str, Any], status: int
+) -> None:
+    collection, job = stored
+    new_job = api.job_path(collection, unique("never"))
+    with unchanged(api, *_stored_paths(api, stored), new_job):
+        for path in (api.job_path(collection, job), new_job):
+            body = _job()
+            body["properties"].update(change)
+            _error(api.put(path, body), status, "BadRequest")
+        _error(api.patch(api.job_path(collection, job), {"properties": change}), status)
+
+
+def test_uri_of_2048_characters_is_accepted(api: Api, stored: tuple[str, str]) -> None:
+    collection, _ = stored
+    uri = "http://127.0.0.1/" + "a" * (2048 - len("http://127.0.0.1/"))
+    assert len(uri) == 2048
+    path = api.job_path(collection, unique("long"))
+    response = api.put(path, _job(action=http_action(uri)))
+    assert response.status_code == 201, response.text
+    assert response.json()["properties"]["action"]["request"]["uri"] == uri
+    assert api.delete(path).status_code == 200
+
+
+def test_patch_of_status_is_400(api: Api, stored: tuple[str, str]) -> None:
+    collection, job = stored
+    with unchanged(api, *_stored_paths(api, stored)):
+        response = api.patch(
+            api.job_path(collection, job), {"properties": {"status": {"executionCount": 7}}}
+        )
+        _error(response, 400, "BadRequest")
+
+
+# -- plan limits (409) -------------------------------------------------------------------
+
+
+def test_free_collection_refuses_a_minute_recurrence(api: Api) -> None:
+    subscription = unique("free-sub")
+    free = Api(api.server, subscription=subscription)
+    try:
+        collection = unique("free")
+        free.create_collection(collection, "Free")
+        job = unique("hourly")
+        hourly = _job(recurrence={"frequency": "Hour", "interval": 1})
+        assert free.put(free.job_path(collection, job), hourly).status_code == 201
+        minute = {"frequency": "Minute", "interval": 1}
+        never = free.job_path(collection, unique("minutely"))
+        paths = [free.job_path(collection, job), never, f"{free.collection_path(collection)}/jobs"]
+        with unchanged(free, *paths):
+            _error(free.put(never, _job(recurrence=minute)), 409)
+            _error(free.put(free.job_path(collection, job), _job(recurrence=minute)), 409)
+            _error(
+                free.patch(free.job_path(collection, job), {"properties": {"recurrence": minute}}),
+                409,
+            )
+    finally:
+        free.close()
+
+
+def test_free_collection_holds_at_most_five_jobs(api: Api) -> None:
+    subscription = unique("free-sub")
+    free = Api(api.server, subscription=subscription)
+    try:
+        collection = unique("free")
+        free.create_collection(collection, "Free")
+        for index in range(5):
+            path = free.job_path(collection, f"job{index}")
+            assert free.put(path, _job()).status_code == 201
+        sixth = free.job_path(collection, "job5")
+        jobs = f"{free.collection_path(collection)}/jobs"
+        with unchanged(free, jobs, sixth, free.collection_path(collection)):
+            _error(free.put(sixth, _job()), 409)
+        assert len(free.get(jobs).json()["value"]) == 5
+        # Replacing one of the five is not a sixth job.
+        assert free.put(free.job_path(collection, "job0"), _job()).status_code == 200
+        # A second Free collection in the same subscription is refused as well.
+        other = free.collection_path(unique("free"))
+        with unchanged(free, other, free.collections_path()):
+            body = {"location": "West US", "properties": {"sku": {"name": "Free"}}}
+            _error(free.put(other, body), 409)
+    finally:
+        free.close()
+
+
+def test_free_collection_refuses_authentication_and_short_retries(api: Api) -> None:
+    free = Api(api.server, subscription=unique("free-sub"))
+    try:
+        collection = unique("free")
+        free.create_collection(collection, "Free")
+        path = free.job_path(collection, unique("job"))
+        basic = {"type": "Basic", "username": "user", "password": "secret-pass"}
+        with unchanged(free, path, f"{free.collection_path(collection)}/jobs"):
+            _error(free.put(path, _job(action=http_action(TARGET, authentication=basic))), 409)
+            retry = {"retryType": "Fixed", "retryInterval": "PT30S", "retryCount": 1}
+            action = {**http_action(TARGET), "retryPolicy": retry}
+            _error(free.put(path, _job(action=action)), 400, "BadRequest")
+    finally:
+        free.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"properties": {"sku": {"name": "Standard"}}}, id="no-location"),
+        pytest.param(
+            {"location": "West US", "properties": {"sku": {"name": "Gold"}}}, id="unknown-sku"
+        ),
+        pytest.param(
+            {
+                "location": "West US",
+                "properties": {"sku": {"name": "Standard"}, "quota": {"maxJobCount": 51}},
+            },
+            id="quota-over-plan",
+        ),
+        pytest.param(
+            {
+                "location": "West US",
+                "properties": {
+                    "sku": {"name": "Standard"},
+                    "quota": {"maxRecurrence": {"frequency": "Second", "interval": 30}},
+                },
+            },
+            id="recurrence-over-plan",
+        ),
+        pytest.param(
+            {
+                "location": "West US",
+                "properties": {"sku": {"name": "Standard"}, "state": "Deleted"},
+            },
+            id="state-deleted",
+        ),
+    ],
+)
+def test_invalid_collection_is_400_and_changes_nothing(
+    api: Api, stored: tuple[str, str], body: dict[str, Any]
+) -> None:
+    collection, _ = stored
+    fresh = api.collection_path(unique("jc"))
+    with unchanged(api, *_stored_paths(api, stored), fresh, api.collections_path()):
+        for path in (api.collection_path(collection), fresh):
+            _error(api.put(path, body), 400, "BadRequest")
+
+
+def test_invalid_collection_name_is_400(api: Api) -> None:
+    with unchanged(api, api.collections_path()):
+        for name in ("1starts-with-digit", "has.dot", "x" * 101):
+            body = {"location": "West US", "properties": {"sku": {"name": "Standard"}}}
+            _error(api.put(api.collection_path(name), body), 400, "BadRequest")
+
+
+def test_collection_quota_caps_jobs(api: Api) -> None:
+    collection = unique("capped")
+    api.create_collection(collection, "Standard", quota={"maxJobCount": 1})
+    assert api.put(api.job_path(collection, "first"), _job()).status_code == 201
+    second = api.job_path(collection, "second")
+    with unchanged(api, second, f"{api.collection_path(collection)}/jobs"):
+        _error(api.put(second, _job()), 409)
+
+
+# -- missing things ----------------------------------------------------------------------
+
+
+def test_missing_collection_is_404_resource_not_found(api: Api) -> None:
+    name = unique("missing")
+    expected = (
+        f"The Resource 'Microsoft.Scheduler/jobcollections/{name}' under resource group "
+        f"'{api.resource_group}' was not found."
+    )
+    with unchanged(api, api.collection_path(name)):
+        for response in (
+            api.get(api.collection_path(name)),
+            api.get(f"{api.collection_path(name)}/jobs"),
+            api.put(api.job_path(name, "job"), _job()),
+            api.get(api.job_path(name, "job")),
+            api.delete(api.collection_path(name)),
+            api.post(f"{api.collection_path(name)}/disable"),
+        ):
+            message = _error(response, 404, "ResourceNotFound")
+            assert message == expected, message
+
+
+def test_missing_job_is_404(api: Api, stored: tuple[str, str]) -> None:
+    collection, _ = stored
+    path = api.job_path(collection, unique("missing"))
+    for response in (
+        api.get(path),
+        api.patch(path, {"properties": {"state": "Disabled"}}),
+        api.delete(path),
+        api.post(f"{path}/run"),
+        api.get(f"{path}/history"),
+    ):
+        _error(response, 404)
+
+
+# -- api-version and the token -----------------------------------------------------------
+
+
+def test_missing_or_unknown_api_version_is_400_and_changes_nothing(
+    api: Api, stored: tuple[str, str]
+) -> None:
+    collection, job = stored
+    body = _job(state="Disabled")
+    with unchanged(api, *_stored_paths(api, stored)):
+        for version, code in ((None, "MissingApiVersionParameter"), ("1999-01-01", None)):
+            for response in (
+                api.put(api.job_path(collection, job), body, api_version=version),
+                api.patch(
+                    api.job_path(collection, job),
+                    {"properties": {"state": "Disabled"}},
+                    api_version=version,
+                ),
+                api.delete(api.job_path(collection, job), api_version=version),
+                api.post(f"{api.collection_path(collection)}/disable", api_version=version),
+                api.get(api.job_path(collection, job), api_version=version),
+            ):
+                message = _error(response, 400, code)
+                assert "api-version" in message, message
+    assert api.get(api.job_path(collection, job), api_version="2016-03-01").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", "Basic ZTJlOnRva2Vu", "Bearer", "e2e-token"],
+    ids=["none", "wrong", "basic", "empty-bearer", "no-scheme"],
+)
+def test_without_the_token_every_call_is_401_and_changes_nothing(
+    api: Api, stored: tuple[str, str], authorization: str | None
+) -> None:
+    collection, job = stored
+    headers = {} if authorization is None else {"Authorization": authorization}
+    anonymous = httpx.Client(base_url=api.server.base_url, headers=headers, trust_env=False)
+    params = {"api-version": API_VERSION}
+    try:
+        with unchanged(api, *_stored_paths(api, stored)):
+            for method, path, body in (
+                ("GET", api.collection_path(collection), None),
+                ("GET", api.collections_path(), None),
+                ("PUT", api.job_path(collection, job), _job(state="Disabled")),
+                ("PATCH", api.job_path(collection, job), {"properties": {"state": "Disabled"}}),
+                ("DELETE", api.job_path(collection, job), None),
+                ("POST", f"{api.job_path(collection, job)}/run", None),
+                ("POST", f"{api.collection_path(collection)}/disable", None),
+                ("DELETE", api.collection_path(collection), None),
+            ):
+                content = None if body is None else json.dumps(body)
+                response = anonymous.request(method, path, params=params, content=content)
+                _error(response, 401, "AuthenticationFailed")
+        health = anonymous.get("/healthz")
+        assert health.status_code == 200
+    finally:
+        anonymous.close()
+
+
+def test_healthz_needs_no_token(server: RunningServer) -> None:
+    response = httpx.get(f"{server.base_url}/healthz", trust_env=False)
+    assert response.status_code == 200
+
+
+# -- list parameters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"$filter": "state eq Sleeping"},
+        {"$filter": "status eq Completed"},
+        {"$filter": "state eq Enabled and state eq Disabled"},
+        {"$top": "0"},
+        {"$top": "101"},
+        {"$top": "x"},
+        {"$skip": "-1"},
+    ],
+    ids=["state-value", "wrong-field", "two-clauses", "top-0", "top-101", "top-text", "skip-neg"],
+)
+def test_bad_list_parameters_are_400(
+    api: Api, stored: tuple[str, str], params: dict[str, str]
+) -> None:
+    collection, _ = stored
+    _error(api.get(f"{api.collection_path(collection)}/jobs", params=params), 400, "BadRequest")
