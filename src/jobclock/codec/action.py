@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+from jobclock.codec.certificates import PfxError, certificate_facts
 from jobclock.codec.fields import Fields, parse_enum
 from jobclock.domain.actions import (
     ActionType,
@@ -163,7 +164,7 @@ def _http_authentication(fields: Fields | None) -> HttpAuthentication | None:
                 "'Pfx' and 'Password' are required for 'ClientCertificate' type of Authentication.",
                 field=fields.name("pfx"),
             )
-        return ClientCertificateAuthentication(Secret(pfx), _secret(fields, "password"))
+        return _client_certificate(fields, pfx)
     if kind == _AuthType.OAUTH:
         values = {key: fields.text(key) for key in ("tenant", "audience", "clientId", "secret")}
         missing = [key for key, value in values.items() if not value]
@@ -183,6 +184,30 @@ def _http_authentication(fields: Fields | None) -> HttpAuthentication | None:
         f"'{fields.name('type')}' must be 'Basic', 'ClientCertificate' or "
         f"'ActiveDirectoryOAuth'; got {fields.text('type')!r}.",
         field=fields.name("type"),
+    )
+
+
+def _client_certificate(fields: Fields, pfx: str) -> ClientCertificateAuthentication:
+    """Open the PFX now (400 when it cannot be used) and compute what responses show.
+
+    ``certificateThumbprint``, ``certificateSubjectName`` and ``certificateExpiration(Date)``
+    sent back by a client are ignored: they are always recomputed from the PFX (§7).
+    """
+    password = fields.text("password")
+    try:
+        facts = certificate_facts(pfx, password)
+    except PfxError as exc:
+        raise InvalidDefinition(
+            f"The PFX in '{fields.name('pfx')}' cannot be used for 'ClientCertificate' "
+            f"authentication: {exc}.",
+            field=fields.name("pfx"),
+        ) from exc
+    return ClientCertificateAuthentication(
+        pfx=Secret(pfx),
+        password=None if password is None else Secret(password),
+        thumbprint=facts.thumbprint,
+        subject_name=facts.subject_name,
+        expiration=facts.expiration,
     )
 
 
@@ -220,6 +245,9 @@ def _brokered(fields: Fields | None) -> BrokeredMessageProperties | None:
     )
 
 
+_AMQP_QUERY_KEYS = frozenset({"heartbeat", "name", "connection_timeout"})
+
+
 def _amqp(body: Fields) -> AmqpMessage:
     url = _required_text(body, "url").strip()
     parts = urlsplit(url)
@@ -227,7 +255,18 @@ def _amqp(body: Fields) -> AmqpMessage:
         raise InvalidDefinition(
             f"'{body.name('url')}' must be an amqp:// or amqps:// URL.", field=body.name("url")
         )
-    password = body.text("password") or parts.password
+    unsafe = sorted({key for key, _ in parse_qsl(parts.query)} - _AMQP_QUERY_KEYS)
+    if unsafe:
+        # TLS file paths and verification switches would let a job read the server's files
+        # or turn certificate checks off.
+        raise InvalidDefinition(
+            f"'{body.name('url')}' may not set {', '.join(unsafe)}; allowed query parameters: "
+            f"{', '.join(sorted(_AMQP_QUERY_KEYS))}.",
+            field=body.name("url"),
+        )
+    password = body.text("password") or (
+        None if parts.password is None else unquote(parts.password)
+    )
     netloc = parts.hostname
     if parts.port is not None:
         netloc = f"{netloc}:{parts.port}"

@@ -104,6 +104,7 @@ BAD_REQUESTS = [
     pytest.param(http_job(action__errorAction={"type": "Http", "request": {"uri": "http://x/"}, "errorAction": {"type": "Http", "request": {"uri": "http://y/"}}}), "cannot have an error action", id="nested-error-action"),
     pytest.param(http_job(action={"type": "StorageQueue", "queueMessage": {"storageAccount": "a", "queueName": "q", "message": "m" * 8193}}), "8192", id="queue-message-over-8192"),
     pytest.param(http_job(action={"type": "Amqp", "amqpMessage": {"url": "http://rabbit/", "routingKey": "k"}}), "amqp://", id="amqp-url-scheme"),
+    pytest.param(http_job(action={"type": "Amqp", "amqpMessage": {"url": "amqps://u:p@rabbit/?cafile=/etc/passwd", "routingKey": "k"}}), "may not set cafile", id="amqp-url-tls-files"),
 ]  # fmt: skip
 
 
