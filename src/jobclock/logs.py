@@ -36,3 +36,5 @@ def configure(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The Azure SDKs log every request at INFO, without an event name.
+    logging.getLogger("azure").setLevel(logging.WARNING)
