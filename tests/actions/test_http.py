@@ -21,11 +21,8 @@ from jobclock.actions.http import HttpExecutor
 from jobclock.domain.actions import (
     ActionType,
     BasicAuthentication,
-    ClientCertificateAuthentication,
-    HttpAuthentication,
     HttpMethod,
     HttpRequest,
-    OAuthAuthentication,
     StorageQueueMessage,
 )
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
@@ -270,32 +267,6 @@ def test_basic_authentication_is_sent_and_never_shown(target: Target) -> None:
     assert PASSWORD not in result.message
     assert token not in result.message
     assert "X-Auth: Basic ***\r\n" in result.message
-
-
-@pytest.mark.parametrize(
-    ("authentication", "kind"),
-    [
-        (ClientCertificateAuthentication(Secret("MIIK"), Secret(PASSWORD)), "ClientCertificate"),
-        (
-            OAuthAuthentication("contoso", "https://x/", "id", Secret(PASSWORD)),
-            "ActiveDirectoryOAuth",
-        ),
-    ],
-    ids=["ClientCertificate", "ActiveDirectoryOAuth"],
-)
-def test_other_authentication_fails_without_a_request(
-    target: Target, authentication: HttpAuthentication, kind: str
-) -> None:
-    request = HttpRequest(target.url("/echo"), HttpMethod.GET, authentication=authentication)
-
-    result = attempt(request)
-
-    assert not result.succeeded
-    assert result.message == (
-        f"Http Action - Request to host '127.0.0.1' failed: {kind} authentication is not supported yet"
-    )
-    assert PASSWORD not in result.message
-    assert target.received == []
 
 
 def test_success_message_has_azure_layout(target: Target) -> None:

@@ -5,13 +5,21 @@ from __future__ import annotations
 import base64
 import codecs
 import logging
+import ssl
 from collections.abc import Iterable
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
 
+from jobclock.actions.auth import (
+    AuthenticationError,
+    ClientCertificates,
+    OAuthTokens,
+    authority_from_environment,
+)
 from jobclock.domain.actions import (
     ActionType,
     BasicAuthentication,
@@ -44,6 +52,11 @@ class HttpExecutor:
     ``timeout`` is the whole attempt (connect, send, redirects, read), 60 s as in Azure.
     ``connection_limit`` caps pooled connections (0: no cap, the engine bounds concurrency).
     At most ``max_body_bytes`` of a response body are read; the rest is discarded.
+
+    Targets' certificates are checked against the system's CAs plus ``ca_file`` (PEM), or
+    not at all with ``verify_tls=False``. ``ActiveDirectoryOAuth`` tokens come from
+    ``oauth_authority`` (default: ``JOBCLOCK_OAUTH_AUTHORITY``, else Entra ID, read here);
+    ``oauth_tokens`` replaces the token cache altogether (tests give one a fake clock).
     """
 
     def __init__(
@@ -54,6 +67,9 @@ class HttpExecutor:
         send_scheduler_headers: bool = True,
         connection_limit: int = 0,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        ca_file: str | Path | None = None,
+        oauth_authority: str | None = None,
+        oauth_tokens: OAuthTokens | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
@@ -65,6 +81,16 @@ class HttpExecutor:
         self._connection_limit = connection_limit
         self._max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._ca_file = None if ca_file is None else str(ca_file)
+        # The connector's setting for requests without a client certificate.
+        self._server_tls: ssl.SSLContext | bool = (
+            verify_tls if self._ca_file is None else self._tls_context()
+        )
+        self._certificates = ClientCertificates(self._tls_context)
+        self._tokens = oauth_tokens or OAuthTokens(
+            authority_from_environment() if oauth_authority is None else oauth_authority,
+            timeout=timeout,
+        )
 
     async def execute(self, invocation: Invocation, context: AttemptContext) -> AttemptResult:
         request = invocation.payload
@@ -74,29 +100,71 @@ class HttpExecutor:
         headers = CIMultiDict(request.headers)
         if self._send_scheduler_headers:
             headers.update(_scheduler_headers(context))
-        unsupported = _authorize(headers, request.authentication)
-        if unsupported is not None:
-            return self._finish(context, host, False, _request_failed(host, unsupported), None)
+        secrets = _secrets_of(request)
         try:
-            result = await self._send(request, headers, host)
+            tls = await self._authorize(headers, request.authentication, secrets)
+        except AuthenticationError as error:
+            message = _request_failed(host, _scrub(str(error), secrets))
+            return self._finish(context, host, False, message, "authentication")
+        try:
+            result = await self._send(request, headers, host, tls, secrets)
         except TimeoutError:
             seconds = f"{self._timeout:g}"
             message = _request_failed(host, f"the request timed out after {seconds} seconds")
             return self._finish(context, host, False, message, "timeout")
         except (aiohttp.ClientError, OSError, ValueError) as error:
             # ValueError: a URI or header aiohttp refuses to send, e.g. one holding a newline.
-            text = _scrub(_describe(error), _secrets_of(request))
+            text = _scrub(_describe(error), secrets)
             return self._finish(context, host, False, _request_failed(host, text), error)
         return self._finish(context, host, result.succeeded, result.message, None)
+
+    async def _authorize(
+        self,
+        headers: CIMultiDict[str],
+        authentication: HttpAuthentication | None,
+        secrets: list[str],
+    ) -> ssl.SSLContext | None:
+        """Add the ``Authorization`` header, or return the TLS context presenting the
+        client certificate; a bearer token joins ``secrets``. Raises AuthenticationError."""
+        match authentication:
+            case None:
+                return None
+            case BasicAuthentication(username=username, password=password):
+                headers["Authorization"] = "Basic " + _basic_token(username, password.reveal())
+                return None
+            case ClientCertificateAuthentication():
+                return await self._certificates.context(authentication)
+            case OAuthAuthentication():
+                token = await self._tokens.bearer(self._client(), authentication)
+                headers["Authorization"] = f"Bearer {token}"
+                secrets.extend(_redactable([token]))
+                return None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """A client context that checks targets as this executor is configured to."""
+        context = ssl.create_default_context()
+        if self._ca_file is not None:
+            context.load_verify_locations(cafile=self._ca_file)
+        if not self._verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     async def aclose(self) -> None:
         """Close the pooled connections; a later ``execute`` opens a new session."""
         session, self._session = self._session, None
+        self._certificates.clear()
+        self._tokens.clear()
         if session is not None:
             await session.close()
 
     async def _send(
-        self, request: HttpRequest, headers: CIMultiDict[str], host: str
+        self,
+        request: HttpRequest,
+        headers: CIMultiDict[str],
+        host: str,
+        tls: ssl.SSLContext | None,
+        secrets: list[str],
     ) -> AttemptResult:
         # Without a body, aiohttp would invent "Content-Type: application/octet-stream" for
         # PUT and POST; with one, it adds "text/plain; charset=utf-8" like .NET's StringContent.
@@ -108,10 +176,15 @@ class HttpExecutor:
             data=request.body,
             skip_auto_headers=skip,
             allow_redirects=True,
+            # A client certificate has a context of its own, hence a connection pool too.
+            ssl=True if tls is None else tls,
         ) as response:
+            if response.status == HTTPStatus.UNAUTHORIZED and isinstance(
+                request.authentication, OAuthAuthentication
+            ):
+                self._tokens.forget(request.authentication)  # revoked? the retry gets a new one
             raw = await _read_bounded(response.content, self._max_body_bytes)
             body = raw.decode(_codec(response.charset), errors="replace")
-            secrets = _secrets_of(request)
             message = _response_message(
                 host,
                 _reason(response.status, response.reason),
@@ -123,7 +196,7 @@ class HttpExecutor:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._connection_limit, limit_per_host=0, ssl=self._verify_tls
+                limit=self._connection_limit, limit_per_host=0, ssl=self._server_tls
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -172,20 +245,6 @@ def _scheduler_headers(context: AttemptContext) -> list[tuple[str, str]]:
     ]
 
 
-def _authorize(headers: CIMultiDict[str], authentication: HttpAuthentication | None) -> str | None:
-    """Add the ``Authorization`` header; return why the attempt cannot be made, if it can't."""
-    match authentication:
-        case None:
-            return None
-        case BasicAuthentication(username=username, password=password):
-            headers["Authorization"] = "Basic " + _basic_token(username, password.reveal())
-            return None
-        case ClientCertificateAuthentication():
-            return "ClientCertificate authentication is not supported yet"
-        case OAuthAuthentication():
-            return "ActiveDirectoryOAuth authentication is not supported yet"
-
-
 def _basic_token(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
@@ -197,12 +256,22 @@ def _secrets_of(request: HttpRequest) -> list[str]:
     if isinstance(authentication, BasicAuthentication):
         password = authentication.password.reveal()
         secrets += [_basic_token(authentication.username, password), password]
+    elif isinstance(authentication, OAuthAuthentication):
+        secrets.append(authentication.secret.reveal())
+    elif isinstance(authentication, ClientCertificateAuthentication):
+        secrets.append(authentication.pfx.reveal())
+        if authentication.password is not None:
+            secrets.append(authentication.password.reveal())
     try:
         uri_password = urlsplit(request.uri).password
     except ValueError:
         uri_password = None
     if uri_password:
         secrets.append(uri_password)
+    return _redactable(secrets)
+
+
+def _redactable(secrets: Iterable[str]) -> list[str]:
     return [secret for secret in secrets if len(secret) >= _MIN_REDACTED_LENGTH]
 
 
