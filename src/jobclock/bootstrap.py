@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -40,7 +41,7 @@ def build(settings: Settings, token: str) -> Application:
     box = FernetSecretBox(key)
     clock = SystemClock()
     service = SchedulerService(store, box, clock, wake=clock.wake)
-    executors = build_executors()
+    executors = build_executors(os.environ, clock)
     engine = Engine(
         store,
         service.codec,

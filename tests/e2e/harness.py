@@ -92,7 +92,9 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def start_server(directory: Path, token: str = TOKEN) -> RunningServer:
+def start_server(
+    directory: Path, token: str = TOKEN, env: dict[str, str] | None = None
+) -> RunningServer:
     """Start ``jobclock serve`` on a free port over ``directory/jobclock.db``; wait for
     ``/healthz``. Retries on another port if the first one was taken meanwhile."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,7 @@ def start_server(directory: Path, token: str = TOKEN) -> RunningServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=directory,
-                env=_environment(),
+                env=_environment() | (env or {}),
             )
         server = RunningServer(f"http://127.0.0.1:{port}", token, db_path, process)
         if _wait_healthy(server):
@@ -167,8 +169,10 @@ def stop_server(server: RunningServer) -> None:
 
 
 @contextmanager
-def running_server(directory: Path, token: str = TOKEN) -> Iterator[RunningServer]:
-    server = start_server(directory, token)
+def running_server(
+    directory: Path, token: str = TOKEN, env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    server = start_server(directory, token, env)
     try:
         yield server
     finally:

@@ -1,14 +1,30 @@
-"""The closed registry of action executors, keyed by action type."""
+"""The closed registry of action executors, keyed by action type (one module per type)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from jobclock.actions.amqp import AmqpExecutor
 from jobclock.actions.http import HttpExecutor
+from jobclock.actions.service_bus import ServiceBusExecutor
+from jobclock.actions.storage_queue import StorageQueueExecutor
 from jobclock.domain.actions import ActionType
-from jobclock.ports import ActionExecutor
+from jobclock.ports import ActionExecutor, Clock
 
 
-def build_executors(*, verify_tls: bool = True) -> dict[ActionType, ActionExecutor]:
-    """One executor per supported action type; types missing here fail their attempts with a
-    clear message instead of running."""
-    http = HttpExecutor(verify_tls=verify_tls)
-    return {ActionType.HTTP: http, ActionType.HTTPS: http}
+def build_executors(env: Mapping[str, str], clock: Clock) -> dict[ActionType, ActionExecutor]:
+    """One executor per action type, configured from ``JOBCLOCK_*`` variables.
+
+    A bad setting (e.g. a malformed ``JOBCLOCK_STORAGE_QUEUE_ENDPOINT``) raises ``ValueError``
+    here, at start-up, not at the first attempt.
+    """
+    http = HttpExecutor(oauth_authority=env.get("JOBCLOCK_OAUTH_AUTHORITY") or None)
+    service_bus = ServiceBusExecutor.from_environment(env)
+    return {
+        ActionType.HTTP: http,
+        ActionType.HTTPS: http,
+        ActionType.STORAGE_QUEUE: StorageQueueExecutor.from_environment(env),
+        ActionType.SERVICE_BUS_QUEUE: service_bus,
+        ActionType.SERVICE_BUS_TOPIC: service_bus,
+        ActionType.AMQP: AmqpExecutor(clock=clock),
+    }
