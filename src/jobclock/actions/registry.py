@@ -18,7 +18,10 @@ def build_executors(env: Mapping[str, str], clock: Clock) -> dict[ActionType, Ac
     A bad setting (e.g. a malformed ``JOBCLOCK_STORAGE_QUEUE_ENDPOINT``) raises ``ValueError``
     here, at start-up, not at the first attempt.
     """
-    http = HttpExecutor(oauth_authority=env.get("JOBCLOCK_OAUTH_AUTHORITY") or None)
+    http = HttpExecutor(
+        ca_file=env.get("JOBCLOCK_TLS_CA_FILE") or None,
+        oauth_authority=env.get("JOBCLOCK_OAUTH_AUTHORITY") or None,
+    )
     service_bus = ServiceBusExecutor.from_environment(env)
     return {
         ActionType.HTTP: http,
