@@ -240,3 +240,77 @@ def test_patch_revives_a_faulted_job_without_naming_its_state(system: System) ->
     assert view.job.state is JobState.ENABLED
     assert view.job.status.next_execution_time == T0 + timedelta(hours=1)
     assert view.job.status.faulted_count == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "secret"),
+    [
+        (
+            {
+                "type": "Amqp",
+                "amqpMessage": {"url": "amqp://u:amqp-Secret-91@rabbit:5672/v", "routingKey": "k"},
+            },
+            "amqp-Secret-91",
+        ),
+        (
+            {
+                "type": "StorageQueue",
+                "queueMessage": {
+                    "storageAccount": "a",
+                    "queueName": "q",
+                    "sasToken": "?sv=1&sig=sas-Secret-92",
+                    "message": "m",
+                },
+            },
+            "sas-Secret-92",
+        ),
+        (
+            {
+                "type": "ServiceBusTopic",
+                "serviceBusTopicMessage": {
+                    "namespace": "n",
+                    "topicPath": "t",
+                    "authentication": {
+                        "type": "SharedAccessKey",
+                        "sasKeyName": "k",
+                        "sasKey": "sb-Secret-93",
+                    },
+                },
+            },
+            "sb-Secret-93",
+        ),
+        (
+            {
+                "type": "Http",
+                "request": {
+                    "uri": "http://x/",
+                    "method": "GET",
+                    "authentication": {
+                        "type": "ActiveDirectoryOAuth",
+                        "tenant": "t",
+                        "audience": "a",
+                        "clientId": "c",
+                        "secret": "oauth-Secret-94",
+                    },
+                },
+            },
+            "oauth-Secret-94",
+        ),
+    ],
+    ids=["amqp-password", "sas-token", "service-bus-key", "oauth-secret"],
+)
+def test_every_kind_of_secret_is_sealed_and_never_returned(
+    system: System, tmp_path: Path, action: dict[str, Any], secret: str
+) -> None:
+    system.collection()
+    shown, _ = put(system, "j", {"properties": {"action": action}})
+    assert secret not in str(shown)
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("jobclock.db*"))
+    assert secret.encode() not in raw
+    stored = system.status(JobRef(CollectionRef("sub", "rg", "jc"), "j")).definition.action.payload
+    assert secret in repr(
+        system.service.codec.plain_json(
+            system.status(JobRef(CollectionRef("sub", "rg", "jc"), "j")).definition
+        )
+    )
+    assert secret not in repr(stored)
