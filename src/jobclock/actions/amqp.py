@@ -27,10 +27,10 @@ from aio_pika.exceptions import (
     PublishError,
 )
 
+from jobclock.actions.attempts import finish, scheduler_metadata
 from jobclock.clock import SystemClock
 from jobclock.domain.actions import ActionType, AmqpMessage
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.instants import format_instant
 from jobclock.ports import Clock
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -119,16 +119,26 @@ class AmqpExecutor:
                 await self._publish(message, context)
         except TimeoutError:
             reason = f"the broker did not confirm within {self._timeout:g} seconds"
-            return self._finish(context, host, False, _failed(host, reason), "timeout")
+            return finish(
+                _log,
+                "amqp_action.attempt",
+                context,
+                False,
+                _failed(host, reason),
+                "timeout",
+                host=host,
+            )
         except _TARGET_ERRORS as error:
             reason = _scrub(_describe(error, message), _secrets_of(message))
-            return self._finish(context, host, False, _failed(host, reason), error)
+            return finish(
+                _log, "amqp_action.attempt", context, False, _failed(host, reason), error, host=host
+            )
         exchange = message.exchange or "(default)"
         text = (
             f"Amqp Action - The message was published to exchange '{exchange}' "
             f"with routing key '{message.routing_key}' on host '{host}'"
         )
-        return self._finish(context, host, True, text, None)
+        return finish(_log, "amqp_action.attempt", context, True, text, None, host=host)
 
     async def aclose(self) -> None:
         """Close every connection; a later ``execute`` opens new ones."""
@@ -179,7 +189,7 @@ class AmqpExecutor:
 
     def _message(self, message: AmqpMessage, context: AttemptContext) -> aio_pika.Message:
         # The scheduler's metadata wins over a user header of the same name.
-        headers: HeadersType = {**dict(message.headers), **dict(_scheduler_headers(context))}
+        headers: HeadersType = {**dict(message.headers), **scheduler_metadata(context)}
         persistent = aio_pika.DeliveryMode.PERSISTENT
         transient = aio_pika.DeliveryMode.NOT_PERSISTENT
         return aio_pika.Message(
@@ -206,43 +216,6 @@ class AmqpExecutor:
                 task = asyncio.create_task(_close_quietly(link.connection))
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
-
-    @staticmethod
-    def _finish(
-        context: AttemptContext,
-        host: str,
-        succeeded: bool,
-        message: str,
-        error: BaseException | str | None,
-    ) -> AttemptResult:
-        if isinstance(error, BaseException):
-            error = type(error).__name__
-        _log.log(
-            logging.DEBUG if succeeded else logging.INFO,
-            "amqp_action.attempt",
-            extra={
-                "event": "amqp_action.attempt",
-                "collection": context.collection,
-                "job": context.job,
-                "execution_tag": context.execution_tag,
-                "action_name": context.action_name.value,
-                "host": host,
-                "succeeded": succeeded,
-                "error_kind": error,
-            },
-        )
-        return AttemptResult(succeeded=succeeded, message=message)
-
-
-def _scheduler_headers(context: AttemptContext) -> list[tuple[str, str]]:
-    return [
-        ("x-ms-execution-tag", context.execution_tag),
-        ("x-ms-client-request-id", context.request_id),
-        ("x-ms-scheduler-expected-execution-time", format_instant(context.expected_time)),
-        ("x-ms-scheduler-jobid", context.job),
-        ("x-ms-scheduler-jobcollectionid", context.collection),
-        ("x-ms-scheduler-execution-region", context.region),
-    ]
 
 
 def _connection_url(message: AmqpMessage) -> str:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict
 
+from jobclock.actions.attempts import finish, scheduler_metadata
 from jobclock.actions.auth import (
     AuthenticationError,
     ClientCertificates,
@@ -29,7 +30,6 @@ from jobclock.domain.actions import (
     OAuthAuthentication,
 )
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.instants import format_instant
 
 HTTP_ACTION_TYPES = frozenset({ActionType.HTTP, ActionType.HTTPS})
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -99,24 +99,38 @@ class HttpExecutor:
         host = _host(request.uri)
         headers = CIMultiDict(request.headers)
         if self._send_scheduler_headers:
-            headers.update(_scheduler_headers(context))
+            headers.update(scheduler_metadata(context))
         secrets = _secrets_of(request)
         try:
             tls = await self._authorize(headers, request.authentication, secrets)
         except AuthenticationError as error:
             message = _request_failed(host, _scrub(str(error), secrets))
-            return self._finish(context, host, False, message, "authentication")
+            return finish(
+                _log, "http_action.attempt", context, False, message, "authentication", host=host
+            )
         try:
             result = await self._send(request, headers, host, tls, secrets)
         except TimeoutError:
             seconds = f"{self._timeout:g}"
             message = _request_failed(host, f"the request timed out after {seconds} seconds")
-            return self._finish(context, host, False, message, "timeout")
+            return finish(
+                _log, "http_action.attempt", context, False, message, "timeout", host=host
+            )
         except (aiohttp.ClientError, OSError, ValueError) as error:
             # ValueError: a URI or header aiohttp refuses to send, e.g. one holding a newline.
             text = _scrub(_describe(error), secrets)
-            return self._finish(context, host, False, _request_failed(host, text), error)
-        return self._finish(context, host, result.succeeded, result.message, None)
+            return finish(
+                _log,
+                "http_action.attempt",
+                context,
+                False,
+                _request_failed(host, text),
+                error,
+                host=host,
+            )
+        return finish(
+            _log, "http_action.attempt", context, result.succeeded, result.message, None, host=host
+        )
 
     async def _authorize(
         self,
@@ -206,43 +220,6 @@ class HttpExecutor:
                 trust_env=False,
             )
         return self._session
-
-    @staticmethod
-    def _finish(
-        context: AttemptContext,
-        host: str,
-        succeeded: bool,
-        message: str,
-        error: BaseException | str | None,
-    ) -> AttemptResult:
-        if isinstance(error, BaseException):
-            error = type(error).__name__
-        _log.log(
-            logging.DEBUG if succeeded else logging.INFO,
-            "http_action.attempt",
-            extra={
-                "event": "http_action.attempt",
-                "collection": context.collection,
-                "job": context.job,
-                "execution_tag": context.execution_tag,
-                "action_name": context.action_name.value,
-                "host": host,
-                "succeeded": succeeded,
-                "error_kind": error,
-            },
-        )
-        return AttemptResult(succeeded=succeeded, message=message)
-
-
-def _scheduler_headers(context: AttemptContext) -> list[tuple[str, str]]:
-    return [
-        ("x-ms-execution-tag", context.execution_tag),
-        ("x-ms-client-request-id", context.request_id),
-        ("x-ms-scheduler-expected-execution-time", format_instant(context.expected_time)),
-        ("x-ms-scheduler-jobid", context.job),
-        ("x-ms-scheduler-jobcollectionid", context.collection),
-        ("x-ms-scheduler-execution-region", context.region),
-    ]
 
 
 def _basic_token(username: str, password: str) -> str:

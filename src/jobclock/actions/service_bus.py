@@ -46,9 +46,9 @@ from azure.servicebus import TransportType as SdkTransportType
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusAuthenticationError, ServiceBusConnectionError
 
+from jobclock.actions.attempts import finish, scheduler_metadata
 from jobclock.domain.actions import ActionType, BrokeredMessageProperties, ServiceBusMessage
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.instants import format_instant
 
 DEFAULT_ENDPOINT_TEMPLATE = "{namespace}.servicebus.windows.net"
 ENDPOINT_VARIABLE = "JOBCLOCK_SERVICEBUS_ENDPOINT"
@@ -138,15 +138,8 @@ def sas_token(resource: str, key_name: str, key: str, expiry: int) -> str:
 
 
 def scheduler_properties(context: AttemptContext) -> dict[str, str]:
-    """The attempt's facts, named like the HTTP action's ``x-ms-*`` headers (§5.2, §5.4)."""
-    return {
-        "x-ms-execution-tag": context.execution_tag,
-        "x-ms-client-request-id": context.request_id,
-        "x-ms-scheduler-expected-execution-time": format_instant(context.expected_time),
-        "x-ms-scheduler-jobid": context.job,
-        "x-ms-scheduler-jobcollectionid": context.collection,
-        "x-ms-scheduler-execution-region": context.region,
-    }
+    """The attempt's facts as application properties (§5.4)."""
+    return scheduler_metadata(context)
 
 
 def build_message(message: ServiceBusMessage, context: AttemptContext) -> SdkMessage:
@@ -292,24 +285,10 @@ def _finish(
     message: str,
     error: BaseException | str | None,
 ) -> AttemptResult:
-    if isinstance(error, BaseException):
-        error = type(error).__name__
-    _log.log(
-        logging.DEBUG if succeeded else logging.INFO,
-        "service_bus_action.attempt",
-        extra={
-            "event": "service_bus_action.attempt",
-            "collection": context.collection,
-            "job": context.job,
-            "execution_tag": context.execution_tag,
-            "action_name": context.action_name.value,
-            "namespace": payload.namespace,
-            "entity": payload.entity,
-            "succeeded": succeeded,
-            "error_kind": error,
-        },
-    )
-    return AttemptResult(succeeded=succeeded, message=message)
+    return finish(
+        _log, "service_bus_action.attempt", context, succeeded, message, error,
+        namespace=payload.namespace, entity=payload.entity,
+    )  # fmt: skip
 
 
 def _describe(error: BaseException) -> str:

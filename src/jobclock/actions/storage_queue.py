@@ -22,6 +22,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.storage.queue import TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
+from jobclock.actions.attempts import finish
 from jobclock.domain.actions import ActionType, StorageQueueMessage
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.instants import format_instant
@@ -195,25 +196,10 @@ class StorageQueueExecutor:
         message: str,
         error: BaseException | str | None,
     ) -> AttemptResult:
-        succeeded = error is None
-        if isinstance(error, BaseException):
-            error = type(error).__name__
-        _log.log(
-            logging.DEBUG if succeeded else logging.INFO,
-            "storage_queue_action.attempt",
-            extra={
-                "event": "storage_queue_action.attempt",
-                "collection": context.collection,
-                "job": context.job,
-                "execution_tag": context.execution_tag,
-                "action_name": context.action_name.value,
-                "storage_account": payload.storage_account,
-                "queue": payload.queue_name,
-                "succeeded": succeeded,
-                "error_kind": error,
-            },
-        )
-        return AttemptResult(succeeded=succeeded, message=message)
+        return finish(
+            _log, "storage_queue_action.attempt", context, error is None, message, error,
+            storage_account=payload.storage_account, queue=payload.queue_name,
+        )  # fmt: skip
 
 
 def envelope(message: str | None, context: AttemptContext) -> str:
