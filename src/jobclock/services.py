@@ -8,7 +8,6 @@ the error tree; the edges map those to HTTP statuses or exit codes.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobclock.codec.collection import collection_from_json, collection_properties_to_json
 from jobclock.codec.fields import Fields
-from jobclock.codec.job import definition_to_json, job_definition_from_json
+from jobclock.codec.job import job_definition_from_json
 from jobclock.domain.collection import (
     CollectionState,
     JobCollection,
@@ -27,7 +26,7 @@ from jobclock.domain.collection import (
 )
 from jobclock.domain.errors import CollectionNotFound, InvalidDefinition, NotFound
 from jobclock.domain.history import ActionName, HistoryEntry, HistoryStatus
-from jobclock.domain.job import Job, JobDefinition, JobState, JobStatus
+from jobclock.domain.job import Job, JobDefinition, JobState
 from jobclock.domain.limits import (
     check_collection_capacity,
     check_job,
@@ -36,8 +35,8 @@ from jobclock.domain.limits import (
 )
 from jobclock.domain.occurrences import from_us, next_occurrence, to_us
 from jobclock.domain.planning import first_time
-from jobclock.domain.secret import Secret
 from jobclock.ports import Clock, SecretBox
+from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, status_of
 from jobclock.storage.sql_store import CollectionRecord, HistoryRecord, JobRecord, SqlStore
 
 
@@ -397,41 +396,6 @@ class SchedulerService:
         return Job(record.collection_name, record.name, definition, status_of(record))
 
 
-class StoredDefinitions:
-    """Job definitions as stored: Azure JSON with every secret sealed by the SecretBox."""
-
-    def __init__(self, box: SecretBox) -> None:
-        self._box = box
-
-    def dump(self, definition: JobDefinition) -> str:
-        def seal(secret: Secret) -> dict[str, str]:
-            return {_SEALED: self._box.seal(secret.reveal())}
-
-        return json.dumps(definition_to_json(definition, seal), separators=(",", ":"))
-
-    def load(self, text: str) -> JobDefinition:
-        properties = _unseal(json.loads(text), self._box)
-        return job_definition_from_json({"properties": properties}, check_size=False)
-
-    @staticmethod
-    def plain_json(definition: JobDefinition) -> dict[str, Any]:
-        """The definition with its secrets in clear, for a PATCH merge (never returned)."""
-        return definition_to_json(definition, lambda secret: secret.reveal())
-
-
-_SEALED = "$sealed"
-
-
-def _unseal(value: Any, box: SecretBox) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 1 and _SEALED in value:
-            return box.open(value[_SEALED])
-        return {key: _unseal(item, box) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_unseal(item, box) for item in value]
-    return value
-
-
 def deep_merge(stored: object, patch: object) -> object:
     """PATCH semantics (§2.4): objects merge key by key (case-insensitively), ``null``
     deletes a key, anything else replaces."""
@@ -449,25 +413,6 @@ def deep_merge(stored: object, patch: object) -> object:
         else:
             merged[key] = value
     return merged
-
-
-def new_execution_tag() -> str:
-    """32 lowercase hex characters, unique per attempt (§5.2)."""
-    return os.urandom(16).hex()
-
-
-def status_of(record: JobRecord) -> JobStatus:
-    return JobStatus(
-        execution_count=record.execution_count,
-        failure_count=record.failure_count,
-        faulted_count=record.faulted_count,
-        last_execution_time=None
-        if record.last_execution_time is None
-        else from_us(record.last_execution_time),
-        next_execution_time=None
-        if record.next_execution_time is None
-        else from_us(record.next_execution_time),
-    )
 
 
 def _job_ref(collection: CollectionRecord, job: JobRecord) -> JobRef:

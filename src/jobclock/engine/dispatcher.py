@@ -37,7 +37,7 @@ from jobclock.domain.planning import (
     state_after_occurrence,
 )
 from jobclock.ports import ActionExecutor, Clock
-from jobclock.services import StoredDefinitions, new_execution_tag, status_of
+from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, status_of
 from jobclock.storage.sql_store import JobRecord, OccurrenceRecord, SqlStore
 
 log = logging.getLogger("jobclock.engine")
