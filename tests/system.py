@@ -1,10 +1,12 @@
 """A whole scheduler on a fake clock over a real SQLite store, with a recording executor:
-the `system` fixture of the engine and service tests."""
+the `system` fixture of the engine and service tests. :func:`open_system` builds the same
+over another store URL (``tests/contract`` runs these tests on PostgreSQL too)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from jobclock.secret_box import FernetSecretBox
 from jobclock.services import CollectionRef, JobRef, SchedulerService
 from jobclock.storage.sql_store import SqlStore
 from jobclock.testing import FakeClock, RecordingExecutor
+from tests.storage.postgres import drop_schema, new_schema
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
 
@@ -71,24 +74,36 @@ class System:
         return int(self.run(self.engine.run_until_idle()))
 
 
+@contextmanager
+def open_system(tmp_path: Path, store_url: str | None = None) -> Iterator[System]:
+    """A system over ``store_url`` (default: a new SQLite file in ``tmp_path``). A
+    PostgreSQL URL gets a fresh schema of its own, dropped afterwards."""
+    loop = asyncio.new_event_loop()
+    with ExitStack() as stack:
+        stack.callback(loop.close)
+        schema = None
+        if store_url is not None and store_url.startswith(("postgresql", "postgres:")):
+            created = loop.run_until_complete(new_schema())
+            stack.callback(lambda: loop.run_until_complete(drop_schema(created)))
+            schema = created
+        clock = FakeClock(T0)
+        store = SqlStore(store_url or f"sqlite:///{tmp_path / 'jobclock.db'}", schema=schema)
+        stack.callback(lambda: loop.run_until_complete(store.close()))
+        loop.run_until_complete(store.create_schema())
+        box = FernetSecretBox(Fernet.generate_key())
+        executor = RecordingExecutor()
+        service = SchedulerService(store, box, clock, wake=lambda: None)
+        engine = Engine(
+            store,
+            service.codec,
+            {ActionType.HTTP: executor, ActionType.HTTPS: executor},
+            clock,
+            EngineSettings(region="Test Region"),
+        )
+        yield System(clock, store, service, engine, executor, loop)
+
+
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
-    loop = asyncio.new_event_loop()
-    clock = FakeClock(T0)
-    store = SqlStore(f"sqlite:///{tmp_path / 'jobclock.db'}")
-    loop.run_until_complete(store.create_schema())
-    box = FernetSecretBox(Fernet.generate_key())
-    executor = RecordingExecutor()
-    engine_ref: list[Engine] = []
-    service = SchedulerService(store, box, clock, wake=lambda: None)
-    engine = Engine(
-        store,
-        service.codec,
-        {ActionType.HTTP: executor, ActionType.HTTPS: executor},
-        clock,
-        EngineSettings(region="Test Region"),
-    )
-    engine_ref.append(engine)
-    yield System(clock, store, service, engine, executor, loop)
-    loop.run_until_complete(store.close())
-    loop.close()
+    with open_system(tmp_path) as opened:
+        yield opened

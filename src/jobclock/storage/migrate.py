@@ -1,4 +1,10 @@
-"""Run the Alembic migrations on a store's database (at every start)."""
+"""Run the Alembic migrations on a store's database (at every start).
+
+The same revisions serve SQLite and PostgreSQL. Nothing names a schema: on PostgreSQL the
+tables and Alembic's version table go to the first schema of the connection's
+``search_path`` (``public`` by default, the store's own schema when it has one), so two
+stores in two schemas of one database are migrated independently.
+"""
 
 from __future__ import annotations
 

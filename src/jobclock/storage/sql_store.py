@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from jobclock.storage.migrate import upgrade
@@ -127,12 +127,25 @@ def async_url(url: str) -> str:
 
 
 class SqlStore:
-    """Persistence for collections, jobs, occurrences and history."""
+    """Persistence for collections, jobs, occurrences and history, on SQLite or PostgreSQL.
 
-    def __init__(self, url: str) -> None:
+    ``schema`` (PostgreSQL only) is the schema the tables live in: it becomes the
+    connections' ``search_path``, so the tables, the migrations and Alembic's version table
+    stay in it (tests give each store a fresh schema). It must exist already.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = async_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url)
-        if self.engine.dialect.name == "sqlite":
+        self.schema = schema
+        options: dict[str, Any] = {}
+        if schema is not None:
+            if make_url(self.url).drivername != "postgresql+asyncpg":
+                raise ValueError(f"A schema ({schema!r}) needs a PostgreSQL database URL.")
+            search_path = '"' + schema.replace('"', '""') + '"'
+            options["connect_args"] = {"server_settings": {"search_path": search_path}}
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def create_schema(self) -> None:
@@ -163,7 +176,7 @@ class SqlStore:
         query = select(collections).where(collections.c.subscription_key == subscription_key)
         if key_prefix is not None:
             query = query.where(collections.c.key.startswith(key_prefix, autoescape=True))
-        rows = await conn.execute(query.order_by(collections.c.name))
+        rows = await conn.execute(query.order_by(self._by_text(collections.c.name)))
         return [_collection(row) for row in rows]
 
     async def count_collections(
@@ -196,6 +209,12 @@ class SqlStore:
         await conn.execute(delete(jobs).where(jobs.c.collection_id == collection_id))
         await conn.execute(delete(collections).where(collections.c.id == collection_id))
 
+    def _by_text(self, column: Any) -> Any:
+        """Code-point order on every backend: SQLite compares text bytewise, PostgreSQL by
+        the database's collation (``en_US`` ignores ``-`` and ``_``), which would reorder
+        pages of ``$skip``/``$top`` from one backend to the other."""
+        return column.collate("C") if self.dialect == "postgresql" else column
+
     # -- jobs ----------------------------------------------------------------------------
     def _jobs(self) -> Any:
         return select(*_JOB_COLUMNS).join(collections, collections.c.id == jobs.c.collection_id)
@@ -224,7 +243,7 @@ class SqlStore:
         query = self._jobs().where(jobs.c.collection_id == collection_id)
         if state is not None:
             query = query.where(jobs.c.state == state)
-        query = query.order_by(jobs.c.name_key).offset(offset)
+        query = query.order_by(self._by_text(jobs.c.name_key)).offset(offset)
         if limit is not None:
             query = query.limit(limit)
         return [_job(row) for row in await conn.execute(query)]
@@ -274,8 +293,12 @@ class SqlStore:
             await conn.execute(insert(occurrences), list(rows))
 
     async def update_jobs(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        """Per-job updates in one statement: each dict has ``id`` and the same columns."""
-        await _update_many(conn, jobs, [jobs.c.id], rows)
+        """Per-job updates in one statement: each dict has ``id`` and the same columns.
+
+        Rows are written in id order, like :meth:`flip_job_states`: two transactions that
+        update the same jobs then lock them in the same order, where opposite orders would
+        make PostgreSQL abort one of them as a deadlock."""
+        await _update_many(conn, jobs, [jobs.c.id], sorted(rows, key=lambda row: row["id"]))
 
     async def due_attempts(
         self, conn: AsyncConnection, now: int, limit: int
@@ -327,8 +350,11 @@ class SqlStore:
         )
 
     async def insert_history(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        """Messages quote what targets answered; a NUL character in them becomes U+FFFD on
+        every backend, since PostgreSQL text cannot hold NUL (the whole batch would fail)."""
         if rows:
-            await conn.execute(insert(history), list(rows))
+            clean = [row | {"message": row["message"].replace("\x00", "\ufffd")} for row in rows]
+            await conn.execute(insert(history), clean)
 
     async def next_wakeup(self, conn: AsyncConnection) -> int | None:
         """The earliest instant at which the engine has work: a due job or a due attempt."""
@@ -382,8 +408,13 @@ class SqlStore:
         ranked = (
             select(
                 history.c.id,
+                # The order of list_history, ties included, so the entries kept are the
+                # ones listed first on every backend.
                 func.row_number()
-                .over(partition_by=history.c.job_id, order_by=history.c.start_time.desc())
+                .over(
+                    partition_by=history.c.job_id,
+                    order_by=(history.c.start_time.desc(), history.c.id.desc()),
+                )
                 .label("position"),
             )
         ).subquery()
@@ -406,8 +437,11 @@ class SqlStore:
         to_state: str,
         next_time: Callable[[JobRecord], int | None],
     ) -> None:
-        """Set every ``from_state`` job of a collection to ``to_state`` with a new next time."""
-        for record in await self.jobs_in_state(conn, collection_id, from_state):
+        """Set every ``from_state`` job of a collection to ``to_state`` with a new next time.
+
+        Jobs are updated in id order, like :meth:`update_jobs`."""
+        found = await self.jobs_in_state(conn, collection_id, from_state)
+        for record in sorted(found, key=lambda job: job.id):
             await conn.execute(
                 update(jobs)
                 .where(and_(jobs.c.id == record.id, jobs.c.state == from_state))
