@@ -270,3 +270,30 @@ def test_history_keeps_the_newest_thousand_per_job(system: System) -> None:
     entries = system.history(ref)
     assert len(entries) == 3
     assert entries[-1].expected_execution_time == T0 + timedelta(seconds=6)
+
+
+def test_a_failed_recording_keeps_the_results_for_the_next_try(system: System) -> None:
+    system.collection()
+    ref = system.job("once", {"startTime": "2024-01-01T00:00:00Z"})
+    store = system.store
+    original = store.insert_history
+    failures = [RuntimeError("deadlock detected")]
+
+    async def flaky(conn: object, rows: object) -> None:
+        if failures:
+            raise failures.pop()
+        await original(conn, rows)  # type: ignore[arg-type]
+
+    store.insert_history = flaky  # type: ignore[method-assign]
+    system.clock.set(T0)
+    try:
+        system.tick()
+        raise AssertionError("the recording should have failed")
+    except RuntimeError:
+        pass
+    assert system.history(ref) == []
+    system.tick()  # nothing new is due; the queued result is recorded now
+    [entry] = system.history(ref)
+    assert entry.status is HistoryStatus.COMPLETED
+    assert len(system.executor.calls) == 1  # recorded once, sent once
+    assert system.status(ref).state is JobState.COMPLETED

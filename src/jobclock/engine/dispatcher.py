@@ -89,6 +89,7 @@ class Engine:
         self._cache: dict[str, JobDefinition] = {}
         self._next_purge: datetime | None = None
         self._stopping = False
+        self._started = False
 
     # -- the loop ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,33 +120,55 @@ class Engine:
         return total
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        await self.start()
+        """Run until ``stop`` is set. A database error (a restart, a cut connection, a
+        deadlock abort) is logged and the loop tries again after a growing pause; nothing
+        is lost, because every step is a transaction and finished attempts stay queued
+        until they are recorded."""
+        failures = 0
         while not stop.is_set():
-            now = self._clock.now()
-            await self._record()
-            free = self.settings.concurrency - len(self._in_flight)
-            attempts = await self._schedule(now, free)
-            attempts += await self._claim_attempts(
-                now, min(free, self.settings.batch) - len(attempts)
-            )
-            for item in attempts:
-                task = asyncio.create_task(self._attempt(item, notify=True))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
-            await self._purge(now)
-            if self._finished:
-                continue
-            wake_at = await self._next_wakeup(now)
-            if wake_at > self._clock.now():
-                await self._sleep(wake_at, stop)
+            try:
+                if failures or not self._started:
+                    await self.start()
+                    self._started = True
+                await self._step(stop)
+                failures = 0
+            except Exception:  # the database or the network, never a reason to stop
+                failures += 1
+                pause = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.exception(
+                    "engine.error", extra={"event": "engine.error", "retry_in_seconds": pause}
+                )
+                await self._sleep(self._clock.now() + timedelta(seconds=pause), stop)
         await self.shutdown()
+
+    async def _step(self, stop: asyncio.Event) -> None:
+        now = self._clock.now()
+        await self._record()
+        free = self.settings.concurrency - len(self._in_flight)
+        attempts = await self._schedule(now, free)
+        attempts += await self._claim_attempts(now, min(free, self.settings.batch) - len(attempts))
+        for item in attempts:
+            task = asyncio.create_task(self._attempt(item, notify=True))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        await self._purge(now)
+        if self._finished:
+            return
+        wake_at = await self._next_wakeup(now)
+        if wake_at > self._clock.now():
+            await self._sleep(wake_at, stop)
 
     async def shutdown(self) -> None:
         """Let attempts in flight finish (each is bounded by its own timeout) and record them."""
         self._stopping = True
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=self.settings.shutdown_grace)
-        await self._record()
+        try:
+            await self._record()
+        except Exception:  # attempts not recorded stay "running" and run again at start
+            log.exception(
+                "engine.shutdown_unrecorded", extra={"event": "engine.shutdown_unrecorded"}
+            )
 
     def wake(self) -> None:
         self._clock.wake()
@@ -340,6 +363,13 @@ class Engine:
         if not self._finished:
             return
         batch, self._finished = self._finished, []
+        try:
+            await self._record_batch(batch)
+        except BaseException:
+            self._finished = batch + self._finished  # recorded by a later try
+            raise
+
+    async def _record_batch(self, batch: list[_Finished]) -> None:
         async with self._store.transaction() as conn:
             records = await self._store.jobs_by_ids(conn, (item.job.id for item in batch))
             writes = _Writes()
