@@ -18,6 +18,9 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+# Rows written per attempt need 64-bit ids on PostgreSQL; SQLite's INTEGER PRIMARY KEY
+# already is 64-bit (and only that spelling auto-increments).
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 collections = Table(
     "collections",
@@ -77,7 +80,7 @@ Index("ix_jobs_due", jobs.c.next_execution_time)
 occurrences = Table(
     "occurrences",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
     Column("scheduled_time", BigInteger, nullable=False),
     # "scheduled" or "run" (run now, §5.9): a run never collides with a scheduled slot.
@@ -97,7 +100,7 @@ Index("ix_occurrences_due", occurrences.c.status, occurrences.c.due_at)
 history = Table(
     "history",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
     Column("history_id", String(41), nullable=False),
     Column("start_time", BigInteger, nullable=False),
