@@ -18,6 +18,9 @@ from tests.contract.rows import (
 
 pytestmark = pytest.mark.anyio
 
+NODE = "node-a"
+LEASED = 10**18  # far in the future: leases that do not expire during a test
+
 
 async def _job(store: SqlStore, name: str = "job") -> int:
     collection_id = await new_collection(store, f"jc-{name}")
@@ -37,10 +40,10 @@ async def test_due_attempts_are_claimed_once_in_due_order(store: SqlStore) -> No
         await store.insert_occurrences(conn, rows)
         await store.insert_occurrences(conn, [])
     async with store.transaction() as conn:
-        first = await store.due_attempts(conn, T0 + 3 * MINUTE, 2)
+        first = await store.due_attempts(conn, T0 + 3 * MINUTE, 2, NODE, LEASED)
     async with store.transaction() as conn:
-        rest = await store.due_attempts(conn, T0 + 3 * MINUTE, 10)
-        again = await store.due_attempts(conn, T0 + 3 * MINUTE, 10)
+        rest = await store.due_attempts(conn, T0 + 3 * MINUTE, 10, NODE, LEASED)
+        again = await store.due_attempts(conn, T0 + 3 * MINUTE, 10, NODE, LEASED)
         table = await occurrence_table(conn)
     assert [item.due_at for item in first] == [T0 + MINUTE, T0 + 2 * MINUTE]
     assert all(item.id is not None for item in first)
@@ -157,14 +160,64 @@ async def test_reset_running_makes_them_pending_again(store: SqlStore) -> None:
         await store.insert_occurrences(
             conn,
             [
-                occurrence_row(job_id, T0, status="running"),
-                occurrence_row(job_id, T0 + MINUTE, status="running"),
+                occurrence_row(job_id, T0, status="running", lease_owner=NODE),
+                occurrence_row(job_id, T0 + MINUTE, status="running", lease_owner=NODE),
                 occurrence_row(job_id, T0 + 2 * MINUTE),
             ],
         )
     async with store.transaction() as conn:
-        assert await store.reset_running(conn) == 2
+        assert await store.reset_running(conn, NODE) == 2
     async with store.transaction() as conn:
-        assert await store.reset_running(conn) == 0
-        claimed = await store.due_attempts(conn, T0 + 2 * MINUTE, 10)
+        assert await store.reset_running(conn, NODE) == 0
+        claimed = await store.due_attempts(conn, T0 + 2 * MINUTE, 10, NODE, LEASED)
     assert [item.scheduled_time for item in claimed] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
+
+
+async def test_an_expired_lease_is_taken_over_with_the_same_tag(store: SqlStore) -> None:
+    job_id = await _job(store)
+    tag = "a" * 32
+    async with store.transaction() as conn:
+        await store.insert_occurrences(
+            conn,
+            [
+                occurrence_row(
+                    job_id,
+                    T0,
+                    status="running",
+                    lease_owner="dead",
+                    lease_expiry=T0 + MINUTE,
+                    execution_tag=tag,
+                ),
+                occurrence_row(
+                    job_id,
+                    T0 + MINUTE,
+                    status="running",
+                    lease_owner="alive",
+                    lease_expiry=T0 + 9 * MINUTE,
+                ),
+            ],
+        )
+    async with store.transaction() as conn:
+        assert (
+            await store.due_attempts(conn, T0 + MINUTE, 10, NODE, LEASED) == []
+        )  # not yet expired
+    async with store.transaction() as conn:
+        [taken] = await store.due_attempts(conn, T0 + 2 * MINUTE, 10, NODE, LEASED)
+    assert (taken.scheduled_time, taken.execution_tag) == (T0, tag)
+    key = (job_id, T0, "scheduled")
+    other = (job_id, T0 + MINUTE, "scheduled")
+    async with store.transaction() as conn:
+        assert await store.still_leased(conn, NODE, [key, other]) == {key}
+        assert await store.still_leased(conn, "dead", [key]) == set()
+        await store.extend_leases(conn, NODE, [key, other], T0 + 30 * MINUTE)
+        table = await occurrence_table(conn)
+    leases = {(row["scheduled_time"], row["lease_owner"], row["lease_expiry"]) for row in table}
+    assert leases == {(T0, NODE, T0 + 30 * MINUTE), (T0 + MINUTE, "alive", T0 + 9 * MINUTE)}
+
+
+async def test_nodes_heartbeat_and_list(store: SqlStore) -> None:
+    async with store.transaction() as conn:
+        await store.heartbeat(conn, "b", T0, T0)
+        await store.heartbeat(conn, "a", T0, T0 + MINUTE)
+        await store.heartbeat(conn, "a", T0, T0 + 2 * MINUTE)
+        assert await store.list_nodes(conn) == [("a", T0, T0 + 2 * MINUTE), ("b", T0, T0)]

@@ -297,3 +297,15 @@ def test_a_failed_recording_keeps_the_results_for_the_next_try(system: System) -
     assert entry.status is HistoryStatus.COMPLETED
     assert len(system.executor.calls) == 1  # recorded once, sent once
     assert system.status(ref).state is JobState.COMPLETED
+
+
+def test_more_due_jobs_than_free_slots_wait_as_pending_attempts(system: System) -> None:
+    system.collection()
+    refs = [system.job(f"j{i}", {"startTime": "2024-01-01T00:00:00Z"}) for i in range(3)]
+    system.clock.set(T0)
+    started = system.run(system.engine._schedule(T0, 1))  # one free slot (run_forever's case)
+    assert len(started) == 1
+    assert system.run(system.engine.run_until_idle()) == 2  # the other two, as pending attempts
+    system.run(system.engine.run_until_idle())
+    assert all(len(system.history(ref)) <= 1 for ref in refs)
+    assert len(system.executor.calls) == 2  # the started one was never run by a tick

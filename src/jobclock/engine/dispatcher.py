@@ -55,6 +55,11 @@ class EngineSettings:
     finished_retention: timedelta = timedelta(days=60)
     purge_every: timedelta = timedelta(minutes=10)
     shutdown_grace: float = 65.0  # seconds: longer than the 60 s HTTP timeout
+    node: str = "local"
+    # A running attempt's lease: longer than the 60 s HTTP timeout, renewed while it runs;
+    # when a node dies, its attempts are taken over this long after its last renewal.
+    lease: timedelta = timedelta(seconds=90)
+    heartbeat: timedelta = timedelta(seconds=5)
 
 
 @dataclass(slots=True)
@@ -90,14 +95,35 @@ class Engine:
         self._next_purge: datetime | None = None
         self._stopping = False
         self._started = False
+        self._leased: set[tuple[int, int, str]] = set()
+        self._next_renewal: datetime | None = None
+        self._started_at: datetime | None = None
 
     # -- the loop ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Recover: attempts a stopped process left running are tried again."""
+        """Recover: attempts this node left running when it stopped are tried again."""
+        now = self._clock.now()
+        self._started_at = self._started_at or now
         async with self._store.transaction() as conn:
-            count = await self._store.reset_running(conn)
+            count = await self._store.reset_running(conn, self.settings.node)
+            await self._store.heartbeat(
+                conn, self.settings.node, to_us(self._started_at), to_us(now)
+            )
         if count:
             log.warning("engine.recovered", extra={"event": "engine.recovered", "count": count})
+
+    async def _renew(self, now: datetime) -> None:
+        """Heartbeat, and push the leases of the attempts in flight (every third of a lease)."""
+        if self._next_renewal is not None and now < self._next_renewal:
+            return
+        settings = self.settings
+        self._next_renewal = now + min(settings.heartbeat, settings.lease / 3)
+        started = to_us(self._started_at or now)
+        async with self._store.transaction() as conn:
+            await self._store.heartbeat(conn, settings.node, started, to_us(now))
+            await self._store.extend_leases(
+                conn, settings.node, sorted(self._leased), to_us(now + settings.lease)
+            )
 
     async def tick(self) -> int:
         """One step: schedule due jobs, run every due attempt to its end, record them."""
@@ -143,6 +169,7 @@ class Engine:
 
     async def _step(self, stop: asyncio.Event) -> None:
         now = self._clock.now()
+        await self._renew(now)
         await self._record()
         free = self.settings.concurrency - len(self._in_flight)
         attempts = await self._schedule(now, free)
@@ -154,7 +181,7 @@ class Engine:
         await self._purge(now)
         if self._finished:
             return
-        wake_at = await self._next_wakeup(now)
+        wake_at = min(await self._next_wakeup(now), self._next_renewal or now)
         if wake_at > self._clock.now():
             await self._sleep(wake_at, stop)
 
@@ -219,6 +246,8 @@ class Engine:
                     continue
                 if len(started) < capacity:
                     occurrence["status"] = "running"
+                    occurrence["lease_owner"] = self.settings.node
+                    occurrence["lease_expiry"] = to_us(now + self.settings.lease)
                     started.append(
                         _Claimed(_occurrence_record(occurrence), record, self._definition(record))
                     )
@@ -297,7 +326,9 @@ class Engine:
         if limit <= 0:
             return []
         async with self._store.transaction() as conn:
-            attempts = await self._store.due_attempts(conn, to_us(now), limit)
+            attempts = await self._store.due_attempts(
+                conn, to_us(now), limit, self.settings.node, to_us(now + self.settings.lease)
+            )
             records = await self._store.jobs_by_ids(conn, (item.job_id for item in attempts))
         claimed = []
         for item in attempts:
@@ -327,10 +358,15 @@ class Engine:
             retry_count=occurrence.attempt,
             repeat_count=occurrence.repeat_count,
         )
-        async with self._slots:
-            started = self._clock.now()
-            result = await self._invoke(Invocation(target.type, target.payload), context)
-            ended = self._clock.now()
+        key = _key(occurrence)
+        self._leased.add(key)
+        try:
+            async with self._slots:
+                started = self._clock.now()
+                result = await self._invoke(Invocation(target.type, target.payload), context)
+                ended = self._clock.now()
+        finally:
+            self._leased.discard(key)
         self._finished.append(_Finished(occurrence, record, action, started, ended, result))
         log.debug(
             "attempt.finished",
@@ -371,12 +407,21 @@ class Engine:
 
     async def _record_batch(self, batch: list[_Finished]) -> None:
         async with self._store.transaction() as conn:
+            held = await self._store.still_leased(
+                conn, self.settings.node, [_key(item.occurrence) for item in batch]
+            )
             records = await self._store.jobs_by_ids(conn, (item.job.id for item in batch))
             writes = _Writes()
             for item in batch:
                 record = records.get(item.job.id)
-                if record is not None:  # else the job was deleted while its attempt ran
-                    self._record_one(item, record, writes)
+                if record is None:
+                    continue  # the job was deleted while its attempt ran
+                if _key(item.occurrence) not in held:
+                    # Our lease expired and another node took the attempt over: it records
+                    # the occurrence, exactly once.
+                    log.warning("attempt.lease_lost", extra={"event": "attempt.lease_lost"})
+                    continue
+                self._record_one(item, record, writes)
             await self._store.insert_history(conn, writes.entries)
             await self._store.delete_occurrences(conn, writes.done)
             await self._store.update_occurrences(conn, writes.continued)
@@ -435,6 +480,8 @@ class Engine:
                     "status": "pending",
                     "main_failed": step.main_failed,
                     "execution_tag": new_execution_tag(),
+                    "lease_owner": None,
+                    "lease_expiry": None,
                 }
             )
             return
@@ -488,6 +535,10 @@ class _Writes:
     done: list[tuple[int, int, str]] = field(default_factory=list)
     continued: list[dict[str, Any]] = field(default_factory=list)
     follow_ups: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _key(occurrence: OccurrenceRecord) -> tuple[int, int, str]:
+    return (occurrence.job_id, occurrence.scheduled_time, occurrence.kind)
 
 
 def _occurrence_record(row: dict[str, Any]) -> OccurrenceRecord:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,7 +26,13 @@ def _config(connection: Connection) -> Config:
     return config
 
 
+# Any constant: nodes starting together take turns migrating one database.
+_MIGRATION_LOCK = 7_324_119_001
+
+
 async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision."""
+    """Bring the schema to the newest revision (serialised across nodes on PostgreSQL)."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.run_sync(lambda sync: command.upgrade(_config(sync), "head"))

@@ -11,12 +11,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from jobclock.storage.migrate import upgrade
-from jobclock.storage.tables import collections, history, jobs, metadata, occurrences
+from jobclock.storage.tables import collections, history, jobs, metadata, nodes, occurrences
+
+WAKEUP_CHANNEL = "jobclock_wakeup"
 
 
 @dataclass(slots=True)
@@ -284,13 +286,19 @@ class SqlStore:
             .order_by(jobs.c.next_execution_time)
             .limit(limit)
         )
+        if self.dialect == "postgresql":
+            # Nodes claim disjoint jobs: a job another node is scheduling is skipped, and
+            # once that node commits, its cursor has moved past the slot.
+            query = query.with_for_update(skip_locked=True, of=jobs)
         return [_job(row) for row in await conn.execute(query)]
 
     async def insert_occurrences(
         self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
     ) -> None:
+        """Insert occurrences; a row without a lease (a pending one) gets none."""
         if rows:
-            await conn.execute(insert(occurrences), list(rows))
+            unleased = {"lease_owner": None, "lease_expiry": None}
+            await conn.execute(insert(occurrences), [unleased | row for row in rows])
 
     async def update_jobs(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         """Per-job updates in one statement: each dict has ``id`` and the same columns.
@@ -301,23 +309,90 @@ class SqlStore:
         await _update_many(conn, jobs, [jobs.c.id], sorted(rows, key=lambda row: row["id"]))
 
     async def due_attempts(
-        self, conn: AsyncConnection, now: int, limit: int
+        self, conn: AsyncConnection, now: int, limit: int, node: str, lease_until: int
     ) -> list[OccurrenceRecord]:
-        """Pending attempts whose time has come, marked running."""
+        """Attempts whose time has come, or whose lease expired (their node died), leased to
+        ``node`` until ``lease_until`` and marked running. A taken-over attempt keeps its
+        execution tag, so its target can tell a repeat."""
         query = (
             select(occurrences)
-            .where(occurrences.c.status == "pending", occurrences.c.due_at <= now)
+            .where(
+                or_(
+                    and_(occurrences.c.status == "pending", occurrences.c.due_at <= now),
+                    and_(occurrences.c.status == "running", occurrences.c.lease_expiry < now),
+                )
+            )
             .order_by(occurrences.c.due_at)
             .limit(limit)
         )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
         found = [_occurrence(row) for row in await conn.execute(query)]
         if found:
             await conn.execute(
                 update(occurrences)
                 .where(occurrences.c.id.in_([item.id for item in found]))
-                .values(status="running")
+                .values(status="running", lease_owner=node, lease_expiry=lease_until)
             )
         return found
+
+    async def extend_leases(
+        self, conn: AsyncConnection, node: str, keys: Sequence[tuple[int, int, str]], until: int
+    ) -> None:
+        """Push the leases ``node`` holds on these occurrences to ``until``."""
+        if not keys:
+            return
+        statement = (
+            update(occurrences)
+            .where(
+                occurrences.c.job_id == bindparam("k_job_id"),
+                occurrences.c.scheduled_time == bindparam("k_scheduled_time"),
+                occurrences.c.kind == bindparam("k_kind"),
+                occurrences.c.lease_owner == node,
+            )
+            .values(lease_expiry=until)
+        )
+        await conn.execute(
+            statement,
+            [{"k_job_id": j, "k_scheduled_time": t, "k_kind": k} for j, t, k in keys],
+        )
+
+    async def still_leased(
+        self, conn: AsyncConnection, node: str, keys: Sequence[tuple[int, int, str]]
+    ) -> set[tuple[int, int, str]]:
+        """Which of these occurrences ``node`` still holds, locked until the transaction
+        ends: an attempt whose lease another node took over is not recorded twice."""
+        if not keys:
+            return set()
+        job_ids = sorted({key[0] for key in keys})
+        query = select(
+            occurrences.c.job_id, occurrences.c.scheduled_time, occurrences.c.kind
+        ).where(occurrences.c.job_id.in_(job_ids), occurrences.c.lease_owner == node)
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        held = {(row[0], row[1], row[2]) for row in await conn.execute(query)}
+        return held & set(keys)
+
+    async def heartbeat(self, conn: AsyncConnection, node: str, started: int, now: int) -> None:
+        """Record that ``node`` is alive."""
+        result = await conn.execute(
+            update(nodes).where(nodes.c.name == node).values(heartbeat_at=now, started_at=started)
+        )
+        if not result.rowcount:
+            await conn.execute(
+                insert(nodes).values(name=node, started_at=started, heartbeat_at=now)
+            )
+
+    async def list_nodes(self, conn: AsyncConnection) -> list[tuple[str, int, int]]:
+        rows = await conn.execute(
+            select(nodes.c.name, nodes.c.started_at, nodes.c.heartbeat_at).order_by(nodes.c.name)
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def notify(self, conn: AsyncConnection) -> None:
+        """Wake every node's engine when this transaction commits (PostgreSQL)."""
+        if self.dialect == "postgresql":
+            await conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
 
     async def jobs_by_ids(self, conn: AsyncConnection, ids: Iterable[int]) -> dict[int, JobRecord]:
         wanted = list(set(ids))
@@ -371,11 +446,16 @@ class SqlStore:
         times = [value for value in (first, second) if value is not None]
         return min(times) if times else None
 
-    async def reset_running(self, conn: AsyncConnection) -> int:
-        """Attempts left running by a stopped process are tried again (at-least-once)."""
-        result = await conn.execute(
-            update(occurrences).where(occurrences.c.status == "running").values(status="pending")
-        )
+    async def reset_running(self, conn: AsyncConnection, node: str) -> int:
+        """Attempts this node left running when it stopped are tried again (at-least-once).
+
+        On SQLite there is one node, so every running attempt is its own; on PostgreSQL only
+        those leased to ``node`` (other nodes' expired leases are taken over as they expire).
+        """
+        statement = update(occurrences).where(occurrences.c.status == "running")
+        if self.dialect != "sqlite":
+            statement = statement.where(occurrences.c.lease_owner == node)
+        result = await conn.execute(statement.values(status="pending", lease_owner=None))
         return int(result.rowcount or 0)
 
     # -- history -------------------------------------------------------------------------

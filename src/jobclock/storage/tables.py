@@ -93,6 +93,9 @@ occurrences = Table(
     Column("status", String(10), nullable=False),  # "pending", "running"
     Column("execution_tag", String(32), nullable=False),
     Column("main_failed", Boolean, nullable=False, default=False),
+    # The node running the attempt, and until when; an expired lease is taken over.
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expiry", BigInteger, nullable=True),
     UniqueConstraint("job_id", "scheduled_time", "kind", name="uq_occurrences_job_time"),
 )
 Index("ix_occurrences_due", occurrences.c.status, occurrences.c.due_at)
@@ -113,3 +116,11 @@ history = Table(
     Column("repeat_count", Integer, nullable=False),
 )
 Index("ix_history_job_start", history.c.job_id, history.c.start_time)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+)
