@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -47,7 +48,12 @@ def build(settings: Settings, token: str) -> Application:
         service.codec,
         executors,
         clock,
-        EngineSettings(region=settings.region, concurrency=settings.concurrency),
+        EngineSettings(
+            region=settings.region,
+            concurrency=settings.concurrency,
+            node=settings.node_name,
+            lease=timedelta(seconds=settings.lease_seconds),
+        ),
     )
     api = create_app(service, token)
     return Application(settings, store, service, engine, api, dict(executors))

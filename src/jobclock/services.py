@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -88,14 +88,20 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class NodeView:
+    """A node that ran against this database; ``alive`` when it beat within the last 30 s."""
+
     name: str
     started_at: datetime
     heartbeat_at: datetime
+    alive: bool
 
 
 # The state filter of Jobs_List and the status filter of Jobs_ListJobHistory.
 JobFilter = JobState | None
 HistoryFilter = HistoryStatus | None
+
+
+NODE_TIMEOUT = timedelta(seconds=30)
 
 
 class SchedulerService:
@@ -149,6 +155,7 @@ class SchedulerService:
                 await self._check_plan(conn, ref, existing, collection)
                 await self._store.update_collection(conn, existing.id, values)
                 created = False
+            await self._store.notify(conn)
         self._wake()
         return await self.get_collection(ref), created
 
@@ -218,6 +225,7 @@ class SchedulerService:
                 await self._store.flip_job_states(
                     conn, record.id, "Enabled", "Disabled", lambda _job: None
                 )
+            await self._store.notify(conn)
         self._wake()
 
     def _resume(self, record: JobRecord, now: datetime) -> int | None:
@@ -290,6 +298,7 @@ class SchedulerService:
                 )
             else:
                 await self._store.update_job(conn, existing.id, values)
+            await self._store.notify(conn)
         self._wake()
         return await self.get_job(ref), existing is None
 
@@ -361,6 +370,7 @@ class SchedulerService:
                     }
                 ],
             )
+            await self._store.notify(conn)
         self._wake()
 
     async def list_history(
@@ -378,6 +388,16 @@ class SchedulerService:
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
         return Page([HistoryView(stored, _entry(stored, row)) for row in items], more)
+
+    async def list_nodes(self) -> list[NodeView]:
+        """The nodes sharing this database, by name."""
+        now = self._clock.now()
+        async with self._store.transaction() as conn:
+            rows = await self._store.list_nodes(conn)
+        return [
+            NodeView(name, from_us(started), from_us(beat), now - from_us(beat) < NODE_TIMEOUT)
+            for name, started, beat in rows
+        ]
 
     async def _job(self, conn: AsyncConnection, ref: JobRef) -> JobRecord:
         collection = await self._collection(conn, ref.collection)

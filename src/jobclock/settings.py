@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ class Settings:
     secret_key: str | None = None
     region: str = "Self-hosted"
     concurrency: int = 256
+    node: str | None = None
+    lease_seconds: float = 90.0
 
     @classmethod
     def load(cls, overrides: Mapping[str, object], env: Mapping[str, str]) -> Settings:
@@ -40,7 +43,15 @@ class Settings:
             secret_key=_optional(pick("secret_key", None)),
             region=str(pick("region", defaults.region)),
             concurrency=int(str(pick("concurrency", defaults.concurrency))),
+            node=_optional(pick("node", None)),
+            lease_seconds=float(str(pick("lease_seconds", defaults.lease_seconds))),
         )
+
+    @property
+    def node_name(self) -> str:
+        """This node's name (``JOBCLOCK_NODE``), by default ``host:port``: stable across
+        restarts, so a restarted node takes its own unfinished attempts back at once."""
+        return self.node or f"{socket.gethostname()}:{self.port}"
 
     @property
     def data_dir(self) -> Path:

@@ -23,6 +23,7 @@ from jobclock.api.middleware import (
     BearerAuthMiddleware,
     ResponseHeadersMiddleware,
 )
+from jobclock.api.nodes import node_routes
 from jobclock.services import SchedulerService
 
 OPENAPI_URL = "/openapi.json"
@@ -77,6 +78,7 @@ def create_app(service: SchedulerService, token: str) -> FastAPI:
     app.include_router(collection_routes(service))
     app.include_router(job_routes(service))
     app.include_router(history_routes(service))
+    app.include_router(node_routes(service))
     return app
 
 

@@ -10,6 +10,7 @@ import click
 from jobclock.cli.collections import collections_group
 from jobclock.cli.history import history_group
 from jobclock.cli.jobs import jobs_group
+from jobclock.cli.nodes import nodes_command
 from jobclock.cli.preview import preview_command
 from jobclock.cli.serve import serve_command
 from jobclock.domain.errors import SchedulerError
@@ -29,6 +30,7 @@ cli.add_command(serve_command)
 cli.add_command(collections_group)
 cli.add_command(jobs_group)
 cli.add_command(history_group)
+cli.add_command(nodes_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -238,6 +238,24 @@ class Printer:
         if not self.is_json:
             self.console.print(Text(text))
 
+    # -- nodes
+    def nodes(self, page: Mapping[str, Any]) -> None:
+        if self.is_json:
+            self.json(page)
+            return
+        table = _table()
+        for header in ("Node", "Alive", "Started", "Last heartbeat"):
+            table.add_column(header)
+        for item in (_obj(node) for node in _list(page.get("value"))):
+            alive = bool(item.get("alive"))
+            table.add_row(
+                _cell(item.get("name")),
+                _cell("yes" if alive else "no", "green" if alive else "red"),
+                _cell(item.get("startedAt")),
+                _cell(item.get("heartbeatAt")),
+            )
+        self.console.print(table)
+
     # -- collections
     def collections(self, page: Mapping[str, Any], *, show_group: bool) -> None:
         if self.is_json:

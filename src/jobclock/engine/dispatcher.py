@@ -38,7 +38,7 @@ from jobclock.domain.planning import (
 )
 from jobclock.ports import ActionExecutor, Clock
 from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, status_of
-from jobclock.storage.sql_store import JobRecord, OccurrenceRecord, SqlStore
+from jobclock.storage.sql_store import WAKEUP_CHANNEL, JobRecord, OccurrenceRecord, SqlStore
 
 log = logging.getLogger("jobclock.engine")
 
@@ -151,6 +151,9 @@ class Engine:
         is lost, because every step is a transaction and finished attempts stay queued
         until they are recorded."""
         failures = 0
+        listener = None
+        if self._store.dialect == "postgresql":
+            listener = asyncio.create_task(self._listen(stop))
         while not stop.is_set():
             try:
                 if failures or not self._started:
@@ -165,7 +168,24 @@ class Engine:
                     "engine.error", extra={"event": "engine.error", "retry_in_seconds": pause}
                 )
                 await self._sleep(self._clock.now() + timedelta(seconds=pause), stop)
+        if listener is not None:
+            listener.cancel()
         await self.shutdown()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Wake this node when any node changes a job (PostgreSQL LISTEN/NOTIFY), so a job
+        created through another node fires on time; reconnects after a cut connection."""
+        while not stop.is_set():
+            try:
+                async with self._store.engine.connect() as conn:
+                    raw = await conn.get_raw_connection()
+                    driver: Any = raw.driver_connection
+                    await driver.add_listener(WAKEUP_CHANNEL, lambda *_: self.wake())
+                    while not stop.is_set() and not driver.is_closed():
+                        await self._sleep(self._clock.now() + timedelta(seconds=5), stop)
+            except Exception:  # the connection was cut: listen again shortly
+                log.warning("engine.listen_lost", extra={"event": "engine.listen_lost"})
+                await self._sleep(self._clock.now() + timedelta(seconds=1), stop)
 
     async def _step(self, stop: asyncio.Event) -> None:
         now = self._clock.now()
