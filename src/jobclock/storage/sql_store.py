@@ -145,6 +145,10 @@ class SqlStore:
                 raise ValueError(f"A schema ({schema!r}) needs a PostgreSQL database URL.")
             search_path = '"' + schema.replace('"', '""') + '"'
             options["connect_args"] = {"server_settings": {"search_path": search_path}}
+        if make_url(self.url).get_backend_name() == "postgresql":
+            # A restarted server or a cut connection leaves dead connections in the pool:
+            # check each one before use instead of failing the request that draws it.
+            options["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
