@@ -309,3 +309,15 @@ def test_more_due_jobs_than_free_slots_wait_as_pending_attempts(system: System) 
     system.run(system.engine.run_until_idle())
     assert all(len(system.history(ref)) <= 1 for ref in refs)
     assert len(system.executor.calls) == 2  # the started one was never run by a tick
+
+
+def test_a_late_run_does_not_drop_the_slots_behind_it(system: System) -> None:
+    system.collection()
+    ref = system.job(
+        "s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
+    )
+    system.at(T0)
+    system.at(T0 + timedelta(seconds=3, milliseconds=500))  # e.g. after a database hiccup
+    expected = [entry.expected_execution_time - T0 for entry in system.history(ref)]
+    assert expected == [timedelta(seconds=n) for n in range(4)]
+    assert system.status(ref).status.next_execution_time == T0 + timedelta(seconds=4)

@@ -79,10 +79,13 @@ def claim(
     advanced = Cursor(anchor, slot, cursor.done + 1)
     if recurrence is None:
         return Claim(True, slot, advanced, None)
-    # Slots between `slot` and `now` (a late run) are skipped like any missed slot; a chained
-    # job's next run is one period after this one's actual start.
-    searched_from = now if chained else slot
-    following = next_occurrence(recurrence, anchor, now, searched_from, advanced.done)
+    # The next slot is the one after `slot`, even when it is already due: a run late by less
+    # than the grace lets the slots behind it run too (each is judged against the grace when
+    # it is claimed). A chained job's next run is one period after this one's actual start.
+    if chained:
+        following = next_occurrence(recurrence, anchor, now, now, advanced.done)
+    else:
+        following = next_occurrence(recurrence, anchor, slot, slot, advanced.done)
     return Claim(True, slot, advanced, following)
 
 

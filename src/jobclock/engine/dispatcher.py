@@ -156,7 +156,9 @@ class Engine:
             listener = asyncio.create_task(self._listen(stop))
         while not stop.is_set():
             try:
-                if failures or not self._started:
+                if not self._started:
+                    # Once only: after a database error, this node's attempts in flight are
+                    # still its own (their leases are renewed), so nothing is reset and re-sent.
                     await self.start()
                     self._started = True
                 await self._step(stop)
