@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -33,7 +32,15 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
-from tests.e2e.harness import TOKEN, RunningServer, Target, jobclock_executable, stop_server
+from tests.e2e.harness import (
+    TOKEN,
+    RunningServer,
+    Target,
+    _environment,
+    _free_port,
+    jobclock_executable,
+    stop_server,
+)
 from tests.storage.postgres import POSTGRES_URL
 
 STARTUP_TIMEOUT = 30.0  # a node migrates (or waits for another node's migration) first
@@ -123,23 +130,6 @@ def create_database() -> Iterator[Database]:
 
 
 # -- the nodes ---------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _environment() -> dict[str, str]:
-    """The caller's environment without JOBCLOCK_* settings or proxies: options decide."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.upper().startswith("JOBCLOCK_") and "PROXY" not in key.upper()
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def shared_secret_key() -> str:
