@@ -136,8 +136,8 @@ def start_server(
     raise AssertionError(f"jobclock could not find a free port:\n{server.log()}")
 
 
-def _wait_healthy(server: RunningServer) -> bool:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+def _wait_healthy(server: RunningServer, timeout: float = STARTUP_TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return False

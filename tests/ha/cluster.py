@@ -16,7 +16,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import time
 import uuid
 from base64 import urlsafe_b64encode
 from collections.abc import Iterator
@@ -29,7 +28,6 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
-import httpx
 import pytest
 
 from tests.e2e.harness import (
@@ -38,6 +36,7 @@ from tests.e2e.harness import (
     Target,
     _environment,
     _free_port,
+    _wait_healthy,
     jobclock_executable,
     stop_server,
 )
@@ -210,7 +209,7 @@ class Cluster:
             server = RunningServer(
                 f"http://127.0.0.1:{port}", token, directory / "no-database", process
             )
-            if _wait_healthy(server):
+            if _wait_healthy(server, STARTUP_TIMEOUT):
                 node = Node(name, server)
                 self.nodes[name] = node
                 return node
@@ -246,20 +245,6 @@ class Cluster:
                 failures.append(f"node {node.name}: {error}")
         if failures:
             raise AssertionError("\n".join(failures))
-
-
-def _wait_healthy(server: RunningServer) -> bool:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1.0).status_code == 200:
-                return True
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    return False
 
 
 # -- the target -------------------------------------------------------------------------
