@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from jobclock.domain.history import ActionName, HistoryStatus
 from jobclock.domain.job import JobState
+from jobclock.domain.occurrences import to_us
 from tests.system import T0, System
 
 MINUTE = timedelta(minutes=1)
@@ -299,16 +300,68 @@ def test_a_failed_recording_keeps_the_results_for_the_next_try(system: System) -
     assert system.status(ref).state is JobState.COMPLETED
 
 
-def test_more_due_jobs_than_free_slots_wait_as_pending_attempts(system: System) -> None:
+def test_a_node_claims_no_more_due_jobs_than_it_has_free_slots(system: System) -> None:
     system.collection()
     refs = [system.job(f"j{i}", {"startTime": "2024-01-01T00:00:00Z"}) for i in range(3)]
     system.clock.set(T0)
     started = system.run(system.engine._schedule(T0, 1))  # one free slot (run_forever's case)
     assert len(started) == 1
-    assert system.run(system.engine.run_until_idle()) == 2  # the other two, as pending attempts
+    assert system.run(system.engine._schedule(T0, 0)) == []  # none free: nothing claimed
+    assert system.run(system.engine.run_until_idle()) == 2  # the other two are still due
     system.run(system.engine.run_until_idle())
     assert all(len(system.history(ref)) <= 1 for ref in refs)
     assert len(system.executor.calls) == 2  # the started one was never run by a tick
+
+
+def test_slots_overdue_before_a_late_run_started_wait_for_it_unpostponed(
+    system: System,
+) -> None:
+    """A late claim (an overloaded or paused node) leaves the job's overdue slots as backlog:
+    they run after the late occurrence, each judged against the misfire grace, and none is
+    recorded as Postponed, as an overlap (a slot due after the run started) would be."""
+    system.collection()
+    ref = system.job(
+        "s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
+    )
+    late = T0 + timedelta(seconds=3, milliseconds=500)
+    system.clock.set(late)
+    [first] = system.run(system.engine._schedule(late, 10))  # slot 0 claimed, still running
+    assert first.occurrence.scheduled_time == to_us(T0)
+    assert system.run(system.engine._schedule(late, 10)) == []  # slots 1-3 wait: backlog
+    system.clock.set(T0 + timedelta(seconds=4, milliseconds=200))
+    # Slot 4 is still behind slots 1-3 in the job's cursor: nothing is due or postponed.
+    assert system.run(system.engine._schedule(system.clock.now(), 10)) == []
+    assert system.history(ref) == []
+    system.run(system.engine._attempt(first))
+    system.run(system.engine.run_until_idle())
+    entries = system.history(ref)
+    assert [e.expected_execution_time - T0 for e in entries] == [
+        timedelta(seconds=n) for n in range(5)
+    ]
+    assert {e.status for e in entries} == {HistoryStatus.COMPLETED}
+
+
+def test_an_overlap_is_still_postponed_after_a_late_claim(system: System) -> None:
+    system.collection()
+    ref = system.job(
+        "s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}}
+    )
+    late = T0 + timedelta(seconds=5)
+    system.clock.set(late)
+    [first] = system.run(system.engine._schedule(late, 10))  # 00:00 runs 5 s late, for long
+    system.clock.set(T0 + MINUTE)
+    assert system.run(system.engine._schedule(T0 + MINUTE, 10)) == []
+    [entry] = system.history(ref)  # 00:01 came due while 00:00 ran: an overlap
+    assert (entry.status, entry.expected_execution_time) == (HistoryStatus.POSTPONED, T0 + MINUTE)
+    system.run(system.engine._attempt(first))
+    system.run(system.engine.run_until_idle())  # 00:00 recorded, then the postponed 00:01 runs
+    assert sorted(
+        (e.expected_execution_time - T0, e.status.value) for e in system.history(ref)
+    ) == [
+        (timedelta(0), "Completed"),
+        (MINUTE, "Completed"),
+        (MINUTE, "Postponed"),
+    ]
 
 
 def test_a_late_run_does_not_drop_the_slots_behind_it(system: System) -> None:

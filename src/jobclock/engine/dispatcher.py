@@ -99,6 +99,10 @@ class Engine:
         self._next_renewal: datetime | None = None
         self._started_at: datetime | None = None
 
+    @property
+    def _grace_us(self) -> int:
+        return int(self.settings.misfire_grace / timedelta(microseconds=1))
+
     # -- the loop ------------------------------------------------------------------------
     async def start(self) -> None:
         """Recover: attempts this node left running when it stopped are tried again."""
@@ -126,8 +130,10 @@ class Engine:
             )
 
     async def tick(self) -> int:
-        """One step: schedule due jobs, run every due attempt to its end, record them."""
+        """One step: record what finished, schedule due jobs, run every due attempt to its
+        end, record them."""
         now = self._clock.now()
+        await self._record()
         attempts = await self._schedule(now, self.settings.batch)
         attempts += await self._claim_attempts(now, self.settings.batch - len(attempts))
         await asyncio.gather(*(self._attempt(item) for item in attempts))
@@ -231,7 +237,7 @@ class Engine:
 
     async def _next_wakeup(self, now: datetime) -> datetime:
         async with self._store.transaction() as conn:
-            found = await self._store.next_wakeup(conn)
+            found = await self._store.next_wakeup(conn, self._grace_us)
         idle = now + self.settings.idle
         if self._in_flight and self.settings.concurrency - len(self._in_flight) <= 0:
             return idle  # woken when an attempt finishes
@@ -248,14 +254,19 @@ class Engine:
         return found
 
     async def _schedule(self, now: datetime, capacity: int) -> list[_Claimed]:
-        """Turn due jobs into occurrences (or postponements, or skips), in one transaction.
-
-        Up to ``capacity`` new occurrences are written as running and returned to be run at
-        once; the others wait as pending attempts."""
+        """Turn up to ``capacity`` due jobs into occurrences (or postponements, or skips), in
+        one transaction, and return the new occurrences, written as running, to be run at
+        once. Due jobs beyond ``capacity`` stay due, for this node's next step or another
+        node: a node never claims more than it can start (that would only make them late
+        and postpone their next slots)."""
+        limit = min(capacity, self.settings.batch)
+        if limit <= 0:
+            return []
         now_us = to_us(now)
+        lease_expiry = to_us(now + self.settings.lease)
         started: list[_Claimed] = []
         async with self._store.transaction() as conn:
-            due = await self._store.due_jobs(conn, now_us, self.settings.batch)
+            due = await self._store.due_jobs(conn, now_us, limit, self._grace_us)
             if not due:
                 return started
             new_occurrences: list[dict[str, Any]] = []
@@ -266,13 +277,12 @@ class Engine:
                 updates.append(update)
                 if occurrence is None:
                     continue
-                if len(started) < capacity:
-                    occurrence["status"] = "running"
-                    occurrence["lease_owner"] = self.settings.node
-                    occurrence["lease_expiry"] = to_us(now + self.settings.lease)
-                    started.append(
-                        _Claimed(_occurrence_record(occurrence), record, self._definition(record))
-                    )
+                occurrence["status"] = "running"
+                occurrence["lease_owner"] = self.settings.node
+                occurrence["lease_expiry"] = lease_expiry
+                started.append(
+                    _Claimed(_occurrence_record(occurrence), record, self._definition(record))
+                )
                 new_occurrences.append(occurrence)
             await self._store.insert_occurrences(conn, new_occurrences)
             await self._store.insert_history(conn, entries)
@@ -311,6 +321,7 @@ class Engine:
             if decision.next_time is None
             else to_us(decision.next_time),
             "busy": record.busy,
+            "busy_since": record.busy_since,
             "postponed": record.postponed,
             "history_seq": record.history_seq,
         }
@@ -339,6 +350,7 @@ class Engine:
             )
             return update, None
         update["busy"] = True
+        update["busy_since"] = to_us(now)
         occurrence = _occurrence_row(
             record.id, slot, "scheduled", decision.cursor.done, decision.final
         )
@@ -511,6 +523,7 @@ class Engine:
         if occurrence.kind != "scheduled":
             return
         record.busy = False
+        record.busy_since = None
         final_state = state_after_occurrence(occurrence.final, step.main_failed)
         if final_state is not None and record.state == JobState.ENABLED.value:
             record.state = final_state.value
@@ -528,6 +541,7 @@ class Engine:
                 | {"due_at": to_us(item.ended)}
             )
             record.busy = True
+            record.busy_since = to_us(item.ended)
         record.postponed = None
 
     async def _purge(self, now: datetime) -> None:
@@ -615,6 +629,7 @@ def _job_values(record: JobRecord) -> dict[str, Any]:
         "next_execution_time": record.next_execution_time,
         "history_seq": record.history_seq,
         "busy": record.busy,
+        "busy_since": record.busy_since,
         "postponed": record.postponed,
         "finished_at": record.finished_at,
     }

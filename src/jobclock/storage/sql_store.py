@@ -11,14 +11,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from jobclock.domain.planning import DEFAULT_MISFIRE_GRACE
 from jobclock.storage.migrate import upgrade
 from jobclock.storage.tables import collections, history, jobs, metadata, nodes, occurrences
 
 WAKEUP_CHANNEL = "jobclock_wakeup"
+_GRACE = int(DEFAULT_MISFIRE_GRACE.total_seconds() * 1_000_000)
+# A busy job whose next slot was due before its running occurrence started: backlog.
+_BACKLOG = and_(
+    jobs.c.busy,
+    jobs.c.busy_since.is_not(None),
+    jobs.c.next_execution_time <= jobs.c.busy_since,
+)
 
 
 @dataclass(slots=True)
@@ -55,6 +63,7 @@ class JobRecord:
     postponed: int | None
     created_at: int
     finished_at: int | None
+    busy_since: int | None = None
 
 
 @dataclass(slots=True)
@@ -101,7 +110,7 @@ def _job(row: Row[Any]) -> JobRecord:
         row.anchor, row.execution_count, row.failure_count, row.faulted_count,
         row.last_execution_time, row.next_execution_time, row.last_occurrence,
         row.occurrences_done, row.history_seq, bool(row.busy), row.postponed, row.created_at,
-        row.finished_at,
+        row.finished_at, row.busy_since,
     )  # fmt: skip
 
 
@@ -278,14 +287,21 @@ class SqlStore:
         return await self.list_jobs(conn, collection_id, state, None, 0)
 
     # -- engine --------------------------------------------------------------------------
-    async def due_jobs(self, conn: AsyncConnection, now: int, limit: int) -> list[JobRecord]:
-        """Enabled jobs of enabled collections whose next execution time has come."""
+    async def due_jobs(
+        self, conn: AsyncConnection, now: int, limit: int, grace: int = _GRACE
+    ) -> list[JobRecord]:
+        """Enabled jobs of enabled collections whose next execution time has come.
+
+        A busy job whose next slot was already due when its running occurrence started
+        (backlog, not an overlap) waits until that occurrence is recorded, or until ``grace``
+        µs after it started, when the slot can only be skipped."""
         query = (
             self._jobs()
             .where(
                 jobs.c.next_execution_time <= now,
                 jobs.c.state == "Enabled",
                 collections.c.state == "Enabled",
+                or_(~_BACKLOG, jobs.c.busy_since < now - grace),
             )
             .order_by(jobs.c.next_execution_time)
             .limit(limit)
@@ -435,10 +451,18 @@ class SqlStore:
             clean = [row | {"message": row["message"].replace("\x00", "\ufffd")} for row in rows]
             await conn.execute(insert(history), clean)
 
-    async def next_wakeup(self, conn: AsyncConnection) -> int | None:
-        """The earliest instant at which the engine has work: a due job or a due attempt."""
+    async def next_wakeup(self, conn: AsyncConnection, grace: int = _GRACE) -> int | None:
+        """The earliest instant at which the engine has work: a due job or a due attempt
+        (a job's backlog waits as :meth:`due_jobs` says)."""
         job_time = (
-            select(func.min(jobs.c.next_execution_time))
+            select(
+                func.min(
+                    case(
+                        (_BACKLOG, jobs.c.busy_since + grace),
+                        else_=jobs.c.next_execution_time,
+                    )
+                )
+            )
             .join(collections, collections.c.id == jobs.c.collection_id)
             .where(jobs.c.state == "Enabled", collections.c.state == "Enabled")
         )

@@ -70,6 +70,8 @@ jobs = Table(
     Column("history_seq", BigInteger, nullable=False, default=0),
     # An occurrence of this job is in progress (retries included): the next one waits.
     Column("busy", Boolean, nullable=False, default=False),
+    # When that occurrence was started: a slot due before then is backlog, not an overlap.
+    Column("busy_since", BigInteger, nullable=True),
     Column("postponed", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger, nullable=True),
