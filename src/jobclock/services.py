@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobclock.codec.collection import collection_from_json, collection_properties_to_json
 from jobclock.codec.fields import Fields
-from jobclock.codec.job import job_definition_from_json
+from jobclock.codec.job import definition_to_json, job_definition_from_json
 from jobclock.domain.collection import (
     CollectionState,
     JobCollection,
@@ -36,70 +36,37 @@ from jobclock.domain.limits import (
 from jobclock.domain.occurrences import from_us, next_occurrence, to_us
 from jobclock.domain.planning import first_time
 from jobclock.ports import Clock, SecretBox
+from jobclock.refs import (
+    AttemptBucket,
+    CollectionRef,
+    CollectionSummary,
+    CollectionView,
+    HistoryFilter,
+    HistoryView,
+    JobFilter,
+    JobRef,
+    JobView,
+    NodeView,
+    Page,
+)
 from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, status_of
 from jobclock.storage.sql_store import CollectionRecord, HistoryRecord, JobRecord, SqlStore
 
-
-@dataclass(frozen=True, slots=True)
-class CollectionRef:
-    """Where a collection lives: ARM names are case-insensitive (§1.2)."""
-
-    subscription: str
-    resource_group: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobRef:
-    collection: CollectionRef
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionView:
-    """A stored collection and where it lives (the ARM envelope needs both)."""
-
-    ref: CollectionRef
-    collection: JobCollection
-
-
-@dataclass(frozen=True, slots=True)
-class JobView:
-    ref: JobRef
-    job: Job
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryView:
-    ref: JobRef
-    entry: HistoryEntry
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a list; ``more`` tells whether items follow (for ``nextLink``)."""
-
-    items: list[T]
-    more: bool
-
-
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    """A node that ran against this database; ``alive`` when it beat within the last 30 s."""
-
-    name: str
-    started_at: datetime
-    heartbeat_at: datetime
-    alive: bool
-
-
-# The state filter of Jobs_List and the status filter of Jobs_ListJobHistory.
-JobFilter = JobState | None
-HistoryFilter = HistoryStatus | None
-
+__all__ = [
+    "AttemptBucket",
+    "CollectionRef",
+    "CollectionSummary",
+    "CollectionView",
+    "HistoryFilter",
+    "HistoryView",
+    "JobFilter",
+    "JobRef",
+    "JobView",
+    "NodeView",
+    "Page",
+    "SchedulerService",
+    "deep_merge",
+]
 
 NODE_TIMEOUT = timedelta(seconds=30)
 
@@ -399,6 +366,82 @@ class SchedulerService:
             for name, started, beat in rows
         ]
 
+    # -- the portal's reads ---------------------------------------------------------------
+    async def list_all_collections(self, since: datetime) -> list[CollectionSummary]:
+        """Every collection, with its job count and its attempts from ``since`` on."""
+        async with self._store.transaction() as conn:
+            records = await self._store.all_collections(conn)
+            counts = await self._store.job_counts(conn)
+            statuses = await self._store.status_counts(conn, to_us(since))
+        summaries = []
+        for record in records:
+            status = statuses.get(record.id, {})
+            summaries.append(
+                CollectionSummary(
+                    _collection_view(record),
+                    counts.get(record.id, 0),
+                    status.get(HistoryStatus.COMPLETED.value, 0),
+                    status.get(HistoryStatus.FAILED.value, 0),
+                )
+            )
+        return summaries
+
+    async def attempts_over_time(
+        self,
+        since: datetime,
+        width: timedelta,
+        buckets: int,
+        *,
+        collection: CollectionRef | None = None,
+        job: JobRef | None = None,
+    ) -> list[AttemptBucket]:
+        """``buckets`` consecutive windows of ``width`` from ``since``: the attempts of one
+        job, one collection, or all, that started in each, by outcome."""
+        step = int(width / timedelta(microseconds=1))
+        async with self._store.transaction() as conn:
+            job_id = collection_id = None
+            if job is not None:
+                job_id = (await self._job(conn, job)).id
+            elif collection is not None:
+                collection_id = (await self._collection(conn, collection)).id
+            rows = await self._store.attempt_counts(
+                conn, to_us(since), step, collection_id=collection_id, job_id=job_id
+            )
+        table = [[0, 0, 0] for _ in range(buckets)]
+        column = {
+            HistoryStatus.COMPLETED.value: 0,
+            HistoryStatus.FAILED.value: 1,
+            HistoryStatus.POSTPONED.value: 2,
+        }
+        for index, status, count in rows:
+            if 0 <= index < buckets and status in column:
+                table[index][column[status]] += count
+        return [AttemptBucket(since + index * width, *counts) for index, counts in enumerate(table)]
+
+    async def get_history_entry(self, ref: JobRef, history_id: str) -> HistoryView:
+        async with self._store.transaction() as conn:
+            collection = await self._collection(conn, ref.collection)
+            record = await self._job(conn, ref)
+            row = await self._store.history_entry(conn, record.id, history_id)
+        if row is None:
+            raise NotFound(f"The history entry '{history_id}' of job '{ref.name}' was not found.")
+        stored = _job_ref(collection, record)
+        return HistoryView(stored, _entry(stored, row))
+
+    async def put_job_keeping_secrets(self, ref: JobRef, body: object) -> tuple[JobView, bool]:
+        """PUT, except that a secret the body leaves out or empty keeps its stored value
+        when the object holding it keeps its type (the portal's write-only fields)."""
+        check_job_name(ref.name)
+        async with self._store.transaction() as conn:
+            collection = await self._collection(conn, ref.collection)
+            existing = await self._store.find_job(conn, collection.id, ref.name.lower())
+        if existing is not None and isinstance(body, dict):
+            definition = self.codec.load(existing.definition)
+            plain = {"properties": self.codec.plain_json(definition)}
+            hidden = {"properties": definition_to_json(definition)}
+            body = keep_secrets(body, plain, hidden)
+        return await self.put_job(ref, body)
+
     async def _job(self, conn: AsyncConnection, ref: JobRef) -> JobRecord:
         collection = await self._collection(conn, ref.collection)
         record = await self._store.find_job(conn, collection.id, ref.name.lower())
@@ -414,6 +457,39 @@ class SchedulerService:
         """The domain job of a stored record."""
         definition = replace(self.codec.load(record.definition), state=JobState(record.state))
         return Job(record.collection_name, record.name, definition, status_of(record))
+
+
+def keep_secrets(body: dict[str, Any], plain: Any, hidden: Any) -> dict[str, Any]:
+    """``body`` with the secrets of ``plain`` (stored, in clear) that ``hidden`` (the same
+    without secrets) lacks, wherever ``body`` leaves them out or empty and the object
+    holding them has the same ``type`` in both (keys compared case-insensitively)."""
+
+    def fill(target: Any, stored: Any, shown: Any) -> Any:
+        if not isinstance(target, dict) or not isinstance(stored, dict):
+            return target
+        shown = shown if isinstance(shown, dict) else {}
+        if _lower_get(target, "type") != _lower_get(stored, "type"):
+            return target
+        result = dict(target)
+        for key, value in stored.items():
+            existing = next((k for k in result if k.lower() == key.lower()), None)
+            current = None if existing is None else result[existing]
+            if shown.get(key) is None and isinstance(value, str):  # a secret
+                if current in (None, ""):
+                    result[existing or key] = value
+            elif isinstance(value, dict) and existing is not None:
+                result[existing] = fill(current, value, shown.get(key))
+        return result
+
+    filled = fill(body, plain, hidden)
+    return filled if isinstance(filled, dict) else body
+
+
+def _lower_get(mapping: dict[str, Any], wanted: str) -> Any:
+    for key, value in mapping.items():
+        if key.lower() == wanted:
+            return str(value).lower() if isinstance(value, str) else value
+    return None
 
 
 def deep_merge(stored: object, patch: object) -> object:

@@ -20,174 +20,26 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from jobclock.describe import (
+    NONE,
+    as_list,
+    describe_action,
+    describe_authentication,
+    describe_end,
+    describe_recurrence,
+    describe_retry,
+    obj,
+    when,
+)
 from jobclock.domain.collection import PLANS, MaxRecurrence, Sku
-from jobclock.domain.errors import InvalidDefinition
-from jobclock.domain.instants import format_instant_seconds, parse_instant
 from jobclock.domain.recurrence import Frequency
 
 OUTPUT_MODES = ("table", "json")
-NONE = "—"
 _STATUS_STYLES = {"Completed": "green", "Failed": "red", "Postponed": "yellow"}
 _STATE_STYLES = {"Enabled": "green", "Disabled": "yellow", "Faulted": "red", "Suspended": "red"}
 # From this console width on, history ids and times fit on one line.
 _WIDE = 150
 _COUNTERS = ("executionCount", "failureCount", "faultedCount")
-_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
-# Hours × minutes up to this many are spelled out as HH:MM times.
-_MAX_TIMES = 8
-
-
-def _obj(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def when(value: object) -> str:
-    """An API instant for people, ``YYYY-MM-DD HH:MM:SSZ`` (UTC); ``—`` when absent."""
-    if not isinstance(value, str) or not value:
-        return NONE
-    try:
-        return format_instant_seconds(parse_instant(value, field="instant")).replace("T", " ")
-    except InvalidDefinition:
-        return value
-
-
-# -- schedules -----------------------------------------------------------------------------
-
-
-def describe_recurrence(recurrence: object) -> str:
-    """``Run once``, ``Every 1 Minutes``, ``Every 1 Weeks on Monday, Friday at 06:00``..."""
-    rec = _obj(recurrence)
-    if not rec.get("frequency"):
-        return "Run once"
-    # The cmdlets pluralised blindly ("Every 1 Minutes"); so do we.
-    text = f"Every {rec.get('interval', 1)} {rec['frequency']}s"
-    details = _schedule_phrases(_obj(rec.get("schedule")))
-    if details:
-        text += " " + "; ".join(details)
-    zone = rec.get("timeZone")
-    if isinstance(zone, str) and zone and zone.upper() != "UTC":
-        text += f" ({zone})"
-    return text
-
-
-def describe_end(recurrence: object) -> str:
-    """When a recurrence stops, in the cmdlets' words; ``—`` when it never does."""
-    rec = _obj(recurrence)
-    if not rec.get("frequency"):
-        return NONE
-    count, end = rec.get("count"), rec.get("endTime")
-    if count is not None and end is not None:
-        return f"Until {count} executions. Or on {when(end)} whichever occurs first."
-    if count is not None:
-        return f"Until {count} executions."
-    if end is not None:
-        return f"Until {when(end)}."
-    return NONE
-
-
-def _schedule_phrases(schedule: Mapping[str, Any]) -> list[str]:
-    phrases = []
-    week_days = _list(schedule.get("weekDays"))
-    if week_days:
-        phrases.append("on " + ", ".join(str(day) for day in week_days))
-    # 1, 15, last: positive days first, then counted from the end.
-    month_days = sorted(
-        _list(schedule.get("monthDays")),
-        key=lambda day: (day < 0, -day if day < 0 else day) if isinstance(day, int) else (2, 0),
-    )
-    if month_days:
-        days = ", ".join(_month_day(day) for day in month_days)
-        phrases.append(f"on day{'s' if len(month_days) > 1 else ''} {days} of the month")
-    monthly = _list(schedule.get("monthlyOccurrences"))
-    if monthly:
-        phrases.append("on " + ", ".join(_monthly(_obj(item)) for item in monthly))
-    phrases.extend(_time_phrases(_list(schedule.get("hours")), _list(schedule.get("minutes"))))
-    return phrases
-
-
-def _time_phrases(hours: list[Any], minutes: list[Any]) -> list[str]:
-    if hours and minutes and len(hours) * len(minutes) <= _MAX_TIMES:
-        times = [f"{int(h):02d}:{int(m):02d}" for h in hours for m in minutes]
-        return ["at " + ", ".join(times)]
-    phrases = []
-    if hours:
-        phrases.append("at hours " + ", ".join(str(hour) for hour in hours))
-    if minutes:
-        phrases.append("at minutes " + ", ".join(str(minute) for minute in minutes))
-    return phrases
-
-
-def _month_day(day: object) -> str:
-    if day == -1:
-        return "last"
-    if isinstance(day, int) and day < -1:
-        return f"{-day - 1} before last"
-    return str(day)
-
-
-def _monthly(item: Mapping[str, Any]) -> str:
-    day = item.get("day", "?")
-    occurrence = item.get("Occurrence", item.get("occurrence"))
-    if not isinstance(occurrence, int):
-        return f"every {day}"
-    if occurrence == -1:
-        return f"the last {day}"
-    if occurrence < -1:
-        return f"the {_ORDINALS.get(-occurrence, str(-occurrence))}-to-last {day}"
-    return f"the {_ORDINALS.get(occurrence, str(occurrence))} {day}"
-
-
-# -- actions -------------------------------------------------------------------------------
-
-
-def describe_action(action: object) -> str:
-    """``Http GET http://…``, ``StorageQueue acct/queue``, ``ServiceBusTopic ns/topic``..."""
-    act = _obj(action)
-    kind = str(act.get("type", "?"))
-    if "request" in act:
-        request = _obj(act["request"])
-        return f"{kind} {request.get('method', 'GET')} {request.get('uri', '?')}"
-    if "queueMessage" in act:
-        queue = _obj(act["queueMessage"])
-        return f"{kind} {queue.get('storageAccount', '?')}/{queue.get('queueName', '?')}"
-    for key, entity in (
-        ("serviceBusQueueMessage", "queueName"),
-        ("serviceBusTopicMessage", "topicPath"),
-    ):
-        if key in act:
-            message = _obj(act[key])
-            return f"{kind} {message.get('namespace', '?')}/{message.get(entity, '?')}"
-    if "amqpMessage" in act:
-        amqp = _obj(act["amqpMessage"])
-        route = f"{amqp.get('exchange', '')}/{amqp.get('routingKey', '')}"
-        return f"{kind} {amqp.get('url', '?')} {route}"
-    return kind
-
-
-def describe_retry(action: object) -> str:
-    act = _obj(action)
-    if "retryPolicy" not in act:
-        return "Fixed, 4 retries every PT30S (default)"
-    policy = _obj(act["retryPolicy"])
-    kind = policy.get("retryType", "Fixed")
-    if kind == "None":
-        return "None"
-    count = policy.get("retryCount", 4)
-    return f"{kind}, {count} retries every {policy.get('retryInterval', 'PT30S')}"
-
-
-def _authentication(action: Mapping[str, Any]) -> str | None:
-    auth = _obj(_obj(action.get("request")).get("authentication"))
-    if not auth:
-        return None
-    detail = auth.get("username") or auth.get("clientId") or auth.get("certificateSubjectName")
-    return f"{auth.get('type', '?')} ({detail})" if detail else str(auth.get("type", "?"))
 
 
 # -- the printer ---------------------------------------------------------------------------
@@ -246,7 +98,7 @@ class Printer:
         table = _table()
         for header in ("Node", "Alive", "Started", "Last heartbeat"):
             table.add_column(header)
-        for item in (_obj(node) for node in _list(page.get("value"))):
+        for item in (obj(node) for node in as_list(page.get("value"))):
             alive = bool(item.get("alive"))
             table.add_row(
                 _cell(item.get("name")),
@@ -261,7 +113,7 @@ class Printer:
         if self.is_json:
             self.json(page)
             return
-        items = [_obj(item) for item in _list(page.get("value"))]
+        items = [obj(item) for item in as_list(page.get("value"))]
         if not items:
             self.console.print(Text("No job collections."))
             return
@@ -271,14 +123,14 @@ class Printer:
                 table.add_column(header)
         table.add_column("Max recurrence")
         for item in items:
-            props = _obj(item.get("properties"))
+            props = obj(item.get("properties"))
             row = [_cell(item.get("name"))]
             if show_group:
                 row.append(_cell(_resource_group(item)))
             state = props.get("state")
             row += [
                 _cell(item.get("location")),
-                _cell(_obj(props.get("sku")).get("name")),
+                _cell(obj(props.get("sku")).get("name")),
                 _cell(state, _STATE_STYLES.get(str(state), "")),
                 _cell(_max_jobs(props)),
                 _cell(_max_recurrence(props)),
@@ -290,14 +142,14 @@ class Printer:
         if self.is_json:
             self.json(body)
             return
-        props = _obj(body.get("properties"))
-        tags = _obj(body.get("tags"))
+        props = obj(body.get("properties"))
+        tags = obj(body.get("tags"))
         self._details(
             [
                 ("Name", body.get("name")),
                 ("Resource group", _resource_group(body)),
                 ("Location", body.get("location")),
-                ("Plan", _obj(props.get("sku")).get("name")),
+                ("Plan", obj(props.get("sku")).get("name")),
                 ("State", props.get("state")),
                 ("Max jobs", _max_jobs(props)),
                 ("Max recurrence", _max_recurrence(props)),
@@ -311,7 +163,7 @@ class Printer:
         if self.is_json:
             self.json(page)
             return
-        items = [_obj(item) for item in _list(page.get("value"))]
+        items = [obj(item) for item in as_list(page.get("value"))]
         if not items:
             self.console.print(Text(f"No jobs in job collection '{collection}'."))
             return
@@ -327,8 +179,8 @@ class Printer:
         for header in ("Exec", "Fail", "Fault"):
             _fixed(table, header, len(header), justify="right")
         for item in items:
-            props = _obj(item.get("properties"))
-            status = _obj(props.get("status"))
+            props = obj(item.get("properties"))
+            status = obj(props.get("status"))
             state = props.get("state")
             table.add_row(
                 _cell(_short_name(item)),
@@ -344,11 +196,11 @@ class Printer:
         if self.is_json:
             self.json(body)
             return
-        props = _obj(body.get("properties"))
-        action = _obj(props.get("action"))
-        request = _obj(action.get("request"))
-        headers = _obj(request.get("headers"))
-        status = _obj(props.get("status"))
+        props = obj(body.get("properties"))
+        action = obj(props.get("action"))
+        request = obj(action.get("request"))
+        headers = obj(request.get("headers"))
+        status = obj(props.get("status"))
         error_action = action.get("errorAction")
         self._details(
             [
@@ -357,7 +209,7 @@ class Printer:
                 ("Action", describe_action(action)),
                 ("Headers", ", ".join(f"{k}: {v}" for k, v in headers.items()) or None),
                 ("Body", request.get("body")),
-                ("Authentication", _authentication(action)),
+                ("Authentication", describe_authentication(action)),
                 ("Retry", describe_retry(action)),
                 ("Error action", None if error_action is None else describe_action(error_action)),
                 ("Start time", when(props.get("startTime"))),
@@ -376,7 +228,7 @@ class Printer:
         if self.is_json:
             self.json(page)
             return
-        items = [_obj(item) for item in _list(page.get("value"))]
+        items = [obj(item) for item in as_list(page.get("value"))]
         if not items:
             self.console.print(Text(f"No history for job '{job}'."))
             return
@@ -396,7 +248,7 @@ class Printer:
             "Message" if wide else "Status, message", width=rest, no_wrap=True, overflow="ellipsis"
         )
         for item in items:
-            props = _obj(item.get("properties"))
+            props = obj(item.get("properties"))
             status = str(props.get("status", ""))
             status_text = Text(status, style=_STATUS_STYLES.get(status, ""))
             message = Text(_shorten(first_line(props.get("message")), rest))
@@ -421,7 +273,7 @@ class Printer:
         if self.is_json:
             self.json(body)
             return
-        props = _obj(body.get("properties"))
+        props = obj(body.get("properties"))
         self._details(
             [
                 ("Id", _short_name(body)),
@@ -471,7 +323,7 @@ def _resource_group(resource: Mapping[str, Any]) -> str | None:
 
 
 def _sku(props: Mapping[str, Any]) -> Sku | None:
-    name = str(_obj(props.get("sku")).get("name", "")).lower()
+    name = str(obj(props.get("sku")).get("name", "")).lower()
     return next((sku for sku in Sku if sku.value.lower() == name), None)
 
 
@@ -479,7 +331,7 @@ def _max_jobs(props: Mapping[str, Any]) -> str:
     """The effective job cap: the stricter of the plan and the quota."""
     sku = _sku(props)
     limits = [PLANS[sku].max_jobs] if sku is not None else []
-    limits.append(_obj(props.get("quota")).get("maxJobCount"))
+    limits.append(obj(props.get("quota")).get("maxJobCount"))
     known = [value for value in limits if isinstance(value, int)]
     return str(min(known)) if known else "unlimited"
 
@@ -488,7 +340,7 @@ def _max_recurrence(props: Mapping[str, Any]) -> str | None:
     """The effective recurrence floor, e.g. ``once every 1 minute``."""
     sku = _sku(props)
     floor = PLANS[sku].max_recurrence if sku is not None else None
-    raw = _obj(_obj(props.get("quota")).get("maxRecurrence"))
+    raw = obj(obj(props.get("quota")).get("maxRecurrence"))
     wanted = None
     frequency = str(raw.get("frequency", "")).lower()
     match = next((f for f in Frequency if f.value.lower() == frequency), None)

@@ -194,6 +194,60 @@ class SqlStore:
         rows = await conn.execute(query.order_by(self._by_text(collections.c.name)))
         return [_collection(row) for row in rows]
 
+    async def all_collections(self, conn: AsyncConnection) -> list[CollectionRecord]:
+        """Every collection, by subscription, resource group and name (the portal)."""
+        query = select(collections).order_by(self._by_text(collections.c.key))
+        return [_collection(row) for row in await conn.execute(query)]
+
+    async def job_counts(self, conn: AsyncConnection) -> dict[int, int]:
+        """How many jobs each collection holds, by collection id."""
+        query = select(jobs.c.collection_id, func.count()).group_by(jobs.c.collection_id)
+        return {int(row[0]): int(row[1]) for row in await conn.execute(query)}
+
+    async def attempt_counts(
+        self,
+        conn: AsyncConnection,
+        since: int,
+        bucket: int,
+        *,
+        collection_id: int | None = None,
+        job_id: int | None = None,
+    ) -> list[tuple[int, str, int]]:
+        """History entries from ``since`` on, counted per ``bucket`` µs and status:
+        (bucket index, status, count); of one job, one collection, or all."""
+        index = ((history.c.start_time - since) // bucket).label("bucket")
+        query = select(index, history.c.status, func.count()).where(history.c.start_time >= since)
+        if job_id is not None:
+            query = query.where(history.c.job_id == job_id)
+        elif collection_id is not None:
+            query = query.where(
+                history.c.job_id.in_(select(jobs.c.id).where(jobs.c.collection_id == collection_id))
+            )
+        query = query.group_by(index, history.c.status)
+        return [(int(row[0]), str(row[1]), int(row[2])) for row in await conn.execute(query)]
+
+    async def status_counts(self, conn: AsyncConnection, since: int) -> dict[int, dict[str, int]]:
+        """History entries from ``since`` on, per collection id and status."""
+        query = (
+            select(jobs.c.collection_id, history.c.status, func.count())
+            .join(jobs, jobs.c.id == history.c.job_id)
+            .where(history.c.start_time >= since)
+            .group_by(jobs.c.collection_id, history.c.status)
+        )
+        counts: dict[int, dict[str, int]] = {}
+        for row in await conn.execute(query):
+            counts.setdefault(int(row[0]), {})[str(row[1])] = int(row[2])
+        return counts
+
+    async def history_entry(
+        self, conn: AsyncConnection, job_id: int, history_id: str
+    ) -> HistoryRecord | None:
+        query = select(history).where(
+            history.c.job_id == job_id, history.c.history_id == history_id
+        )
+        row = (await conn.execute(query)).first()
+        return None if row is None else _history(row)
+
     async def count_collections(
         self, conn: AsyncConnection, subscription_key: str, sku: str
     ) -> tuple[int, int]:

@@ -1,0 +1,169 @@
+"""Jobs and collections described for people, the way the Azure PowerShell cmdlets did
+(§9.1): ``Run once``, ``Every 1 Minutes``, ``Until 10 executions. Or on <date> whichever
+occurs first.``. Shared by the CLI's tables and the portal; works on the API's JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.instants import format_instant_seconds, parse_instant
+
+NONE = "—"
+_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+# Hours × minutes up to this many are spelled out as HH:MM times.
+_MAX_TIMES = 8
+
+
+def obj(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def when(value: object) -> str:
+    """An API instant for people, ``YYYY-MM-DD HH:MM:SSZ`` (UTC); ``—`` when absent."""
+    if not isinstance(value, str) or not value:
+        return NONE
+    try:
+        return format_instant_seconds(parse_instant(value, field="instant")).replace("T", " ")
+    except InvalidDefinition:
+        return value
+
+
+# -- schedules -----------------------------------------------------------------------------
+
+
+def describe_recurrence(recurrence: object) -> str:
+    """``Run once``, ``Every 1 Minutes``, ``Every 1 Weeks on Monday, Friday at 06:00``..."""
+    rec = obj(recurrence)
+    if not rec.get("frequency"):
+        return "Run once"
+    # The cmdlets pluralised blindly ("Every 1 Minutes"); so do we.
+    text = f"Every {rec.get('interval', 1)} {rec['frequency']}s"
+    details = _schedule_phrases(obj(rec.get("schedule")))
+    if details:
+        text += " " + "; ".join(details)
+    zone = rec.get("timeZone")
+    if isinstance(zone, str) and zone and zone.upper() != "UTC":
+        text += f" ({zone})"
+    return text
+
+
+def describe_end(recurrence: object) -> str:
+    """When a recurrence stops, in the cmdlets' words; ``—`` when it never does."""
+    rec = obj(recurrence)
+    if not rec.get("frequency"):
+        return NONE
+    count, end = rec.get("count"), rec.get("endTime")
+    if count is not None and end is not None:
+        return f"Until {count} executions. Or on {when(end)} whichever occurs first."
+    if count is not None:
+        return f"Until {count} executions."
+    if end is not None:
+        return f"Until {when(end)}."
+    return NONE
+
+
+def _schedule_phrases(schedule: Mapping[str, Any]) -> list[str]:
+    phrases = []
+    week_days = as_list(schedule.get("weekDays"))
+    if week_days:
+        phrases.append("on " + ", ".join(str(day) for day in week_days))
+    # 1, 15, last: positive days first, then counted from the end.
+    month_days = sorted(
+        as_list(schedule.get("monthDays")),
+        key=lambda day: (day < 0, -day if day < 0 else day) if isinstance(day, int) else (2, 0),
+    )
+    if month_days:
+        days = ", ".join(_month_day(day) for day in month_days)
+        phrases.append(f"on day{'s' if len(month_days) > 1 else ''} {days} of the month")
+    monthly = as_list(schedule.get("monthlyOccurrences"))
+    if monthly:
+        phrases.append("on " + ", ".join(_monthly(obj(item)) for item in monthly))
+    phrases.extend(_time_phrases(as_list(schedule.get("hours")), as_list(schedule.get("minutes"))))
+    return phrases
+
+
+def _time_phrases(hours: list[Any], minutes: list[Any]) -> list[str]:
+    if hours and minutes and len(hours) * len(minutes) <= _MAX_TIMES:
+        times = [f"{int(h):02d}:{int(m):02d}" for h in hours for m in minutes]
+        return ["at " + ", ".join(times)]
+    phrases = []
+    if hours:
+        phrases.append("at hours " + ", ".join(str(hour) for hour in hours))
+    if minutes:
+        phrases.append("at minutes " + ", ".join(str(minute) for minute in minutes))
+    return phrases
+
+
+def _month_day(day: object) -> str:
+    if day == -1:
+        return "last"
+    if isinstance(day, int) and day < -1:
+        return f"{-day - 1} before last"
+    return str(day)
+
+
+def _monthly(item: Mapping[str, Any]) -> str:
+    day = item.get("day", "?")
+    occurrence = item.get("Occurrence", item.get("occurrence"))
+    if not isinstance(occurrence, int):
+        return f"every {day}"
+    if occurrence == -1:
+        return f"the last {day}"
+    if occurrence < -1:
+        return f"the {_ORDINALS.get(-occurrence, str(-occurrence))}-to-last {day}"
+    return f"the {_ORDINALS.get(occurrence, str(occurrence))} {day}"
+
+
+# -- actions -------------------------------------------------------------------------------
+
+
+def describe_action(action: object) -> str:
+    """``Http GET http://…``, ``StorageQueue acct/queue``, ``ServiceBusTopic ns/topic``..."""
+    act = obj(action)
+    kind = str(act.get("type", "?"))
+    if "request" in act:
+        request = obj(act["request"])
+        return f"{kind} {request.get('method', 'GET')} {request.get('uri', '?')}"
+    if "queueMessage" in act:
+        queue = obj(act["queueMessage"])
+        return f"{kind} {queue.get('storageAccount', '?')}/{queue.get('queueName', '?')}"
+    for key, entity in (
+        ("serviceBusQueueMessage", "queueName"),
+        ("serviceBusTopicMessage", "topicPath"),
+    ):
+        if key in act:
+            message = obj(act[key])
+            return f"{kind} {message.get('namespace', '?')}/{message.get(entity, '?')}"
+    if "amqpMessage" in act:
+        amqp = obj(act["amqpMessage"])
+        route = f"{amqp.get('exchange', '')}/{amqp.get('routingKey', '')}"
+        return f"{kind} {amqp.get('url', '?')} {route}"
+    return kind
+
+
+def describe_retry(action: object) -> str:
+    act = obj(action)
+    if "retryPolicy" not in act:
+        return "Fixed, 4 retries every PT30S (default)"
+    policy = obj(act["retryPolicy"])
+    kind = policy.get("retryType", "Fixed")
+    if kind == "None":
+        return "None"
+    count = policy.get("retryCount", 4)
+    return f"{kind}, {count} retries every {policy.get('retryInterval', 'PT30S')}"
+
+
+def describe_authentication(action: Mapping[str, Any]) -> str | None:
+    auth = obj(obj(action.get("request")).get("authentication"))
+    if not auth:
+        return None
+    detail = auth.get("username") or auth.get("clientId") or auth.get("certificateSubjectName")
+    return f"{auth.get('type', '?')} ({detail})" if detail else str(auth.get("type", "?"))
