@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from jobclock.actions.registry import build_executors
 from jobclock.api.app import create_app
@@ -18,6 +19,7 @@ from jobclock.secret_box import FernetSecretBox, load_or_create_key
 from jobclock.services import SchedulerService
 from jobclock.settings import Settings
 from jobclock.storage.sql_store import SqlStore
+from jobclock.web import create_portal, with_portal
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Application:
     engine: Engine
     api: FastAPI
     executors: dict[ActionType, ActionExecutor]
+    # What the server serves: the portal's paths to the portal, the rest to the API.
+    http: ASGIApp
 
     async def close(self) -> None:
         for executor in {id(e): e for e in self.executors.values()}.values():
@@ -56,4 +60,7 @@ def build(settings: Settings, token: str) -> Application:
         ),
     )
     api = create_app(service, token)
-    return Application(settings, store, service, engine, api, dict(executors))
+    portal = create_portal(service, token, clock)
+    return Application(
+        settings, store, service, engine, api, dict(executors), with_portal(portal, api)
+    )

@@ -49,7 +49,7 @@ async def _serve(settings: Settings) -> None:
     await app.store.migrate()
     stop = asyncio.Event()
     config = uvicorn.Config(
-        app.api, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
+        app.http, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
     )
     server = _Server(config)
     loop = asyncio.get_running_loop()

@@ -1,0 +1,5 @@
+"""The portal: server-rendered pages over the service layer, served by ``jobclock serve``."""
+
+from jobclock.web.app import create_portal, with_portal
+
+__all__ = ["create_portal", "with_portal"]

@@ -1,0 +1,176 @@
+"""The job editor: the form page, its live preview and saving (JSON endpoints under
+``/portal/`` that the page's script calls)."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from jobclock.codec.collection import collection_properties_to_json
+from jobclock.codec.job import definition_to_json, parse_json_body
+from jobclock.codec.recurrence import recurrence_from_json
+from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, SchedulerError
+from jobclock.domain.instants import format_instant_seconds, parse_instant
+from jobclock.domain.occurrences import preview as preview_occurrences
+from jobclock.refs import JobRef
+from jobclock.web.app import Portal
+from jobclock.web.pages import collection_ref, collection_url, job_ref, job_url
+
+PREVIEW_COUNT = 10
+_SECRET_KEYS = ("password", "secret", "pfx", "sasToken", "sasKey")
+
+
+def _starter(now_text: str) -> dict[str, Any]:
+    """What a new job's form starts with: an HTTP GET every hour from now."""
+    return {
+        "startTime": now_text,
+        "state": "Enabled",
+        "action": {
+            "type": "Http",
+            "request": {"method": "GET", "uri": "https://example.com/"},
+        },
+        "recurrence": {"frequency": "Hour", "interval": 1},
+    }
+
+
+async def new_job(portal: Portal, request: Request) -> Response:
+    ref = collection_ref(request)
+    view = await portal.service.get_collection(ref)
+    now_text = format_instant_seconds(portal.clock.now())
+    return _editor(portal, request, view, None, _starter(now_text), set())
+
+
+async def edit_job(portal: Portal, request: Request) -> Response:
+    ref = job_ref(request)
+    view = await portal.service.get_job(ref)
+    collection = await portal.service.get_collection(ref.collection)
+    properties = definition_to_json(view.job.definition)
+    plain = portal.service.codec.plain_json(view.job.definition)
+    return _editor(portal, request, collection, view.ref, properties, _secret_paths(plain, ""))
+
+
+def _editor(
+    portal: Portal,
+    request: Request,
+    collection: Any,
+    ref: JobRef | None,
+    properties: dict[str, Any],
+    secrets: set[str],
+) -> Response:
+    return portal.render(
+        request,
+        "job_form.html",
+        collection_ref=collection.ref,
+        collection_url=collection_url(collection.ref),
+        collection_properties=collection_properties_to_json(collection.collection),
+        ref=ref,
+        job_url=None if ref is None else job_url(ref),
+        save_url="/portal/jobs/"
+        + "/".join(
+            part.replace("/", "%2F")
+            for part in (
+                collection.ref.subscription,
+                collection.ref.resource_group,
+                collection.ref.name,
+            )
+        ),
+        initial={"properties": _without_empty_secrets(properties)},
+        stored_secrets=sorted(secrets),
+    )
+
+
+def _secret_paths(value: Any, path: str) -> set[str]:
+    """Paths (``action.request.authentication.password``) of the secrets a job has set."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if key in _SECRET_KEYS and isinstance(item, str) and item:
+                found.add(inner)
+            found |= _secret_paths(item, inner)
+    return found
+
+
+def _without_empty_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _without_empty_secrets(item)
+            for key, item in value.items()
+            if not (key in _SECRET_KEYS and item is None)
+        }
+    return value
+
+
+async def preview(portal: Portal, request: Request) -> Response:
+    """``{"startTime"?, "recurrence"?}`` → the next occurrences, as ``jobclock preview``
+    computes them (the same engine), in UTC and in the recurrence's time zone."""
+    try:
+        body = parse_json_body(await request.body())
+        if not isinstance(body, dict):
+            raise InvalidDefinition("The preview needs a JSON object.")
+        now = portal.clock.now()
+        start_text = body.get("startTime")
+        anchor = (
+            now
+            if start_text in (None, "")
+            else parse_instant(str(start_text), field="properties.startTime")
+        )
+        raw = body.get("recurrence")
+        recurrence = None if raw in (None, {}) else recurrence_from_json(raw)
+        instants = preview_occurrences(recurrence, anchor, now, PREVIEW_COUNT)
+    except SchedulerError as error:
+        return _error(error)
+    zone_name = None
+    if recurrence is not None and not recurrence.is_utc:
+        zone_name = recurrence.time_zone
+    zone = None if zone_name is None else ZoneInfo(zone_name)
+    return JSONResponse(
+        {
+            "occurrences": [
+                {
+                    "utc": format_instant_seconds(instant),
+                    "local": None
+                    if zone is None
+                    else instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"),
+                }
+                for instant in instants
+            ],
+            "timeZone": None if zone_name is None else str(zone_name),
+            "now": format_instant_seconds(now),
+            "complete": len(instants) < PREVIEW_COUNT,
+        }
+    )
+
+
+async def save_job(portal: Portal, request: Request) -> Response:
+    """PUT the job; ``?new=1`` refuses to replace an existing one. Secrets left empty keep
+    their stored values. Errors come back in Azure's shape plus the field they concern."""
+    params = request.path_params
+    ref = JobRef(collection_ref(request), params["job"].strip())
+    try:
+        body = parse_json_body(await request.body())
+        if request.query_params.get("new") == "1" and await _job_exists(portal, ref):
+            raise Conflict(f"A job named '{ref.name}' already exists in this collection.")
+        view, created = await portal.service.put_job_keeping_secrets(ref, body)
+    except SchedulerError as error:
+        return _error(error)
+    return JSONResponse({"url": job_url(view.ref), "created": created})
+
+
+async def _job_exists(portal: Portal, ref: JobRef) -> bool:
+    try:
+        await portal.service.get_job(ref)
+    except NotFound:
+        return False
+    return True
+
+
+def _error(error: SchedulerError) -> Response:
+    field = getattr(error, "field", None)
+    if isinstance(error, Conflict) and "already exists" in error.message:
+        field = "name"
+    body = {"error": {"code": error.code, "message": error.message, "field": field}}
+    return JSONResponse(body, status_code=error.status)

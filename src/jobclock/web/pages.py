@@ -1,0 +1,395 @@
+"""The portal's pages: sign-in, collections, jobs, history."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from jobclock.codec.collection import collection_properties_to_json
+from jobclock.codec.history import history_properties_to_json
+from jobclock.codec.job import job_properties_to_json
+from jobclock.domain.errors import NotFound, SchedulerError
+from jobclock.domain.history import HistoryStatus
+from jobclock.domain.job import JobState
+from jobclock.refs import CollectionRef, JobRef
+from jobclock.web.app import Portal
+from jobclock.web.charts import attempts_chart
+from jobclock.web.session import COOKIE
+
+log = logging.getLogger("jobclock.portal")
+
+PAGE_SIZE = 25
+JOB_STATES = ("Enabled", "Disabled", "Completed", "Faulted")
+HISTORY_STATUSES = ("Completed", "Failed", "Postponed")
+# The chart: the last 24 hours in 24 bars.
+CHART_WIDTH = timedelta(hours=1)
+CHART_BARS = 24
+_PLANS = ("Free", "Standard", "P10Premium", "P20Premium", "Unlimited")
+_FREQUENCIES = ("Second", "Minute", "Hour", "Day", "Week", "Month")
+
+
+# -- sign-in -------------------------------------------------------------------------------
+async def signin(portal: Portal, request: Request, secure: bool) -> Response:
+    target = _local(request.query_params.get("next"))
+    if request.method == "GET":
+        if portal.signed_in(request):
+            return RedirectResponse(target, status_code=303)
+        return portal.render(request, "signin.html", next=target)
+    form = await portal.form(request)
+    target = _local(form.get("next"))
+    if not portal.sessions.token_matches(form.get("token", "")):
+        log.info("portal.signin_failed", extra={"event": "portal.signin_failed"})
+        return portal.render(
+            request,
+            "signin.html",
+            status=401,
+            next=target,
+            error_message="That token is not this server's API token.",
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        portal.sessions.issue(),
+        max_age=int(portal.sessions.lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+    log.info("portal.signed_in", extra={"event": "portal.signed_in"})
+    return response
+
+
+async def signout(portal: Portal, request: Request) -> Response:
+    form = await portal.form(request)
+    response = RedirectResponse("/signin", status_code=303)
+    if portal.csrf_ok(request, form.get("csrf")):
+        response.delete_cookie(COOKIE)
+    return response
+
+
+def _local(target: str | None) -> str:
+    """Only a path on this server (``//host`` or ``http:`` would leave it)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# -- collections ---------------------------------------------------------------------------
+async def dashboard(portal: Portal, request: Request) -> Response:
+    return await _dashboard(portal, request, {}, {})
+
+
+async def _dashboard(
+    portal: Portal,
+    request: Request,
+    form: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    now = portal.clock.now()
+    since = _chart_start(now)
+    summaries = await portal.service.list_all_collections(now - timedelta(days=1))
+    buckets = await portal.service.attempts_over_time(since, CHART_WIDTH, CHART_BARS)
+    subscriptions = sorted({item.view.ref.subscription for item in summaries})
+    groups = sorted({item.view.ref.resource_group for item in summaries})
+    defaults = {
+        "subscription": subscriptions[0] if subscriptions else "default",
+        "resource_group": groups[0] if groups else "default",
+        "location": "West US",
+        "plan": "Standard",
+    }
+    return portal.render(
+        request,
+        "dashboard.html",
+        status=status,
+        collections=[
+            {
+                "ref": item.view.ref,
+                "url": _collection_url(item.view.ref),
+                "properties": collection_properties_to_json(item.view.collection),
+                "jobs": item.jobs,
+                "completed": item.completed,
+                "failed": item.failed,
+                "rate": item.success_rate,
+            }
+            for item in summaries
+        ],
+        chart=attempts_chart(buckets, CHART_WIDTH, "Attempts in the last 24 hours, all jobs"),
+        form=defaults | form,
+        errors=errors,
+        plans=_PLANS,
+        frequencies=_FREQUENCIES,
+    )
+
+
+async def create_collection(portal: Portal, request: Request) -> Response:
+    form = await portal.form(request)
+    errors: dict[str, str] = {}
+    names = {"subscription": "Subscription", "resource_group": "Resource group", "name": "Name"}
+    for key, label in names.items():
+        if not form.get(key, "").strip():
+            errors[key] = f"{label} is required."
+    if errors:
+        return await _dashboard(portal, request, form, errors, 400)
+    ref = CollectionRef(
+        form["subscription"].strip(), form["resource_group"].strip(), form["name"].strip()
+    )
+    properties: dict[str, Any] = {"sku": {"name": form.get("plan") or "Standard"}}
+    quota: dict[str, Any] = {}
+    try:
+        if form.get("max_jobs"):
+            quota["maxJobCount"] = int(form["max_jobs"])
+        if form.get("max_frequency"):
+            quota["maxRecurrence"] = {
+                "frequency": form["max_frequency"],
+                "interval": int(form.get("max_interval") or 1),
+            }
+    except ValueError:
+        errors["quota"] = "Quota numbers must be whole numbers."
+        return await _dashboard(portal, request, form, errors, 400)
+    if quota:
+        properties["quota"] = quota
+    body = {"location": form.get("location") or "West US", "properties": properties}
+    try:
+        existing = await _exists(portal, ref)
+        if existing:
+            errors["name"] = f"A collection named '{ref.name}' already exists here."
+            return await _dashboard(portal, request, form, errors, 409)
+        await portal.service.put_collection(ref, body)
+    except SchedulerError as error:
+        errors[_collection_field(error)] = error.message
+        return await _dashboard(portal, request, form, errors, error.status)
+    return _back(_collection_url(ref), f"Collection {ref.name} created.")
+
+
+async def _exists(portal: Portal, ref: CollectionRef) -> bool:
+    try:
+        await portal.service.get_collection(ref)
+    except NotFound:
+        return False
+    return True
+
+
+def _collection_field(error: SchedulerError) -> str:
+    field = getattr(error, "field", None) or ""
+    if "quota" in field.lower():
+        return "quota"
+    if "sku" in field.lower() or "plan" in error.message.lower():
+        return "plan"
+    return "name" if field in ("", "name") else "form"
+
+
+async def collection(portal: Portal, request: Request) -> Response:
+    ref = _collection_ref(request)
+    view = await portal.service.get_collection(ref)
+    state = request.query_params.get("state") or None
+    if state not in (None, *JOB_STATES):
+        state = None
+    search = (request.query_params.get("q") or "").strip()
+    page = _page(request)
+    listing = await portal.service.list_jobs(
+        ref, None if state is None else JobState(state), None, 0
+    )
+    jobs = [item for item in listing.items if search.lower() in item.ref.name.lower()]
+    shown = jobs[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    now = portal.clock.now()
+    buckets = await portal.service.attempts_over_time(
+        _chart_start(now), CHART_WIDTH, CHART_BARS, collection=ref
+    )
+    completed = sum(bucket.completed for bucket in buckets)
+    failed = sum(bucket.failed for bucket in buckets)
+    return portal.render(
+        request,
+        "collection.html",
+        ref=view.ref,
+        url=_collection_url(view.ref),
+        properties=collection_properties_to_json(view.collection),
+        jobs=[
+            {
+                "name": item.ref.name,
+                "url": _job_url(item.ref),
+                "properties": job_properties_to_json(item.job),
+            }
+            for item in shown
+        ],
+        total=len(jobs),
+        page=page,
+        pages=max(1, -(-len(jobs) // PAGE_SIZE)),
+        state=state,
+        states=JOB_STATES,
+        search=search,
+        chart=attempts_chart(buckets, CHART_WIDTH, f"Attempts in the last 24 hours, {ref.name}"),
+        rate=None if completed + failed == 0 else completed / (completed + failed),
+        completed=completed,
+        failed=failed,
+    )
+
+
+async def collection_state(portal: Portal, request: Request) -> Response:
+    ref = _collection_ref(request)
+    form = await portal.form(request)
+    if form.get("state") == "Enabled":
+        await portal.service.enable_collection(ref)
+        return _back(_collection_url(ref), f"Collection {ref.name} enabled.")
+    await portal.service.disable_collection(ref)
+    return _back(_collection_url(ref), f"Collection {ref.name} disabled: no job runs.")
+
+
+async def delete_collection(portal: Portal, request: Request) -> Response:
+    ref = _collection_ref(request)
+    view = await portal.service.get_collection(ref)
+    if request.method == "GET":
+        return portal.render(
+            request,
+            "confirm.html",
+            title=f"Delete collection {view.ref.name}?",
+            detail="Its jobs and their history are deleted too. This cannot be undone.",
+            action=_collection_url(view.ref) + "/delete",
+            cancel=_collection_url(view.ref),
+            confirm_label="Delete collection",
+        )
+    await portal.service.delete_collection(ref)
+    return _back("/", f"Collection {view.ref.name} deleted.")
+
+
+# -- jobs ----------------------------------------------------------------------------------
+async def job(portal: Portal, request: Request) -> Response:
+    ref = _job_ref(request)
+    view = await portal.service.get_job(ref)
+    status = request.query_params.get("status") or None
+    if status not in (None, *HISTORY_STATUSES):
+        status = None
+    page = _page(request)
+    history = await portal.service.list_history(
+        ref, None if status is None else HistoryStatus(status), PAGE_SIZE, page * PAGE_SIZE
+    )
+    buckets = await portal.service.attempts_over_time(
+        _chart_start(portal.clock.now()), CHART_WIDTH, CHART_BARS, job=ref
+    )
+    properties = job_properties_to_json(view.job)
+    return portal.render(
+        request,
+        "job.html",
+        ref=view.ref,
+        url=_job_url(view.ref),
+        collection_url=_collection_url(view.ref.collection),
+        properties=properties,
+        history=[
+            {
+                "id": item.entry.history_id,
+                "url": _job_url(view.ref) + "/history/" + quote(item.entry.history_id, safe=""),
+                "properties": history_properties_to_json(item.entry),
+            }
+            for item in history.items
+        ],
+        status_filter=status,
+        statuses=HISTORY_STATUSES,
+        page=page,
+        more=history.more,
+        chart=attempts_chart(buckets, CHART_WIDTH, f"Attempts in the last 24 hours, {ref.name}"),
+    )
+
+
+async def run_job(portal: Portal, request: Request) -> Response:
+    ref = _job_ref(request)
+    await portal.service.run_job(ref)
+    return _back(_job_url(ref), f"Job {ref.name} started; its history entry appears when it ends.")
+
+
+async def job_state(portal: Portal, request: Request) -> Response:
+    ref = _job_ref(request)
+    form = await portal.form(request)
+    state = "Enabled" if form.get("state") == "Enabled" else "Disabled"
+    await portal.service.patch_job(ref, {"properties": {"state": state}})
+    return _back(_job_url(ref), f"Job {ref.name} {state.lower()}.")
+
+
+async def delete_job(portal: Portal, request: Request) -> Response:
+    ref = _job_ref(request)
+    view = await portal.service.get_job(ref)
+    if request.method == "GET":
+        return portal.render(
+            request,
+            "confirm.html",
+            title=f"Delete job {view.ref.name}?",
+            detail="Its history is deleted too. This cannot be undone.",
+            action=_job_url(view.ref) + "/delete",
+            cancel=_job_url(view.ref),
+            confirm_label="Delete job",
+        )
+    await portal.service.delete_job(ref)
+    return _back(_collection_url(view.ref.collection), f"Job {view.ref.name} deleted.")
+
+
+async def history_entry(portal: Portal, request: Request) -> Response:
+    ref = _job_ref(request)
+    view = await portal.service.get_history_entry(ref, request.path_params["history_id"])
+    return portal.render(
+        request,
+        "history_entry.html",
+        ref=view.ref,
+        job_url=_job_url(view.ref),
+        collection_url=_collection_url(view.ref.collection),
+        id=view.entry.history_id,
+        properties=history_properties_to_json(view.entry),
+    )
+
+
+async def unexpected(request: Request, error: Exception) -> Response:
+    portal: Portal = request.app.state.portal
+    if isinstance(error, SchedulerError):
+        return portal.render(
+            request, "error.html", status=error.status, title="Not possible", detail=error.message
+        )
+    log.exception("portal.error", extra={"event": "portal.error"})
+    return portal.render(
+        request,
+        "error.html",
+        status=500,
+        title="Something went wrong",
+        detail="The server could not show this page; the error is in its log.",
+    )
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _collection_ref(request: Request) -> CollectionRef:
+    params = request.path_params
+    return CollectionRef(params["sub"], params["rg"], params["collection"])
+
+
+def _job_ref(request: Request) -> JobRef:
+    return JobRef(_collection_ref(request), request.path_params["job"])
+
+
+def _collection_url(ref: CollectionRef) -> str:
+    parts = (ref.subscription, ref.resource_group, ref.name)
+    return "/c/" + "/".join(quote(part, safe="") for part in parts)
+
+
+def _job_url(ref: JobRef) -> str:
+    return _collection_url(ref.collection) + "/jobs/" + quote(ref.name, safe="")
+
+
+def _page(request: Request) -> int:
+    text = request.query_params.get("page", "0")
+    return int(text) if text.isdigit() and int(text) < 100_000 else 0
+
+
+def _chart_start(now: Any) -> Any:
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return hour - (CHART_BARS - 1) * CHART_WIDTH
+
+
+def _back(url: str, message: str) -> Response:
+    return RedirectResponse(f"{url}?done={quote(message)}", status_code=303)
+
+
+collection_url = _collection_url
+job_url = _job_url
+collection_ref = _collection_ref
+job_ref = _job_ref
