@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobclock import describe
+from jobclock.domain.errors import SchedulerError
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
 from jobclock.web.session import COOKIE, Sessions
@@ -166,6 +167,9 @@ def create_portal(service: SchedulerService, token: str, clock: Clock) -> Starle
         ),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={Exception: pages.unexpected})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={SchedulerError: pages.unexpected, Exception: pages.unexpected},
+    )
     app.state.portal = portal
     return app

@@ -8,7 +8,7 @@ from html import escape
 
 from jobclock.refs import AttemptBucket
 
-_WIDTH, _HEIGHT, _LEFT, _BOTTOM, _TOP = 720, 180, 36, 22, 8
+_WIDTH, _HEIGHT, _LEFT, _BOTTOM, _TOP = 960, 200, 40, 22, 8
 
 
 def attempts_chart(buckets: Sequence[AttemptBucket], width: timedelta, title: str) -> str:
@@ -24,10 +24,12 @@ def attempts_chart(buckets: Sequence[AttemptBucket], width: timedelta, title: st
     step = plot_w / max(len(buckets), 1)
     parts = [
         f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" '
-        f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">',
+        f'aria-label="{escape(label)}">',
         f"<title>{escape(label)}</title>",
     ]
     for fraction in (0, 0.5, 1):
+        if (top * fraction) % 1:
+            continue  # no half attempts on the axis
         y = _TOP + plot_h * (1 - fraction)
         parts.append(
             f'<line class="grid" x1="{_LEFT}" x2="{_WIDTH - 4}" y1="{y:.1f}" y2="{y:.1f}"/>'

@@ -224,7 +224,7 @@ async def collection(portal: Portal, request: Request) -> Response:
         states=JOB_STATES,
         search=search,
         chart=attempts_chart(buckets, CHART_WIDTH, f"Attempts in the last 24 hours, {ref.name}"),
-        rate=None if completed + failed == 0 else completed / (completed + failed),
+        success_rate=None if completed + failed == 0 else completed / (completed + failed),
         completed=completed,
         failed=failed,
     )
