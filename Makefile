@@ -13,6 +13,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
+# The browser tests drive Debian's Chromium (tests/portal); installed once, as root or via sudo.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
@@ -22,7 +30,7 @@ serve: $(VENV)/.installed
 	$(BIN)/jobclock serve
 
 ## Install what the tests need and run them all: lint, format check, types, tests.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
