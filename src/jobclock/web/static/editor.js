@@ -123,7 +123,11 @@
     else if (kind === "headers") text = Object.entries(value).map(([k, v]) => k + ": " + v).join("\n");
     else if (kind === "json") text = typeof value === "string" ? value : JSON.stringify(value);
     else if (kind === "monthly") {
-      text = (Array.isArray(value) ? value : []).map((m) => (m.day || "") + (m.occurrence !== undefined ? " " + m.occurrence : "")).join("\n");
+      text = (Array.isArray(value) ? value : []).map((m) => {
+        const day = getPath(m, "day");
+        const occurrence = getPath(m, "occurrence");
+        return (day || "") + (occurrence !== undefined && occurrence !== null ? " " + occurrence : "");
+      }).join("\n");
     } else text = String(value);
     if (field.tagName === "SELECT" && text !== "") {
       const option = Array.from(field.options).find((o) => o.value.toLowerCase() === text.toLowerCase());
