@@ -42,7 +42,7 @@ FLAGS = [
 class _Target(http.server.BaseHTTPRequestHandler):
     count = 0
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server spelling
+    def do_GET(self) -> None:
         type(self).count += 1
         failing = type(self).count % 5 == 0
         body = b"upstream unavailable" if failing else b'{"status": "ok"}'
@@ -73,7 +73,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as directory:
         executable = Path(sys.executable).with_name("jobclock")
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # noqa: S603 - our own console script
             [str(executable), "serve", "--port", str(port), "--token", TOKEN,
              "--db", f"sqlite:///{directory}/jobclock.db"],
             cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
