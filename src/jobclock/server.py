@@ -61,7 +61,10 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop)
     engine = asyncio.create_task(app.engine.run_forever(stop))
-    click.echo(f"jobclock listening on http://{settings.host}:{settings.port}")
+    click.echo(
+        f"jobclock listening on http://{settings.host}:{settings.port}"
+        f" (the portal at /, the Azure API under /subscriptions)"
+    )
     try:
         await server.serve()
     finally:

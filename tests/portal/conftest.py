@@ -36,8 +36,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread
+    until it stops, and the tests of other modules run loops of their own."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -68,6 +68,12 @@ def test_make_serve_on_a_fresh_clone_serves(tmp_path: Path) -> None:
         )
         assert listed.status_code == 200
         assert listed.json()["value"] == []
+        # The portal the README points at: sign in with the printed token.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            assert browser.get("/").headers["location"] == "/signin?next=/"
+            signed = browser.post("/signin", data={"token": token, "next": "/"})
+            assert signed.status_code == 303
+            assert "Job collections" in browser.get("/").text
         assert (clone / "jobclock.db").exists()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
