@@ -243,18 +243,26 @@ async def collection_state(portal: Portal, request: Request) -> Response:
 async def delete_collection(portal: Portal, request: Request) -> Response:
     ref = _collection_ref(request)
     view = await portal.service.get_collection(ref)
+    url = _collection_url(view.ref)
     if request.method == "GET":
-        return portal.render(
-            request,
-            "confirm.html",
-            title=f"Delete collection {view.ref.name}?",
-            detail="Its jobs and their history are deleted too. This cannot be undone.",
-            action=_collection_url(view.ref) + "/delete",
-            cancel=_collection_url(view.ref),
-            confirm_label="Delete collection",
+        return _confirm_delete(
+            portal, request, f"collection {view.ref.name}", "Its jobs and their history", url
         )
     await portal.service.delete_collection(ref)
     return _back("/", f"Collection {view.ref.name} deleted.")
+
+
+def _confirm_delete(portal: Portal, request: Request, what: str, also: str, url: str) -> Response:
+    """The question a delete button leads to; the deletion is the form's POST."""
+    return portal.render(
+        request,
+        "confirm.html",
+        title=f"Delete {what}?",
+        detail=f"{also} are deleted too. This cannot be undone.",
+        action=url + "/delete",
+        cancel=url,
+        confirm_label=f"Delete {what.split()[0]}",
+    )
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -313,14 +321,8 @@ async def delete_job(portal: Portal, request: Request) -> Response:
     ref = _job_ref(request)
     view = await portal.service.get_job(ref)
     if request.method == "GET":
-        return portal.render(
-            request,
-            "confirm.html",
-            title=f"Delete job {view.ref.name}?",
-            detail="Its history is deleted too. This cannot be undone.",
-            action=_job_url(view.ref) + "/delete",
-            cancel=_job_url(view.ref),
-            confirm_label="Delete job",
+        return _confirm_delete(
+            portal, request, f"job {view.ref.name}", "Its history entries", _job_url(view.ref)
         )
     await portal.service.delete_job(ref)
     return _back(_collection_url(view.ref.collection), f"Job {view.ref.name} deleted.")
