@@ -293,14 +293,26 @@ class SchedulerService:
         return JobView(_job_ref(collection, record), self.job_of(record))
 
     async def list_jobs(
-        self, ref: CollectionRef, state: JobFilter, top: int | None, skip: int
+        self,
+        ref: CollectionRef,
+        state: JobFilter,
+        top: int | None,
+        skip: int,
+        *,
+        name_contains: str | None = None,
     ) -> Page[JobView]:
-        """Jobs of a collection by name, filtered by state, ``skip`` then at most ``top``."""
+        """Jobs of a collection by name, filtered by state (and by a part of the name,
+        case-insensitively), ``skip`` then at most ``top``."""
         async with self._store.transaction() as conn:
             record = await self._collection(conn, ref)
             limit = None if top is None else top + 1
             found = await self._store.list_jobs(
-                conn, record.id, None if state is None else state.value, limit, skip
+                conn,
+                record.id,
+                None if state is None else state.value,
+                limit,
+                skip,
+                name_contains=name_contains,
             )
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found

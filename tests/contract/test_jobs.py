@@ -198,3 +198,19 @@ async def test_a_busy_jobs_backlog_waits_for_its_running_occurrence(store: SqlSt
     assert sorted(record.name for record in soon) == ["free", "legacy", "overlap"]
     assert sorted(record.name for record in later) == ["backlog", "free", "legacy", "overlap"]
     assert wakeup_of_backlog_only == T0 + 3 + grace
+
+
+async def test_jobs_by_a_part_of_their_name(store: SqlStore) -> None:
+    """Case-insensitive; ``_`` and ``%`` are plain characters, not LIKE wildcards."""
+    collection_id = await new_collection(store)
+    for name in ("Nightly_Sync", "nightly-report", "NightlyXSync", "weekly"):
+        await new_job(store, collection_id, name)
+    async with store.transaction() as conn:
+        nightly = await store.list_jobs(conn, collection_id, None, None, 0, name_contains="NIGHT")
+        underscore = await store.list_jobs(conn, collection_id, None, None, 0, name_contains="y_s")
+        percent = await store.list_jobs(conn, collection_id, None, None, 0, name_contains="%")
+        paged = await store.list_jobs(conn, collection_id, None, 1, 1, name_contains="nightly")
+    assert [job.name for job in nightly] == ["nightly-report", "Nightly_Sync", "NightlyXSync"]
+    assert [job.name for job in underscore] == ["Nightly_Sync"]
+    assert percent == []
+    assert [job.name for job in paged] == ["Nightly_Sync"]

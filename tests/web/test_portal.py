@@ -329,3 +329,19 @@ def test_pages_are_not_framed_or_cached_and_load_nothing_from_elsewhere(
         assert page.headers["cache-control"] == "no-store"
         assert not re.search(r'(src|href)="(https?:)?//', page.text), path
     assert browser.get("/static/editor.js").status_code == 200
+
+
+def test_the_job_list_pages_and_searches_in_the_store(browser: Browser) -> None:
+    browser.sign_in()
+    browser.system.collection()
+    for index in range(30):
+        browser.system.job(f"job-{index:02d}", {"startTime": "2024-06-01T00:00:00Z"})
+    first = browser.get(COLLECTION).text
+    assert first.count('href="/c/sub/rg/jc/jobs/') == 25
+    assert "Next ›" in first
+    assert "‹ Previous" not in first
+    second = browser.get(COLLECTION + "?page=1").text
+    assert re.findall(r"/jobs/(job-\d\d)\"", second) == [f"job-{n}" for n in range(25, 30)]
+    assert "Next ›" not in second
+    found = browser.get(COLLECTION + "?q=JOB-1&state=Enabled").text
+    assert re.findall(r"/jobs/(job-\d\d)\"", found) == [f"job-1{n}" for n in range(10)]

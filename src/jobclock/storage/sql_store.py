@@ -308,10 +308,13 @@ class SqlStore:
         state: str | None,
         limit: int | None,
         offset: int,
+        name_contains: str | None = None,
     ) -> list[JobRecord]:
         query = self._jobs().where(jobs.c.collection_id == collection_id)
         if state is not None:
             query = query.where(jobs.c.state == state)
+        if name_contains:
+            query = query.where(jobs.c.name_key.contains(name_contains.lower(), autoescape=True))
         query = query.order_by(self._by_text(jobs.c.name_key)).offset(offset)
         if limit is not None:
             query = query.limit(limit)

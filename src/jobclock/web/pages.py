@@ -193,10 +193,12 @@ async def collection(portal: Portal, request: Request) -> Response:
     search = (request.query_params.get("q") or "").strip()
     page = _page(request)
     listing = await portal.service.list_jobs(
-        ref, None if state is None else JobState(state), None, 0
+        ref,
+        None if state is None else JobState(state),
+        PAGE_SIZE,
+        page * PAGE_SIZE,
+        name_contains=search or None,
     )
-    jobs = [item for item in listing.items if search.lower() in item.ref.name.lower()]
-    shown = jobs[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     now = portal.clock.now()
     buckets = await portal.service.attempts_over_time(
         _chart_start(now), CHART_WIDTH, CHART_BARS, collection=ref
@@ -215,11 +217,10 @@ async def collection(portal: Portal, request: Request) -> Response:
                 "url": _job_url(item.ref),
                 "properties": job_properties_to_json(item.job),
             }
-            for item in shown
+            for item in listing.items
         ],
-        total=len(jobs),
         page=page,
-        pages=max(1, -(-len(jobs) // PAGE_SIZE)),
+        more=listing.more,
         state=state,
         states=JOB_STATES,
         search=search,
