@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import codecs
 import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from jobclock.actions.attempts import finish, scheduler_metadata
 from jobclock.actions.auth import (
@@ -21,6 +23,7 @@ from jobclock.actions.auth import (
     OAuthTokens,
     authority_from_environment,
 )
+from jobclock.actions.http_wire import Reply, WireClient
 from jobclock.domain.actions import (
     ActionType,
     BasicAuthentication,
@@ -87,6 +90,10 @@ class HttpExecutor:
             verify_tls if self._ca_file is None else self._tls_context()
         )
         self._certificates = ClientCertificates(self._tls_context)
+        # Plain requests skip aiohttp (it would cost most of a fire's CPU); a connection cap
+        # is aiohttp's to keep.
+        self._wire = WireClient()
+        self._wire.enabled = self._wire.enabled and connection_limit == 0
         self._tokens = oauth_tokens or OAuthTokens(
             authority_from_environment() if oauth_authority is None else oauth_authority,
             timeout=timeout,
@@ -167,6 +174,7 @@ class HttpExecutor:
     async def aclose(self) -> None:
         """Close the pooled connections; a later ``execute`` opens a new session."""
         session, self._session = self._session, None
+        self._wire.close()
         self._certificates.clear()
         self._tokens.clear()
         if session is not None:
@@ -180,32 +188,103 @@ class HttpExecutor:
         tls: ssl.SSLContext | None,
         secrets: list[str],
     ) -> AttemptResult:
+        if tls is None:
+            # The lean client sends plain requests byte for byte as aiohttp would; anything
+            # else, or a target it cannot reach (nothing sent), goes to aiohttp below.
+            plan = self._wire.plan(
+                request.method.value, request.uri, list(headers.items()), request.body
+            )
+            if plan is not None:
+                async with asyncio.timeout(self._timeout):
+                    reply = await self._wire.send(plan, self._max_body_bytes)
+                    if reply is not None and not _redirects(reply.status, reply.header):
+                        return self._result(
+                            request, reply.status, reply.reason, reply.headers,
+                            reply.body, reply.charset, host, secrets,
+                        )  # fmt: skip
+                    if reply is not None:
+                        return await self._follow(request, headers, reply, host, secrets)
+        return await self._send_with_aiohttp(
+            request.method.value, request.uri, request, headers, request.body, host, tls, secrets
+        )
+
+    async def _follow(
+        self,
+        request: HttpRequest,
+        headers: CIMultiDict[str],
+        reply: Reply,
+        host: str,
+        secrets: list[str],
+    ) -> AttemptResult:
+        """Follow a redirect the lean client received, the way aiohttp follows them."""
+        location = reply.header("Location") or ""
+        url = URL(request.uri).join(URL(location))
+        method, body = request.method.value, request.body
+        follow = CIMultiDict(headers)
+        if (reply.status == HTTPStatus.SEE_OTHER) or (
+            reply.status in (HTTPStatus.MOVED_PERMANENTLY, HTTPStatus.FOUND) and method == "POST"
+        ):
+            method, body = "GET", None
+            follow.popall("Content-Type", None)
+        if url.origin() != URL(request.uri).origin():
+            follow.popall("Authorization", None)
+        return await self._send_with_aiohttp(
+            method, str(url), request, follow, body, host, None, secrets
+        )
+
+    async def _send_with_aiohttp(
+        self,
+        method: str,
+        uri: str,
+        request: HttpRequest,
+        headers: CIMultiDict[str],
+        body: str | None,
+        host: str,
+        tls: ssl.SSLContext | None,
+        secrets: list[str],
+    ) -> AttemptResult:
         # Without a body, aiohttp would invent "Content-Type: application/octet-stream" for
         # PUT and POST; with one, it adds "text/plain; charset=utf-8" like .NET's StringContent.
-        skip = ("Content-Type",) if request.body is None else ()
+        skip = ("Content-Type",) if body is None else ()
         async with self._client().request(
-            request.method.value,
-            request.uri,
+            method,
+            uri,
             headers=headers,
-            data=request.body,
+            data=body,
             skip_auto_headers=skip,
             allow_redirects=True,
             # A client certificate has a context of its own, hence a connection pool too.
             ssl=True if tls is None else tls,
         ) as response:
-            if response.status == HTTPStatus.UNAUTHORIZED and isinstance(
-                request.authentication, OAuthAuthentication
-            ):
-                self._tokens.forget(request.authentication)  # revoked? the retry gets a new one
             raw = await _read_bounded(response.content, self._max_body_bytes)
-            body = raw.decode(_codec(response.charset), errors="replace")
-            message = _response_message(
-                host,
-                _reason(response.status, response.reason),
-                _scrub(_header_lines(response.headers.items()), secrets),
-                _scrub(body, secrets),
-            )
-            return AttemptResult(succeeded=200 <= response.status < 300, message=message)
+            return self._result(
+                request, response.status, response.reason, tuple(response.headers.items()),
+                raw, response.charset, host, secrets,
+            )  # fmt: skip
+
+    def _result(
+        self,
+        request: HttpRequest,
+        status: int,
+        reason: str | None,
+        headers: Iterable[tuple[str, str]],
+        raw: bytes,
+        charset: str | None,
+        host: str,
+        secrets: list[str],
+    ) -> AttemptResult:
+        if status == HTTPStatus.UNAUTHORIZED and isinstance(
+            request.authentication, OAuthAuthentication
+        ):
+            self._tokens.forget(request.authentication)  # revoked? the retry gets a new one
+        body = raw.decode(_codec(charset), errors="replace")
+        message = _response_message(
+            host,
+            _reason(status, reason),
+            _scrub(_header_lines(headers), secrets),
+            _scrub(body, secrets),
+        )
+        return AttemptResult(succeeded=200 <= status < 300, message=message)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -316,3 +395,10 @@ def _response_message(host: str, reason: str, header_lines: str, body: str) -> s
 
 def _request_failed(host: str, reason: str) -> str:
     return f"Http Action - Request to host '{host}' failed: {reason}"
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _redirects(status: int, header: Callable[[str], str | None]) -> bool:
+    return status in _REDIRECTS and bool(header("Location"))
