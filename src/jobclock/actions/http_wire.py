@@ -19,10 +19,12 @@ aiohttp unchanged, which then reports its usual errors. Redirects are the caller
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp.client_reqrep import ClientRequest
@@ -97,10 +99,41 @@ class Reply:
         return None
 
 
+_UNSEEN: Any = object()
+_FIXED_LINES = [f"{name}: {value}" for name, value in _DEFAULT_HEADERS.items()] + [
+    f"User-Agent: {SERVER_SOFTWARE}"
+]
+
+
+@functools.lru_cache(maxsize=4096)
+def _token(name: str) -> bool:
+    return _TOKEN.fullmatch(name) is not None
+
+
+def _origin(uri: str) -> tuple[str, int, str, str] | None:
+    """(host, port, Host header line, request target) of a URL aiohttp sends unchanged."""
+    match = _URL.fullmatch(uri)
+    if match is None:
+        return None
+    target = match["target"] or "/"
+    if _DOT_SEGMENT.search(target.split("?", 1)[0]) or target.endswith("?"):
+        return None
+    port_text = match["port"]
+    port = 80 if port_text is None else int(port_text)
+    if port_text is not None and (port == 80 or port_text.startswith("0")):
+        return None
+    if not 0 < port < 65536:
+        return None
+    host = match["host"]
+    host_header = f"Host: {host}" if port_text is None else f"Host: {host}:{port}"
+    return host, port, host_header, target
+
+
 class WireClient:
     """Keep-alive connections per origin; one request at a time on each."""
 
     def __init__(self) -> None:
+        self._origins: dict[str, tuple[str, int, str, str] | None] = {}
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self.enabled = (
             set(part.strip() for part in _DEFAULT_HEADERS.get("Accept-Encoding", "").split(","))
@@ -113,47 +146,35 @@ class WireClient:
         """The request as aiohttp would send it, or ``None`` when only aiohttp should."""
         if not self.enabled:
             return None
-        match = _URL.fullmatch(uri)
-        if match is None:
+        origin = self._origins.get(uri, _UNSEEN)
+        if origin is _UNSEEN:
+            if len(self._origins) >= 10_000:
+                self._origins.clear()
+            origin = self._origins[uri] = _origin(uri)
+        if origin is None:
             return None
-        target = match["target"] or "/"
-        if _DOT_SEGMENT.search(target.split("?", 1)[0]) or target.endswith("?"):
-            return None
-        scheme = match["scheme"]
-        default_port = 80
-        port_text = match["port"]
-        port = default_port if port_text is None else int(port_text)
-        if port_text is not None and (port == default_port or port_text.startswith("0")):
-            return None
-        if not 0 < port < 65536:
-            return None
-        host = match["host"]
+        host, port, host_header, target = origin
         seen: set[str] = set()
-        lines = [
-            f"{method} {target} HTTP/1.1",
-            f"Host: {host if port_text is None else f'{host}:{port}'}",
-        ]
+        lines = [f"{method} {target} HTTP/1.1", host_header]
         for name, value in headers:
             lowered = name.lower()
-            if lowered in _SPECIAL or lowered in seen or not _TOKEN.fullmatch(name):
+            if lowered in _SPECIAL or lowered in seen or not _token(name):
                 return None
-            if any(char in value for char in "\r\n\x00") or value != value.strip():
-                return None
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
+            if "\r" in value or "\n" in value or "\x00" in value or value != value.strip():
                 return None
             seen.add(lowered)
             lines.append(f"{name}: {value}")
-        lines += [f"{name}: {value}" for name, value in _DEFAULT_HEADERS.items()]
-        lines.append(f"User-Agent: {SERVER_SOFTWARE}")
+        lines += _FIXED_LINES
         payload = b"" if body is None else body.encode("utf-8")
         if body is not None or method in ("POST", "PUT", "DELETE", "PATCH"):
             lines.append(f"Content-Length: {len(payload)}")
         if body is not None and "content-type" not in seen:
             lines.append("Content-Type: text/plain; charset=utf-8")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        return Plan(scheme, host, port, head + payload)
+        try:
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        except UnicodeEncodeError:
+            return None  # aiohttp would refuse or re-encode such a header
+        return Plan("http", host, port, head + payload)
 
     async def send(self, plan: Plan, limit: int) -> Reply | None:
         """Send ``plan`` and read the reply (at most ``limit`` body bytes are kept), or

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -237,7 +238,7 @@ class Engine:
 
     async def _next_wakeup(self, now: datetime) -> datetime:
         async with self._store.transaction() as conn:
-            found = await self._store.next_wakeup(conn, self._grace_us)
+            found = await self._store.next_wakeup(conn)
         idle = now + self.settings.idle
         if self._in_flight and self.settings.concurrency - len(self._in_flight) <= 0:
             return idle  # woken when an attempt finishes
@@ -385,7 +386,7 @@ class Engine:
             collection=record.collection_name,
             job=record.name,
             execution_tag=occurrence.execution_tag,
-            request_id=str(uuid.uuid4()),
+            request_id=str(uuid.UUID(int=random.getrandbits(128), version=4)),
             expected_time=expected,
             region=self.settings.region,
             action_name=ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION,

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, event, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -508,20 +508,23 @@ class SqlStore:
             clean = [row | {"message": row["message"].replace("\x00", "\ufffd")} for row in rows]
             await conn.execute(insert(history), clean)
 
-    async def next_wakeup(self, conn: AsyncConnection, grace: int = _GRACE) -> int | None:
-        """The earliest instant at which the engine has work: a due job or a due attempt
-        (a job's backlog waits as :meth:`due_jobs` says)."""
+    async def next_wakeup(self, conn: AsyncConnection) -> int | None:
+        """The earliest instant at which the engine has work: a due job or a due attempt.
+
+        A busy job's backlog (see :meth:`due_jobs`) is not counted: the engine learns of it
+        when the running occurrence is recorded. Both lookups walk an index in order and
+        stop at the first row (no scan of every job)."""
         job_time = (
-            select(
-                func.min(
-                    case(
-                        (_BACKLOG, jobs.c.busy_since + grace),
-                        else_=jobs.c.next_execution_time,
-                    )
-                )
-            )
+            select(jobs.c.next_execution_time)
             .join(collections, collections.c.id == jobs.c.collection_id)
-            .where(jobs.c.state == "Enabled", collections.c.state == "Enabled")
+            .where(
+                jobs.c.next_execution_time.is_not(None),
+                jobs.c.state == "Enabled",
+                collections.c.state == "Enabled",
+                ~_BACKLOG,
+            )
+            .order_by(jobs.c.next_execution_time)
+            .limit(1)
         )
         attempt_time = select(func.min(occurrences.c.due_at)).where(
             occurrences.c.status == "pending"
@@ -617,11 +620,31 @@ class SqlStore:
 async def _update_many(
     conn: AsyncConnection, table: Any, key: list[Any], rows: Sequence[dict[str, Any]]
 ) -> None:
-    """One executemany UPDATE; every row carries the key columns and the same other columns."""
+    """Per-row updates in one statement; every row carries the key columns and the same
+    other columns. On PostgreSQL, one ``UPDATE ... FROM unnest(arrays)``: one execution
+    instead of one per row, and no per-row parameter processing; elsewhere executemany."""
     if not rows:
         return
-    key_names = {column.name for column in key}
+    key_names = [column.name for column in key]
     columns = [name for name in rows[0] if name not in key_names]
+    if conn.dialect.name == "postgresql":
+        names = key_names + columns
+        arrays = ", ".join(
+            f"CAST(:a{index} AS {table.c[name].type.compile(dialect=conn.dialect)}[])"
+            for index, name in enumerate(names)
+        )
+        # Every name is a column of `table` (looked up above), never caller text.
+        statement = text(
+            f"UPDATE {table.name} SET "  # noqa: S608
+            + ", ".join(f"{name} = v.{name}" for name in columns)
+            + f" FROM unnest({arrays}) AS v({', '.join(names)}) WHERE "
+            + " AND ".join(f"{table.name}.{name} = v.{name}" for name in key_names)
+        )
+        await conn.execute(
+            statement,
+            {f"a{index}": [row[name] for row in rows] for index, name in enumerate(names)},
+        )
+        return
     statement = (
         update(table)
         .where(*(column == bindparam(f"k_{column.name}") for column in key))
