@@ -634,14 +634,14 @@ async def _update_many(
             for index, name in enumerate(names)
         )
         # Every name is a column of `table` (looked up above), never caller text.
-        statement = text(
+        bulk = text(
             f"UPDATE {table.name} SET "  # noqa: S608
             + ", ".join(f"{name} = v.{name}" for name in columns)
             + f" FROM unnest({arrays}) AS v({', '.join(names)}) WHERE "
             + " AND ".join(f"{table.name}.{name} = v.{name}" for name in key_names)
         )
         await conn.execute(
-            statement,
+            bulk,
             {f"a{index}": [row[name] for row in rows] for index, name in enumerate(names)},
         )
         return
