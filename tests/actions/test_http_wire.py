@@ -41,12 +41,17 @@ class Peer:
     requests: list[bytes] = field(default_factory=list)
     connections: int = 0
     port: int = 0
+    hang_up_on_reuse: bool = False  # close a kept-alive connection when it is used again
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        served = 0
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                served += 1
+                if self.hang_up_on_reuse and served > 1:
+                    break
                 length = 0
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
@@ -302,3 +307,18 @@ def test_plain_requests_do_take_the_lean_path() -> None:
             server.close()
 
     assert asyncio.run(go()) == (1, True)
+
+
+@pytest.mark.parametrize(
+    ("method", "succeeds"),
+    [(HttpMethod.GET, True), (HttpMethod.PUT, True), (HttpMethod.POST, False)],
+)
+def test_a_kept_alive_connection_closed_under_a_request_is_retried_only_when_idempotent(
+    method: HttpMethod, succeeds: bool
+) -> None:
+    results = {}
+    for lean in (True, False):
+        peer = Peer(hang_up_on_reuse=True)
+        results[lean], _ = run(peer, [HttpRequest("/a", method, body="x")] * 2, lean=lean)
+    assert results[True] == results[False]
+    assert results[True][1].succeeded is succeeds

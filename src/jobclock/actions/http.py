@@ -29,6 +29,7 @@ from jobclock.domain.actions import (
     BasicAuthentication,
     ClientCertificateAuthentication,
     HttpAuthentication,
+    HttpMethod,
     HttpRequest,
     OAuthAuthentication,
 )
@@ -196,7 +197,9 @@ class HttpExecutor:
             )
             if plan is not None:
                 async with asyncio.timeout(self._timeout):
-                    reply = await self._wire.send(plan, self._max_body_bytes)
+                    reply = await self._wire.send(
+                        plan, self._max_body_bytes, idempotent=request.method in _IDEMPOTENT
+                    )
                     if reply is not None and not _redirects(reply.status, reply.header):
                         return self._result(
                             request, reply.status, reply.reason, reply.headers,
@@ -398,6 +401,8 @@ def _request_failed(host: str, reason: str) -> str:
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# What aiohttp sends again when a kept-alive connection was closed under it.
+_IDEMPOTENT = frozenset({HttpMethod.GET, HttpMethod.PUT, HttpMethod.DELETE})
 
 
 def _redirects(status: int, header: Callable[[str], str | None]) -> bool:

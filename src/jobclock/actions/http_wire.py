@@ -176,20 +176,36 @@ class WireClient:
             return None  # aiohttp would refuse or re-encode such a header
         return Plan("http", host, port, head + payload)
 
-    async def send(self, plan: Plan, limit: int) -> Reply | None:
+    async def send(self, plan: Plan, limit: int, *, idempotent: bool) -> Reply | None:
         """Send ``plan`` and read the reply (at most ``limit`` body bytes are kept), or
         ``None`` when no connection could be made (nothing was sent). Raises
         ``aiohttp.ServerDisconnectedError`` or ``aiohttp.ClientPayloadError`` when the
-        target breaks off; the caller bounds the time."""
+        target breaks off; the caller bounds the time.
+
+        Like aiohttp, an ``idempotent`` request is sent once more, on a new connection,
+        when a kept-alive connection turns out closed before any answer (the target
+        closed it while it was idle)."""
         origin = (plan.scheme, plan.host, plan.port)
         connection = self._take(origin)
-        if connection is None:
+        if connection is not None and idempotent:
             try:
-                connection = await self._connect(plan)
-            except OSError:
-                return None
+                return await self._exchange(origin, connection, plan.data, limit)
+            except aiohttp.ServerDisconnectedError:
+                if connection.answered:
+                    raise
+        elif connection is not None:
+            return await self._exchange(origin, connection, plan.data, limit)
         try:
-            reply, reusable = await connection.exchange(plan.data, limit)
+            connection = await self._connect(plan)
+        except OSError:
+            return None
+        return await self._exchange(origin, connection, plan.data, limit)
+
+    async def _exchange(
+        self, origin: tuple[str, str, int], connection: _Connection, data: bytes, limit: int
+    ) -> Reply:
+        try:
+            reply, reusable = await connection.exchange(data, limit)
         except BaseException:
             connection.close()
             raise
@@ -227,6 +243,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._eof = False
+        self.answered = False  # bytes of an answer arrived since the last request
         self._waiter: asyncio.Future[None] | None = None
 
     @property
@@ -239,6 +256,7 @@ class _Connection(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         self._buffer += data
         self._wake()
 
@@ -295,6 +313,7 @@ class _Connection(asyncio.Protocol):
         """Write the request, read the whole reply; (reply, connection reusable)."""
         assert self._transport is not None  # noqa: S101 - set when connected
         self._buffer.clear()
+        self.answered = False
         self._transport.write(data)
         while True:
             status_line = await self._line()
