@@ -19,7 +19,7 @@ import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobclock.domain.actions import ActionType, ErrorAction, JobAction
@@ -42,6 +42,8 @@ from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, s
 from jobclock.storage.sql_store import WAKEUP_CHANNEL, JobRecord, OccurrenceRecord, SqlStore
 
 log = logging.getLogger("jobclock.engine")
+
+CLAIM_INTERVAL = timedelta(milliseconds=50)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class Engine:
         self._leased: set[tuple[int, int, str]] = set()
         self._next_renewal: datetime | None = None
         self._started_at: datetime | None = None
+        self._next_claim = datetime.min.replace(tzinfo=UTC)
 
     @property
     def _grace_us(self) -> int:
@@ -202,7 +205,15 @@ class Engine:
         await self._record()
         free = self.settings.concurrency - len(self._in_flight)
         attempts = await self._schedule(now, free)
-        attempts += await self._claim_attempts(now, min(free, self.settings.batch) - len(attempts))
+        # Retries, runs and taken-over attempts: looked for at every quiet step, but under
+        # load (the step scheduled or recorded something) at most every CLAIM_INTERVAL,
+        # or at once again while the last look found some.
+        if now >= self._next_claim or not (attempts or self._finished):
+            claimed = await self._claim_attempts(
+                now, min(free, self.settings.batch) - len(attempts)
+            )
+            self._next_claim = now if claimed else now + CLAIM_INTERVAL
+            attempts += claimed
         for item in attempts:
             task = asyncio.create_task(self._attempt(item, notify=True))
             self._in_flight.add(task)

@@ -375,7 +375,7 @@ class SqlStore:
         """Insert occurrences; a row without a lease (a pending one) gets none."""
         if rows:
             unleased = {"lease_owner": None, "lease_expiry": None}
-            await conn.execute(insert(occurrences), [unleased | row for row in rows])
+            await _insert_many(conn, occurrences, [unleased | row for row in rows])
 
     async def update_jobs(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         """Per-job updates in one statement: each dict has ``id`` and the same columns.
@@ -491,6 +491,18 @@ class SqlStore:
         """Delete occurrences by (``job_id``, ``scheduled_time``, ``kind``)."""
         if not keys:
             return
+        if conn.dialect.name == "postgresql":
+            names = ["job_id", "scheduled_time", "kind"]
+            await conn.execute(
+                text(
+                    f"DELETE FROM occurrences USING unnest({_arrays(conn, occurrences, names)})"  # noqa: S608
+                    " AS k(job_id, scheduled_time, kind) WHERE occurrences.job_id = k.job_id"
+                    " AND occurrences.scheduled_time = k.scheduled_time"
+                    " AND occurrences.kind = k.kind"
+                ),
+                {f"a{index}": [key[index] for key in keys] for index in range(3)},
+            )
+            return
         statement = delete(occurrences).where(
             occurrences.c.job_id == bindparam("k_job_id"),
             occurrences.c.scheduled_time == bindparam("k_scheduled_time"),
@@ -506,7 +518,7 @@ class SqlStore:
         every backend, since PostgreSQL text cannot hold NUL (the whole batch would fail)."""
         if rows:
             clean = [row | {"message": row["message"].replace("\x00", "\ufffd")} for row in rows]
-            await conn.execute(insert(history), clean)
+            await _insert_many(conn, history, clean)
 
     async def next_wakeup(self, conn: AsyncConnection) -> int | None:
         """The earliest instant at which the engine has work: a due job or a due attempt.
@@ -617,6 +629,30 @@ class SqlStore:
             )
 
 
+def _arrays(conn: AsyncConnection, table: Any, names: Sequence[str]) -> str:
+    """``CAST(:a0 AS <type>[]), ...`` for these columns of ``table`` (PostgreSQL): each
+    parameter a whole column of values, for ``unnest``. Unknown names raise ``KeyError``,
+    so only column names ever reach the SQL text."""
+    return ", ".join(
+        f"CAST(:a{index} AS {table.c[name].type.compile(dialect=conn.dialect)}[])"
+        for index, name in enumerate(names)
+    )
+
+
+async def _insert_many(conn: AsyncConnection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows that have the same keys; on PostgreSQL as one ``INSERT ... SELECT FROM
+    unnest(arrays)``, without per-row parameter processing."""
+    names = list(rows[0])
+    if conn.dialect.name != "postgresql" or any(list(row) != names for row in rows):
+        await conn.execute(insert(table), list(rows))
+        return
+    arrays = _arrays(conn, table, names)
+    await conn.execute(
+        text(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"),  # noqa: S608 - column names only
+        {f"a{index}": [row[name] for row in rows] for index, name in enumerate(names)},
+    )
+
+
 async def _update_many(
     conn: AsyncConnection, table: Any, key: list[Any], rows: Sequence[dict[str, Any]]
 ) -> None:
@@ -629,10 +665,7 @@ async def _update_many(
     columns = [name for name in rows[0] if name not in key_names]
     if conn.dialect.name == "postgresql":
         names = key_names + columns
-        arrays = ", ".join(
-            f"CAST(:a{index} AS {table.c[name].type.compile(dialect=conn.dialect)}[])"
-            for index, name in enumerate(names)
-        )
+        arrays = _arrays(conn, table, names)
         # Every name is a column of `table` (looked up above), never caller text.
         bulk = text(
             f"UPDATE {table.name} SET "  # noqa: S608
