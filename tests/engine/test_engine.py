@@ -374,3 +374,23 @@ def test_a_late_run_does_not_drop_the_slots_behind_it(system: System) -> None:
     expected = [entry.expected_execution_time - T0 for entry in system.history(ref)]
     assert expected == [timedelta(seconds=n) for n in range(4)]
     assert system.status(ref).status.next_execution_time == T0 + timedelta(seconds=4)
+
+
+def test_a_job_disabled_while_its_attempt_runs_stays_disabled(system: System) -> None:
+    """Recording an attempt never writes back a state read before it: a user's disable
+    (of the job or of its collection) in the meantime wins, even over Completed."""
+    collection = system.collection()
+    every = system.job(
+        "every", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Minute"}}
+    )
+    once = system.job("once", {"startTime": "2024-01-01T00:00:00Z"})
+    system.clock.set(T0)
+    running = system.run(system.engine._schedule(T0, 10))
+    assert len(running) == 2
+    system.run(system.service.disable_collection(collection))
+    for item in running:
+        system.run(system.engine._attempt(item))
+    system.run(system.engine._record())
+    assert system.status(every).state is JobState.DISABLED
+    assert system.status(once).state is JobState.DISABLED
+    assert system.status(once).status.execution_count == 1  # the attempt still counts

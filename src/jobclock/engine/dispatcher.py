@@ -475,6 +475,7 @@ class Engine:
             await self._store.update_jobs(
                 conn, [_job_values(record) for record in records.values()]
             )
+            await self._store.finish_jobs(conn, writes.finished)
 
     def _record_one(self, item: _Finished, record: JobRecord, writes: _Writes) -> None:
         occurrence = item.occurrence
@@ -541,6 +542,9 @@ class Engine:
             record.state = final_state.value
             record.next_execution_time = None
             record.finished_at = to_us(item.ended)
+            writes.finished.append(
+                {"id": record.id, "state": record.state, "finished_at": record.finished_at}
+            )
         if record.postponed is not None and record.state == JobState.ENABLED.value:
             writes.follow_ups.append(
                 _occurrence_row(
@@ -583,6 +587,7 @@ class _Writes:
     done: list[tuple[int, int, str]] = field(default_factory=list)
     continued: list[dict[str, Any]] = field(default_factory=list)
     follow_ups: list[dict[str, Any]] = field(default_factory=list)
+    finished: list[dict[str, Any]] = field(default_factory=list)  # Completed or Faulted
 
 
 def _key(occurrence: OccurrenceRecord) -> tuple[int, int, str]:
@@ -631,17 +636,16 @@ def _occurrence_row(
 
 
 def _job_values(record: JobRecord) -> dict[str, Any]:
+    """What recording changes in a job. Not its state or next time: a user may have
+    disabled the job meanwhile (those change only through ``finish_jobs``)."""
     return {
         "id": record.id,
-        "state": record.state,
         "execution_count": record.execution_count,
         "failure_count": record.failure_count,
         "faulted_count": record.faulted_count,
         "last_execution_time": record.last_execution_time,
-        "next_execution_time": record.next_execution_time,
         "history_seq": record.history_seq,
         "busy": record.busy,
         "busy_since": record.busy_since,
         "postponed": record.postponed,
-        "finished_at": record.finished_at,
     }

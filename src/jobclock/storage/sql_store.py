@@ -385,6 +385,29 @@ class SqlStore:
         make PostgreSQL abort one of them as a deadlock."""
         await _update_many(conn, jobs, [jobs.c.id], sorted(rows, key=lambda row: row["id"]))
 
+    async def finish_jobs(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        """Jobs whose last occurrence ended: ``state`` (Completed or Faulted) and
+        ``finished_at`` for each ``id``, and no next execution; only where the job is still
+        Enabled (a job disabled meanwhile keeps the user's state)."""
+        if not rows:
+            return
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("k_id"), jobs.c.state == "Enabled")
+            .values(
+                state=bindparam("v_state"),
+                finished_at=bindparam("v_finished_at"),
+                next_execution_time=None,
+            )
+        )
+        await conn.execute(
+            statement,
+            [
+                {"k_id": row["id"], "v_state": row["state"], "v_finished_at": row["finished_at"]}
+                for row in sorted(rows, key=lambda row: row["id"])
+            ],
+        )
+
     async def due_attempts(
         self, conn: AsyncConnection, now: int, limit: int, node: str, lease_until: int
     ) -> list[OccurrenceRecord]:
