@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from jobclock.domain.history import ActionName, HistoryStatus
 from jobclock.domain.job import JobState
@@ -387,10 +388,19 @@ def test_a_job_disabled_while_its_attempt_runs_stays_disabled(system: System) ->
     system.clock.set(T0)
     running = system.run(system.engine._schedule(T0, 10))
     assert len(running) == 2
-    system.run(system.service.disable_collection(collection))
     for item in running:
         system.run(system.engine._attempt(item))
+    store = system.store
+    read_jobs = store.jobs_by_ids
+
+    async def disable_right_after_the_read(conn: Any, ids: Any) -> Any:
+        found = await read_jobs(conn, ids)  # the recording has read the jobs as Enabled...
+        await system.service.disable_collection(collection)  # ...then the user disables
+        return found
+
+    store.jobs_by_ids = disable_right_after_the_read  # type: ignore[method-assign]
     system.run(system.engine._record())
+    store.jobs_by_ids = read_jobs  # type: ignore[method-assign]
     assert system.status(every).state is JobState.DISABLED
     assert system.status(once).state is JobState.DISABLED
     assert system.status(once).status.execution_count == 1  # the attempt still counts
