@@ -77,6 +77,7 @@ from dispatch import (
     TOKEN,
     Children,
     Target,
+    _num,
     cpu_seconds,
     create_over_rest,
     free_port,
@@ -306,10 +307,6 @@ def run_cluster(
 
 
 # -- output ------------------------------------------------------------------------------
-def _num(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
 def table(results: list[Result]) -> Iterator[str]:
     header = (
         f"{'nodes':>5} {'jobs':>7} {'fires/s':>9} {'late p50':>9} {'p99':>8} {'max':>8} "
@@ -322,9 +319,9 @@ def table(results: list[Result]) -> Iterator[str]:
         cpu = "/".join(f"{value:.0f}" for value in item.node_cpu) or "-"
         counts = item.counts
         yield (
-            f"{item.nodes:>5} {item.jobs:>7,} {_num(item.fires):>9} "
+            f"{item.nodes:>5} {item.jobs:>7,} {_num(item.fires, 0):>9} "
             f"{_num(late.get('p50'), 1):>9} {_num(late.get('p99'), 1):>8} "
-            f"{_num(late.get('max'), 1):>8} {cpu:>12} {_num(item.pg_cpu):>9} "
+            f"{_num(late.get('max'), 1):>8} {cpu:>12} {_num(item.pg_cpu, 0):>9} "
             f"{counts.get('dup', '-'):>5} {counts.get('dup_with_postponed', '-'):>6} "
             f"{counts.get('postponed', '-'):>9}"
         )

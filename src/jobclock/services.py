@@ -486,7 +486,7 @@ def keep_secrets(body: dict[str, Any], plain: Any, hidden: Any) -> dict[str, Any
         for key, value in stored.items():
             existing = next((k for k in result if k.lower() == key.lower()), None)
             current = None if existing is None else result[existing]
-            if shown.get(key) is None and isinstance(value, str):  # a secret
+            if _is_secret(value, shown.get(key)):
                 if current in (None, ""):
                     result[existing or key] = value
             elif isinstance(value, dict) and existing is not None:
@@ -495,6 +495,27 @@ def keep_secrets(body: dict[str, Any], plain: Any, hidden: Any) -> dict[str, Any
 
     filled = fill(body, plain, hidden)
     return filled if isinstance(filled, dict) else body
+
+
+def secret_paths(plain: Any, hidden: Any, path: str = "") -> set[str]:
+    """Dotted paths (``action.request.authentication.password``) of the secrets set in
+    ``plain``, a definition's JSON in clear, found as :func:`keep_secrets` finds them: the
+    strings that ``hidden``, the same JSON without secrets, leaves out or null."""
+    found: set[str] = set()
+    if isinstance(plain, dict):
+        shown = hidden if isinstance(hidden, dict) else {}
+        for key, value in plain.items():
+            inner = f"{path}.{key}" if path else key
+            if _is_secret(value, shown.get(key)):
+                if value:
+                    found.add(inner)
+            else:
+                found |= secret_paths(value, shown.get(key), inner)
+    return found
+
+
+def _is_secret(stored: Any, shown: Any) -> bool:
+    return isinstance(stored, str) and shown is None
 
 
 def _lower_get(mapping: dict[str, Any], wanted: str) -> Any:

@@ -136,7 +136,7 @@ class OAuthTokens:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as response:
-                raw = await _read_up_to(response.content, _MAX_TOKEN_ANSWER_BYTES)
+                raw = await read_up_to(response.content, _MAX_TOKEN_ANSWER_BYTES)
                 status = _status(response.status, response.reason)
                 ok = response.status == HTTPStatus.OK
         except TimeoutError as exc:
@@ -168,7 +168,8 @@ class OAuthTokens:
         return now + lifetime - min(self._margin, lifetime / 10)
 
 
-async def _read_up_to(content: aiohttp.StreamReader, limit: int) -> bytes:
+async def read_up_to(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """At most ``limit`` bytes of a response body (the rest is left unread)."""
     received = bytearray()
     while len(received) < limit:
         chunk = await content.read(limit - len(received))

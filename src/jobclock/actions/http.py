@@ -22,6 +22,7 @@ from jobclock.actions.auth import (
     ClientCertificates,
     OAuthTokens,
     authority_from_environment,
+    read_up_to,
 )
 from jobclock.actions.http_wire import Reply, WireClient
 from jobclock.domain.actions import (
@@ -93,8 +94,7 @@ class HttpExecutor:
         self._certificates = ClientCertificates(self._tls_context)
         # Plain requests skip aiohttp (it would cost most of a fire's CPU); a connection cap
         # is aiohttp's to keep.
-        self._wire = WireClient()
-        self._wire.enabled = self._wire.enabled and connection_limit == 0
+        self._wire = WireClient(enabled=connection_limit == 0)
         self._tokens = oauth_tokens or OAuthTokens(
             authority_from_environment() if oauth_authority is None else oauth_authority,
             timeout=timeout,
@@ -259,7 +259,7 @@ class HttpExecutor:
             # A client certificate has a context of its own, hence a connection pool too.
             ssl=True if tls is None else tls,
         ) as response:
-            raw = await _read_bounded(response.content, self._max_body_bytes)
+            raw = await read_up_to(response.content, self._max_body_bytes)
             return self._result(
                 request, response.status, response.reason, tuple(response.headers.items()),
                 raw, response.charset, host, secrets,
@@ -338,16 +338,6 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
-
-
-async def _read_bounded(content: aiohttp.StreamReader, limit: int) -> bytes:
-    received = bytearray()
-    while len(received) < limit:
-        chunk = await content.read(limit - len(received))
-        if not chunk:
-            break
-        received += chunk
-    return bytes(received)
 
 
 def _codec(charset: str | None) -> str:

@@ -37,7 +37,7 @@ _DECODABLE = {"gzip", "deflate"}
 # Only what aiohttp (yarl) sends unchanged: no spaces, no non-ASCII, no fragment, and
 # percent signs only as escapes.
 _URL = re.compile(
-    r"(?P<scheme>http)://(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::(?P<port>[0-9]{1,5}))?"
+    r"http://(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::(?P<port>[0-9]{1,5}))?"
     r"(?P<target>/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?"
 )
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$|\?)")
@@ -69,7 +69,6 @@ _CHUNK = 64 * 1024
 class Plan:
     """A request this client can send: its origin and its bytes."""
 
-    scheme: str
     host: str
     port: int
     data: bytes
@@ -132,9 +131,9 @@ def _origin(uri: str) -> tuple[str, int, str, str] | None:
 class WireClient:
     """Keep-alive connections per origin; one request at a time on each."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
         self._origins: dict[str, tuple[str, int, str, str] | None] = {}
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self.enabled = (
             set(part.strip() for part in _DEFAULT_HEADERS.get("Accept-Encoding", "").split(","))
             <= _DECODABLE
@@ -174,7 +173,7 @@ class WireClient:
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         except UnicodeEncodeError:
             return None  # aiohttp would refuse or re-encode such a header
-        return Plan("http", host, port, head + payload)
+        return Plan(host, port, head + payload)
 
     async def send(self, plan: Plan, limit: int, *, idempotent: bool) -> Reply | None:
         """Send ``plan`` and read the reply (at most ``limit`` body bytes are kept), or
@@ -185,7 +184,7 @@ class WireClient:
         Like aiohttp, an ``idempotent`` request is sent once more, on a new connection,
         when a kept-alive connection turns out closed before any answer (the target
         closed it while it was idle)."""
-        origin = (plan.scheme, plan.host, plan.port)
+        origin = (plan.host, plan.port)
         connection = self._take(origin)
         if connection is not None and idempotent:
             try:
@@ -202,7 +201,7 @@ class WireClient:
         return await self._exchange(origin, connection, plan.data, limit)
 
     async def _exchange(
-        self, origin: tuple[str, str, int], connection: _Connection, data: bytes, limit: int
+        self, origin: tuple[str, int], connection: _Connection, data: bytes, limit: int
     ) -> Reply:
         try:
             reply, reusable = await connection.exchange(data, limit)
@@ -221,7 +220,7 @@ class WireClient:
                 connection.close()
         self._idle.clear()
 
-    def _take(self, origin: tuple[str, str, int]) -> _Connection | None:
+    def _take(self, origin: tuple[str, int]) -> _Connection | None:
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()

@@ -16,11 +16,11 @@ from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, Schedu
 from jobclock.domain.instants import format_instant_seconds, parse_instant
 from jobclock.domain.occurrences import preview as preview_occurrences
 from jobclock.refs import JobRef
+from jobclock.services import secret_paths
 from jobclock.web.app import Portal
 from jobclock.web.pages import collection_ref, collection_url, job_ref, job_url
 
 PREVIEW_COUNT = 10
-_SECRET_KEYS = ("password", "secret", "pfx", "sasToken", "sasKey")
 
 
 def _starter(now_text: str) -> dict[str, Any]:
@@ -49,7 +49,8 @@ async def edit_job(portal: Portal, request: Request) -> Response:
     collection = await portal.service.get_collection(ref.collection)
     properties = definition_to_json(view.job.definition)
     plain = portal.service.codec.plain_json(view.job.definition)
-    return _editor(portal, request, collection, view.ref, properties, _secret_paths(plain, ""))
+    secrets = secret_paths(plain, properties)
+    return _editor(portal, request, collection, view.ref, _without_nulls(properties), secrets)
 
 
 def _editor(
@@ -77,31 +78,16 @@ def _editor(
                 collection.ref.name,
             )
         ),
-        initial={"properties": _without_empty_secrets(properties)},
+        initial={"properties": properties},
         stored_secrets=sorted(secrets),
     )
 
 
-def _secret_paths(value: Any, path: str) -> set[str]:
-    """Paths (``action.request.authentication.password``) of the secrets a job has set."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else key
-            if key in _SECRET_KEYS and isinstance(item, str) and item:
-                found.add(inner)
-            found |= _secret_paths(item, inner)
-    return found
-
-
-def _without_empty_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: _without_empty_secrets(item)
-            for key, item in value.items()
-            if not (key in _SECRET_KEYS and item is None)
-        }
-    return value
+def _without_nulls(value: Any) -> Any:
+    """The JSON without its nulls: where a secret is (write-only), or nothing is."""
+    if not isinstance(value, dict):
+        return value
+    return {key: _without_nulls(item) for key, item in value.items() if item is not None}
 
 
 async def preview(portal: Portal, request: Request) -> Response:

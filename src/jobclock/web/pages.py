@@ -110,7 +110,7 @@ async def _dashboard(
         collections=[
             {
                 "ref": item.view.ref,
-                "url": _collection_url(item.view.ref),
+                "url": collection_url(item.view.ref),
                 "properties": collection_properties_to_json(item.view.collection),
                 "jobs": item.jobs,
                 "completed": item.completed,
@@ -164,7 +164,7 @@ async def create_collection(portal: Portal, request: Request) -> Response:
     except SchedulerError as error:
         errors[_collection_field(error)] = error.message
         return await _dashboard(portal, request, form, errors, error.status)
-    return _back(_collection_url(ref), f"Collection {ref.name} created.")
+    return _back(collection_url(ref), f"Collection {ref.name} created.")
 
 
 async def _exists(portal: Portal, ref: CollectionRef) -> bool:
@@ -185,11 +185,9 @@ def _collection_field(error: SchedulerError) -> str:
 
 
 async def collection(portal: Portal, request: Request) -> Response:
-    ref = _collection_ref(request)
+    ref = collection_ref(request)
     view = await portal.service.get_collection(ref)
-    state = request.query_params.get("state") or None
-    if state not in (None, *JOB_STATES):
-        state = None
+    state = _choice(request, "state", JOB_STATES)
     search = (request.query_params.get("q") or "").strip()
     page = _page(request)
     listing = await portal.service.list_jobs(
@@ -209,12 +207,12 @@ async def collection(portal: Portal, request: Request) -> Response:
         request,
         "collection.html",
         ref=view.ref,
-        url=_collection_url(view.ref),
+        url=collection_url(view.ref),
         properties=collection_properties_to_json(view.collection),
         jobs=[
             {
                 "name": item.ref.name,
-                "url": _job_url(item.ref),
+                "url": job_url(item.ref),
                 "properties": job_properties_to_json(item.job),
             }
             for item in listing.items
@@ -232,19 +230,19 @@ async def collection(portal: Portal, request: Request) -> Response:
 
 
 async def collection_state(portal: Portal, request: Request) -> Response:
-    ref = _collection_ref(request)
+    ref = collection_ref(request)
     form = await portal.form(request)
     if form.get("state") == "Enabled":
         await portal.service.enable_collection(ref)
-        return _back(_collection_url(ref), f"Collection {ref.name} enabled.")
+        return _back(collection_url(ref), f"Collection {ref.name} enabled.")
     await portal.service.disable_collection(ref)
-    return _back(_collection_url(ref), f"Collection {ref.name} disabled: no job runs.")
+    return _back(collection_url(ref), f"Collection {ref.name} disabled: no job runs.")
 
 
 async def delete_collection(portal: Portal, request: Request) -> Response:
-    ref = _collection_ref(request)
+    ref = collection_ref(request)
     view = await portal.service.get_collection(ref)
-    url = _collection_url(view.ref)
+    url = collection_url(view.ref)
     if request.method == "GET":
         return _confirm_delete(
             portal, request, f"collection {view.ref.name}", "Its jobs and their history", url
@@ -268,11 +266,9 @@ def _confirm_delete(portal: Portal, request: Request, what: str, also: str, url:
 
 # -- jobs ----------------------------------------------------------------------------------
 async def job(portal: Portal, request: Request) -> Response:
-    ref = _job_ref(request)
+    ref = job_ref(request)
     view = await portal.service.get_job(ref)
-    status = request.query_params.get("status") or None
-    if status not in (None, *HISTORY_STATUSES):
-        status = None
+    status = _choice(request, "status", HISTORY_STATUSES)
     page = _page(request)
     history = await portal.service.list_history(
         ref, None if status is None else HistoryStatus(status), PAGE_SIZE, page * PAGE_SIZE
@@ -285,13 +281,13 @@ async def job(portal: Portal, request: Request) -> Response:
         request,
         "job.html",
         ref=view.ref,
-        url=_job_url(view.ref),
-        collection_url=_collection_url(view.ref.collection),
+        url=job_url(view.ref),
+        collection_url=collection_url(view.ref.collection),
         properties=properties,
         history=[
             {
                 "id": item.entry.history_id,
-                "url": _job_url(view.ref) + "/history/" + quote(item.entry.history_id, safe=""),
+                "url": job_url(view.ref) + "/history/" + quote(item.entry.history_id, safe=""),
                 "properties": history_properties_to_json(item.entry),
             }
             for item in history.items
@@ -305,39 +301,39 @@ async def job(portal: Portal, request: Request) -> Response:
 
 
 async def run_job(portal: Portal, request: Request) -> Response:
-    ref = _job_ref(request)
+    ref = job_ref(request)
     await portal.service.run_job(ref)
-    return _back(_job_url(ref), f"Job {ref.name} started; its history entry appears when it ends.")
+    return _back(job_url(ref), f"Job {ref.name} started; its history entry appears when it ends.")
 
 
 async def job_state(portal: Portal, request: Request) -> Response:
-    ref = _job_ref(request)
+    ref = job_ref(request)
     form = await portal.form(request)
     state = "Enabled" if form.get("state") == "Enabled" else "Disabled"
     await portal.service.patch_job(ref, {"properties": {"state": state}})
-    return _back(_job_url(ref), f"Job {ref.name} {state.lower()}.")
+    return _back(job_url(ref), f"Job {ref.name} {state.lower()}.")
 
 
 async def delete_job(portal: Portal, request: Request) -> Response:
-    ref = _job_ref(request)
+    ref = job_ref(request)
     view = await portal.service.get_job(ref)
     if request.method == "GET":
         return _confirm_delete(
-            portal, request, f"job {view.ref.name}", "Its history entries", _job_url(view.ref)
+            portal, request, f"job {view.ref.name}", "Its history entries", job_url(view.ref)
         )
     await portal.service.delete_job(ref)
-    return _back(_collection_url(view.ref.collection), f"Job {view.ref.name} deleted.")
+    return _back(collection_url(view.ref.collection), f"Job {view.ref.name} deleted.")
 
 
 async def history_entry(portal: Portal, request: Request) -> Response:
-    ref = _job_ref(request)
+    ref = job_ref(request)
     view = await portal.service.get_history_entry(ref, request.path_params["history_id"])
     return portal.render(
         request,
         "history_entry.html",
         ref=view.ref,
-        job_url=_job_url(view.ref),
-        collection_url=_collection_url(view.ref.collection),
+        job_url=job_url(view.ref),
+        collection_url=collection_url(view.ref.collection),
         id=view.entry.history_id,
         properties=history_properties_to_json(view.entry),
     )
@@ -360,22 +356,28 @@ async def unexpected(request: Request, error: Exception) -> Response:
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _collection_ref(request: Request) -> CollectionRef:
+def collection_ref(request: Request) -> CollectionRef:
     params = request.path_params
     return CollectionRef(params["sub"], params["rg"], params["collection"])
 
 
-def _job_ref(request: Request) -> JobRef:
-    return JobRef(_collection_ref(request), request.path_params["job"])
+def job_ref(request: Request) -> JobRef:
+    return JobRef(collection_ref(request), request.path_params["job"])
 
 
-def _collection_url(ref: CollectionRef) -> str:
+def collection_url(ref: CollectionRef) -> str:
     parts = (ref.subscription, ref.resource_group, ref.name)
     return "/c/" + "/".join(quote(part, safe="") for part in parts)
 
 
-def _job_url(ref: JobRef) -> str:
-    return _collection_url(ref.collection) + "/jobs/" + quote(ref.name, safe="")
+def job_url(ref: JobRef) -> str:
+    return collection_url(ref.collection) + "/jobs/" + quote(ref.name, safe="")
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    """A filter from the query string: one of ``allowed``, else none."""
+    value = request.query_params.get(name)
+    return value if value in allowed else None
 
 
 def _page(request: Request) -> int:
@@ -390,9 +392,3 @@ def _chart_start(now: Any) -> Any:
 
 def _back(url: str, message: str) -> Response:
     return RedirectResponse(f"{url}?done={quote(message)}", status_code=303)
-
-
-collection_url = _collection_url
-job_url = _job_url
-collection_ref = _collection_ref
-job_ref = _job_ref
