@@ -10,14 +10,17 @@ import gzip
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
 from jobclock.actions.http import HttpExecutor
 from jobclock.actions.http_wire import WireClient
+from jobclock.actions.registry import LEAN_CLIENT_VARIABLE, build_executors
 from jobclock.domain.actions import ActionType, BasicAuthentication, HttpMethod, HttpRequest
 from jobclock.domain.execution import AttemptResult, Invocation
 from jobclock.domain.secret import Secret
+from jobclock.testing import FakeClock
 from tests.actions.test_http import CONTEXT
 
 Script = Callable[[bytes], bytes | None]  # the request's bytes -> the answer (None: close)
@@ -40,11 +43,16 @@ class Peer:
     scripts: dict[str, Script] = field(default_factory=dict)
     requests: list[bytes] = field(default_factory=list)
     connections: int = 0
+    open: int = 0  # connections open now
+    most_open: int = 0  # the most that were ever open at once
     port: int = 0
     hang_up_on_reuse: bool = False  # close a kept-alive connection when it is used again
+    delay: float = 0.0  # seconds before each answer: a slow target
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
         served = 0
         try:
             while True:
@@ -62,6 +70,8 @@ class Peer:
                 answer = self.scripts.get(path, lambda _: _plain())(raw)
                 if answer is None:
                     break
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 writer.write(answer)
                 await writer.drain()
                 if b"connection: close" in answer.lower():
@@ -69,6 +79,7 @@ class Peer:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.open -= 1
             writer.close()
 
     def url(self, path: str) -> str:
@@ -288,6 +299,7 @@ def test_only_plain_requests_take_the_lean_path(
     client = WireClient()
     assert client.plan("GET", uri, list(headers), None) is None
     assert client.plan("GET", "http://example.com:8080/a-b_c~d?q=%20", [("X-A", "1")], None)
+    assert WireClient(enabled=False).plan("GET", "http://example.com/", [], None) is None
 
 
 def test_plain_requests_do_take_the_lean_path() -> None:
@@ -322,3 +334,76 @@ def test_a_kept_alive_connection_closed_under_a_request_is_retried_only_when_ide
         results[lean], _ = run(peer, [HttpRequest("/a", method, body="x")] * 2, lean=lean)
     assert results[True] == results[False]
     assert results[True][1].succeeded is succeeds
+
+
+def test_a_connection_cap_holds_for_plain_requests() -> None:
+    cap, count = 2, 8
+    peer = Peer(delay=0.1)
+
+    async def go() -> list[AttemptResult]:
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+        peer.port = server.sockets[0].getsockname()[1]
+        executor = HttpExecutor(timeout=5, connection_limit=cap)
+        invocation = Invocation(ActionType.HTTP, HttpRequest(peer.url("/slow"), HttpMethod.GET))
+        try:
+            return await asyncio.gather(
+                *(executor.execute(invocation, CONTEXT) for _ in range(count))
+            )
+        finally:
+            await executor.aclose()
+            server.close()
+
+    results = asyncio.run(go())
+    assert all(result.succeeded for result in results), results
+    assert len(peer.requests) == count
+    assert peer.most_open <= cap
+
+
+@pytest.mark.parametrize(
+    ("env", "connections"),
+    [({LEAN_CLIENT_VARIABLE: "0"}, 1), ({LEAN_CLIENT_VARIABLE: "1"}, 2), ({}, 2)],
+    ids=["off", "on", "unset"],
+)
+def test_with_the_lean_client_off_every_request_goes_through_aiohttp(
+    env: dict[str, str], connections: int
+) -> None:
+    # The two clients keep separate pools: after a request only aiohttp sends (it sets
+    # Accept), plain requests open a second connection if, and only if, the lean client
+    # sends them.
+    peer = Peer()
+    sends = [
+        ("/special", HttpMethod.GET, (("Accept", "text/plain"),), None),
+        ("/get", HttpMethod.GET, (), None),
+        ("/post", HttpMethod.POST, (), "x"),
+        ("/put", HttpMethod.PUT, (), "y"),
+        ("/delete", HttpMethod.DELETE, (), None),
+    ]
+
+    async def go() -> list[AttemptResult]:
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+        peer.port = server.sockets[0].getsockname()[1]
+        clock = FakeClock(datetime(2015, 9, 10, tzinfo=UTC))
+        executor = build_executors(env, clock)[ActionType.HTTP]
+        try:
+            results = []
+            for path, method, headers, body in sends:
+                request = HttpRequest(peer.url(path), method, headers, body)
+                results.append(
+                    await executor.execute(Invocation(ActionType.HTTP, request), CONTEXT)
+                )
+            return results
+        finally:
+            await executor.aclose()
+            server.close()
+
+    results = asyncio.run(go())
+    assert all(result.succeeded for result in results), results
+    assert len(peer.requests) == len(sends)
+    assert peer.connections == connections
+
+
+@pytest.mark.parametrize("value", ["no", "false", "2"])
+def test_a_lean_client_setting_other_than_0_or_1_is_refused(value: str) -> None:
+    clock = FakeClock(datetime(2015, 9, 10, tzinfo=UTC))
+    with pytest.raises(ValueError, match=LEAN_CLIENT_VARIABLE):
+        build_executors({LEAN_CLIENT_VARIABLE: value}, clock)

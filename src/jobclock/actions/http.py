@@ -56,6 +56,8 @@ class HttpExecutor:
 
     ``timeout`` is the whole attempt (connect, send, redirects, read), 60 s as in Azure.
     ``connection_limit`` caps pooled connections (0: no cap, the engine bounds concurrency).
+    Plain ``http://`` requests go through a lean client of the same wire behaviour
+    (``http_wire``) unless ``lean_client=False`` or a ``connection_limit`` is set.
     At most ``max_body_bytes`` of a response body are read; the rest is discarded.
 
     Targets' certificates are checked against the system's CAs plus ``ca_file`` (PEM), or
@@ -75,6 +77,7 @@ class HttpExecutor:
         ca_file: str | Path | None = None,
         oauth_authority: str | None = None,
         oauth_tokens: OAuthTokens | None = None,
+        lean_client: bool = True,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
@@ -92,9 +95,11 @@ class HttpExecutor:
             verify_tls if self._ca_file is None else self._tls_context()
         )
         self._certificates = ClientCertificates(self._tls_context)
-        # Plain requests skip aiohttp (it would cost most of a fire's CPU); a connection cap
-        # is aiohttp's to keep.
-        self._wire = WireClient(enabled=connection_limit == 0)
+        # Plain requests skip aiohttp (it would cost most of a fire's CPU). A connection cap
+        # is aiohttp's to keep: requests the lean client does not take (https, special
+        # headers, redirects) use aiohttp's pool, so a cap of the lean client's own would
+        # let both pools fill up to it.
+        self._wire = WireClient(enabled=lean_client and connection_limit == 0)
         self._tokens = oauth_tokens or OAuthTokens(
             authority_from_environment() if oauth_authority is None else oauth_authority,
             timeout=timeout,

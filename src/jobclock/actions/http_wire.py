@@ -129,12 +129,17 @@ def _origin(uri: str) -> tuple[str, int, str, str] | None:
 
 
 class WireClient:
-    """Keep-alive connections per origin; one request at a time on each."""
+    """Keep-alive connections per origin; one request at a time on each, and no cap on how
+    many are open.
+
+    With ``enabled=False`` :meth:`plan` takes no request; nor does it when aiohttp's default
+    ``Accept-Encoding`` names an encoding this client cannot decode (``br`` with Brotli).
+    """
 
     def __init__(self, *, enabled: bool = True) -> None:
         self._origins: dict[str, tuple[str, int, str, str] | None] = {}
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
-        self.enabled = (
+        self.enabled = enabled and (
             set(part.strip() for part in _DEFAULT_HEADERS.get("Accept-Encoding", "").split(","))
             <= _DECODABLE
         )

@@ -11,6 +11,8 @@ from jobclock.actions.storage_queue import StorageQueueExecutor
 from jobclock.domain.actions import ActionType
 from jobclock.ports import ActionExecutor, Clock
 
+LEAN_CLIENT_VARIABLE = "JOBCLOCK_HTTP_LEAN_CLIENT"
+
 
 def build_executors(env: Mapping[str, str], clock: Clock) -> dict[ActionType, ActionExecutor]:
     """One executor per action type, configured from ``JOBCLOCK_*`` variables.
@@ -21,6 +23,7 @@ def build_executors(env: Mapping[str, str], clock: Clock) -> dict[ActionType, Ac
     http = HttpExecutor(
         ca_file=env.get("JOBCLOCK_TLS_CA_FILE") or None,
         oauth_authority=env.get("JOBCLOCK_OAUTH_AUTHORITY") or None,
+        lean_client=_switch(env, LEAN_CLIENT_VARIABLE, default=True),
     )
     service_bus = ServiceBusExecutor.from_environment(env)
     return {
@@ -31,3 +34,13 @@ def build_executors(env: Mapping[str, str], clock: Clock) -> dict[ActionType, Ac
         ActionType.SERVICE_BUS_TOPIC: service_bus,
         ActionType.AMQP: AmqpExecutor(clock=clock),
     }
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """``1`` is on, ``0`` off, unset or empty the default; anything else is a ``ValueError``."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if value not in ("0", "1"):
+        raise ValueError(f"{name} must be '0' or '1', got {value!r}")
+    return value == "1"
