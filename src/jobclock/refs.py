@@ -3,7 +3,7 @@ API, the portal and the CLI."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -51,11 +51,28 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableJobView:
+    """A stored job that cannot be read back, and why (a row from an older version)."""
+
+    ref: JobRef
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a list; ``more`` tells whether items follow (for ``nextLink``)."""
+    """One page of a list; ``more`` tells whether items follow (for ``nextLink``).
+
+    ``unreadable``: the jobs of the page that could not be read, left out of ``items``; the
+    page spans ``len(items) + len(unreadable)`` rows."""
 
     items: list[T]
     more: bool
+    unreadable: list[UnreadableJobView] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """How many stored rows the page covers (for the next page's ``$skip``)."""
+        return len(self.items) + len(self.unreadable)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ the error tree; the edges map those to HTTP statuses or exit codes.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobclock.codec.collection import collection_from_json, collection_properties_to_json
-from jobclock.codec.fields import Fields
+from jobclock.codec.fields import Fields, check_text
 from jobclock.codec.job import definition_to_json, job_definition_from_json
 from jobclock.domain.collection import (
     CollectionState,
@@ -24,7 +25,13 @@ from jobclock.domain.collection import (
     Sku,
     check_job_name,
 )
-from jobclock.domain.errors import CollectionNotFound, InvalidDefinition, NotFound
+from jobclock.domain.errors import (
+    CollectionNotFound,
+    InvalidDefinition,
+    NotFound,
+    SchedulerError,
+    UnreadableJob,
+)
 from jobclock.domain.history import ActionName, HistoryEntry, HistoryStatus
 from jobclock.domain.job import Job, JobDefinition, JobState
 from jobclock.domain.limits import (
@@ -48,6 +55,7 @@ from jobclock.refs import (
     JobView,
     NodeView,
     Page,
+    UnreadableJobView,
 )
 from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, status_of
 from jobclock.storage.sql_store import CollectionRecord, HistoryRecord, JobRecord, SqlStore
@@ -65,10 +73,13 @@ __all__ = [
     "NodeView",
     "Page",
     "SchedulerService",
+    "UnreadableJobView",
     "deep_merge",
 ]
 
 NODE_TIMEOUT = timedelta(seconds=30)
+
+_log = logging.getLogger(__name__)
 
 
 class SchedulerService:
@@ -76,7 +87,11 @@ class SchedulerService:
 
     Errors: ``CollectionNotFound`` (404 ``ResourceNotFound``) for a missing collection,
     ``NotFound`` (404) for a missing job, ``InvalidDefinition``/``MalformedJob`` (400) for bad
-    bodies, ``QuotaExceeded`` (409) for plan and quota limits.
+    bodies, ``QuotaExceeded`` (409) for plan and quota limits, ``UnreadableJob`` (409) for a
+    stored job that cannot be read back.
+
+    Every write checks everything, the stored form included, before it writes, and reads
+    its answer back in the same transaction: a write that raises has stored nothing.
     """
 
     def __init__(
@@ -96,6 +111,7 @@ class SchedulerService:
     # -- collections ---------------------------------------------------------------------
     async def put_collection(self, ref: CollectionRef, body: object) -> tuple[CollectionView, bool]:
         """Create or replace (PUT); returns the view and True when it was created."""
+        check_text(body)
         collection = collection_from_json(ref.name, body)
         async with self._store.transaction() as conn:
             existing = await self._store.find_collection(conn, _collection_key(ref))
@@ -122,16 +138,19 @@ class SchedulerService:
                 await self._check_plan(conn, ref, existing, collection)
                 await self._store.update_collection(conn, existing.id, values)
                 created = False
+            view = _collection_view(await self._collection(conn, ref))
             await self._store.notify(conn)
         self._wake()
-        return await self.get_collection(ref), created
+        return view, created
 
     async def _check_plan(
         self, conn: AsyncConnection, ref: CollectionRef, old: CollectionRecord, new: JobCollection
     ) -> None:
+        # A job that cannot be read cannot run either: it does not hold the plan back.
         definitions = [
-            self.codec.load(record.definition)
+            definition
             for record in await self._store.list_jobs(conn, old.id, None, None, 0)
+            if (definition := self._readable_definition(record)) is not None
         ]
         other_free = 0
         if new.sku is Sku.FREE:
@@ -196,8 +215,11 @@ class SchedulerService:
         self._wake()
 
     def _resume(self, record: JobRecord, now: datetime) -> int | None:
-        """A re-enabled job's next time, from now: missed slots are not caught up (§5.9)."""
-        definition = self.codec.load(record.definition)
+        """A re-enabled job's next time, from now: missed slots are not caught up (§5.9).
+        None for a job that cannot be read: it stays off the schedule."""
+        definition = self._readable_definition(record)
+        if definition is None:
+            return None
         last = None if record.last_occurrence is None else from_us(record.last_occurrence)
         found = next_occurrence(
             definition.recurrence, from_us(record.anchor), now, last, record.occurrences_done
@@ -226,6 +248,7 @@ class SchedulerService:
             record = await self._collection(conn, ref.collection)
             collection = _collection_view(record).collection
             check_job(definition, collection, now)
+            stored = self._storable(definition)
             existing = await self._store.find_job(conn, record.id, ref.name.lower())
             if existing is None:
                 check_job_capacity(collection, await self._store.count_jobs(conn, record.id))
@@ -238,7 +261,7 @@ class SchedulerService:
                 if next_time is None:
                     state, finished = JobState.COMPLETED, to_us(now)
             values: dict[str, Any] = {
-                "definition": self.codec.dump(definition),
+                "definition": stored,
                 "state": state.value,
                 "anchor": to_us(anchor),
                 "next_execution_time": None if next_time is None else to_us(next_time),
@@ -265,9 +288,33 @@ class SchedulerService:
                 )
             else:
                 await self._store.update_job(conn, existing.id, values)
+            # The answer is what was written, read back before the commit.
+            written = await self._store.find_job(conn, record.id, ref.name.lower())
+            assert written is not None  # noqa: S101 - written just above, same transaction
+            view = self._view(record, written)
             await self._store.notify(conn)
         self._wake()
-        return await self.get_job(ref), existing is None
+        return view, existing is None
+
+    def _storable(self, definition: JobDefinition) -> str:
+        """The definition as stored, once it reads back as itself: equal canonical JSON,
+        which is what GET shows and what runs (the domain tells an empty schedule list from
+        an absent one; neither the wire nor the engine does)."""
+        stored = self.codec.dump(definition)
+        try:
+            back = self.codec.load(stored)
+        except SchedulerError as exc:
+            raise InvalidDefinition(
+                f"The job cannot be stored as given: read back, {exc.message}",
+                field=getattr(exc, "field", None),
+            ) from exc
+        if self.codec.plain_json(back) != self.codec.plain_json(definition):
+            _log.error("job.round_trip_mismatch", extra={"event": "job.round_trip_mismatch"})
+            raise InvalidDefinition(
+                "The job cannot be stored as given: read back, it would differ from the "
+                "definition sent."
+            )
+        return stored
 
     async def patch_job(self, ref: JobRef, body: object) -> JobView:
         """Deep-merge ``body`` into the stored job (PATCH); ``null`` deletes a key."""
@@ -282,7 +329,7 @@ class SchedulerService:
             record = await self._job(conn, ref)
         # The definition as the user last set it: a Completed or Faulted job's runtime state
         # is not part of it, so a PATCH revives the job like a PUT does (§1.3).
-        stored = {"properties": self.codec.plain_json(self.codec.load(record.definition))}
+        stored = {"properties": self.codec.plain_json(self._definition_of(record))}
         merged = deep_merge(stored, body)
         return (await self._save_job(ref, job_definition_from_json(merged)))[0]
 
@@ -290,7 +337,15 @@ class SchedulerService:
         async with self._store.transaction() as conn:
             collection = await self._collection(conn, ref.collection)
             record = await self._job(conn, ref)
-        return JobView(_job_ref(collection, record), self.job_of(record))
+        return self._view(collection, record)
+
+    async def stored_job_ref(self, ref: JobRef) -> JobRef:
+        """Where the job lives, spelled as stored; reads nothing of its definition, so it
+        answers for a job that cannot be read too (to delete it)."""
+        async with self._store.transaction() as conn:
+            collection = await self._collection(conn, ref.collection)
+            record = await self._job(conn, ref)
+        return _job_ref(collection, record)
 
     async def list_jobs(
         self,
@@ -302,7 +357,10 @@ class SchedulerService:
         name_contains: str | None = None,
     ) -> Page[JobView]:
         """Jobs of a collection by name, filtered by state (and by a part of the name,
-        case-insensitively), ``skip`` then at most ``top``."""
+        case-insensitively), ``skip`` then at most ``top``.
+
+        A job that cannot be read is left out of ``items`` and named in ``unreadable``, so
+        one bad row does not hide the others; ``skip`` counts both."""
         async with self._store.transaction() as conn:
             record = await self._collection(conn, ref)
             limit = None if top is None else top + 1
@@ -316,7 +374,14 @@ class SchedulerService:
             )
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
-        return Page([JobView(_job_ref(record, job), self.job_of(job)) for job in items], more)
+        views: list[JobView] = []
+        unreadable: list[UnreadableJobView] = []
+        for job in items:
+            try:
+                views.append(self._view(record, job))
+            except UnreadableJob as exc:
+                unreadable.append(UnreadableJobView(_job_ref(record, job), exc.message))
+        return Page(views, more, unreadable)
 
     async def delete_job(self, ref: JobRef) -> None:
         async with self._store.transaction() as conn:
@@ -331,6 +396,7 @@ class SchedulerService:
         now = to_us(self._clock.now())
         async with self._store.transaction() as conn:
             record = await self._job(conn, ref)
+            self._definition_of(record)  # the engine could not run a job it cannot read
             await self._store.insert_occurrences(
                 conn,
                 [
@@ -447,8 +513,8 @@ class SchedulerService:
         async with self._store.transaction() as conn:
             collection = await self._collection(conn, ref.collection)
             existing = await self._store.find_job(conn, collection.id, ref.name.lower())
-        if existing is not None and isinstance(body, dict):
-            definition = self.codec.load(existing.definition)
+        definition = None if existing is None else self._readable_definition(existing)
+        if definition is not None and isinstance(body, dict):
             plain = {"properties": self.codec.plain_json(definition)}
             hidden = {"properties": definition_to_json(definition)}
             body = keep_secrets(body, plain, hidden)
@@ -466,9 +532,57 @@ class SchedulerService:
         return record
 
     def job_of(self, record: JobRecord) -> Job:
-        """The domain job of a stored record."""
-        definition = replace(self.codec.load(record.definition), state=JobState(record.state))
-        return Job(record.collection_name, record.name, definition, status_of(record))
+        """The domain job of a stored record; ``UnreadableJob`` when it cannot be read."""
+        definition = self._definition_of(record)
+        try:
+            state = JobState(record.state)
+        except ValueError as exc:
+            raise _unreadable(record, f"unknown state {record.state!r}") from exc
+        return Job(
+            record.collection_name,
+            record.name,
+            replace(definition, state=state),
+            status_of(record),
+        )
+
+    def _view(self, collection: CollectionRecord, record: JobRecord) -> JobView:
+        return JobView(_job_ref(collection, record), self.job_of(record))
+
+    def _definition_of(self, record: JobRecord) -> JobDefinition:
+        """The stored definition; ``UnreadableJob`` (logged) when it cannot be decoded."""
+        try:
+            return self.codec.load(record.definition)
+        except Exception as exc:  # a row is data: whatever fails to read it, it is its fault
+            reason = exc.message if isinstance(exc, SchedulerError) else _reason(exc)
+            raise _unreadable(record, reason) from exc
+
+    def _readable_definition(self, record: JobRecord) -> JobDefinition | None:
+        try:
+            return self._definition_of(record)
+        except UnreadableJob:
+            return None
+
+
+def _unreadable(record: JobRecord, reason: str) -> UnreadableJob:
+    _log.warning(
+        "job.unreadable",
+        extra={
+            "event": "job.unreadable",
+            "job_id": record.id,
+            "collection": record.collection_name,
+            "job": record.name,
+            "reason": reason,
+        },
+    )
+    return UnreadableJob(
+        f"The stored definition of job '{record.collection_name}/{record.name}' cannot be "
+        f"read: {reason} PUT the job to replace it, or DELETE it."
+    )
+
+
+def _reason(exc: Exception) -> str:
+    detail = str(exc).strip()
+    return f"{type(exc).__name__}: {detail}." if detail else f"{type(exc).__name__}."
 
 
 def keep_secrets(body: dict[str, Any], plain: Any, hidden: Any) -> dict[str, Any]:

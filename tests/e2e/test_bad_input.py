@@ -449,3 +449,314 @@ def test_bad_list_parameters_are_400(
 ) -> None:
     collection, _ = stored
     _error(api.get(f"{api.collection_path(collection)}/jobs", params=params), 400, "BadRequest")
+
+
+# -- what could not be stored faithfully -------------------------------------------------
+#
+# A write that answers an error stores nothing; a write that succeeds stores exactly what a
+# GET then returns, and what the GET returns can be PUT again unchanged.
+
+
+def _send(api: Api, method: str, path: str, body: Any) -> httpx.Response:
+    """``body`` as JSON text with non-ASCII escaped, so a lone surrogate travels as the
+    six characters ``\\ud800`` (httpx's ``json=`` would fail to encode it)."""
+    return api.request(
+        method, path, content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+
+
+def _definition(response: httpx.Response) -> dict[str, Any]:
+    """The response's ``properties`` without the server-computed ``status``."""
+    properties: dict[str, Any] = response.json()["properties"]
+    return {key: value for key, value in properties.items() if key != "status"}
+
+
+def _refused_everywhere(api: Api, stored: tuple[str, str], change: dict[str, Any]) -> None:
+    """PUT (new job and existing job) and PATCH answer 400 and change nothing."""
+    collection, job = stored
+    new_job = api.job_path(collection, unique("never"))
+    with unchanged(api, *_stored_paths(api, stored), new_job):
+        for path in (new_job, api.job_path(collection, job)):
+            body = _job()
+            body["properties"].update(change)
+            _error(_send(api, "PUT", path, body), 400, "BadRequest")
+        patch = _send(api, "PATCH", api.job_path(collection, job), {"properties": change})
+        _error(patch, 400, "BadRequest")
+    assert api.get(new_job).status_code == 404
+    listed = api.get(f"{api.collection_path(collection)}/jobs").json()["value"]
+    assert job in [item["name"].split("/")[-1] for item in listed]
+
+
+def _recurrence(**extra: Any) -> dict[str, Any]:
+    return {"recurrence": {"frequency": "Hour", "interval": 1, **extra}}
+
+
+def _service_bus(**brokered: Any) -> dict[str, Any]:
+    return {
+        "action": {
+            "type": "ServiceBusQueue",
+            "serviceBusQueueMessage": {
+                "namespace": "ns",
+                "queueName": "q",
+                "message": "m",
+                "brokeredMessageProperties": brokered,
+            },
+            "retryPolicy": {"retryType": "None"},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"startTime": "0999-01-01T00:00:00Z"}, id="start-year-0999"),
+        pytest.param({"startTime": "0001-01-01T00:00:00Z"}, id="start-year-0001"),
+        pytest.param({"startTime": "0000-01-01T00:00:00Z"}, id="start-year-0000"),
+        pytest.param({"startTime": "1600-12-31T23:59:59Z"}, id="start-before-1601"),
+        pytest.param({"startTime": "0001-01-01T00:00:00+05:00"}, id="start-offset-underflow"),
+        pytest.param({"startTime": "9999-12-31T23:59:59-05:00"}, id="start-offset-overflow"),
+        pytest.param({"startTime": "2024-01-01T00:00:00+01:99"}, id="start-offset-minutes-99"),
+        pytest.param({"startTime": "２０２４-01-01T00:00:00Z"}, id="start-fullwidth-digits"),
+        pytest.param(_recurrence(endTime="0999-01-01T00:00:00Z"), id="end-year-0999"),
+        pytest.param(_recurrence(endTime="9999-12-31T23:59:59-05:00"), id="end-offset-overflow"),
+        pytest.param(_recurrence(endTime="0001-01-01T00:00:00+05:00"), id="end-offset-underflow"),
+        pytest.param(
+            _service_bus(scheduledEnqueueTimeUtc="0999-01-01T00:00:00Z"), id="enqueue-year-0999"
+        ),
+    ],
+)
+def test_instant_out_of_range_is_400_and_stores_nothing(
+    api: Api, stored: tuple[str, str], change: dict[str, Any]
+) -> None:
+    _refused_everywhere(api, stored, change)
+
+
+@pytest.mark.parametrize(
+    ("change", "shown"),
+    [
+        pytest.param(
+            {"startTime": "1601-01-01T00:00:00Z"},
+            {"startTime": "1601-01-01T00:00:00Z"},
+            id="start-1601",
+        ),
+        pytest.param(
+            {"startTime": "1601-01-01T05:00:00+05:00"},
+            {"startTime": "1601-01-01T00:00:00Z"},
+            id="start-1601-with-offset",
+        ),
+        pytest.param(
+            _recurrence(endTime="9999-12-31T23:59:59.9999999Z"),
+            {"recurrence": {"endTime": "9999-12-31T23:59:59.999999Z"}},
+            id="end-last-instant",
+        ),
+        pytest.param(
+            _recurrence(endTime="9999-12-31T23:59:59+05:00"),
+            {"recurrence": {"endTime": "9999-12-31T18:59:59Z"}},
+            id="end-9999-with-offset",
+        ),
+        pytest.param(
+            _recurrence(count=2**31 - 1), {"recurrence": {"count": 2**31 - 1}}, id="count-int32"
+        ),
+        pytest.param(
+            {"action": http_action(TARGET, "POST", body="smile \ud83d\ude00 tab\t nul\x00")},
+            {"action": {"request": {"body": "smile 😀 tab\t nul\x00"}}},
+            id="body-surrogate-pair-and-controls",
+        ),
+    ],
+)
+def test_edge_values_that_are_stored_read_back_and_put_again_unchanged(
+    api: Api, stored: tuple[str, str], change: dict[str, Any], shown: dict[str, Any]
+) -> None:
+    collection, _ = stored
+    path = api.job_path(collection, unique("edge"))
+    body = _job(state="Disabled")  # a past startTime would run at once
+    body["properties"].update(change)
+    created = _send(api, "PUT", path, body)
+    assert created.status_code == 201, created.text
+    definition = _definition(created)
+    for key, value in shown.items():
+        if isinstance(value, dict):
+            for inner, expected in value.items():
+                if isinstance(expected, dict):
+                    assert expected.items() <= definition[key][inner].items(), definition
+                else:
+                    assert definition[key][inner] == expected, definition
+        else:
+            assert definition[key] == value, definition
+    fetched = api.get(path)
+    assert fetched.status_code == 200, fetched.text
+    assert _definition(fetched) == definition
+    again = _send(api, "PUT", path, {"properties": definition})
+    assert again.status_code == 200, again.text
+    assert _definition(again) == definition
+    assert api.delete(path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(_recurrence(count=0), id="count-0"),
+        pytest.param(_recurrence(count=-1), id="count-negative"),
+        pytest.param(_recurrence(count=2**31), id="count-int32-overflow"),
+        pytest.param(_recurrence(count=2**63), id="count-2-63"),
+        pytest.param(_recurrence(count="NaN"), id="count-nan-string"),
+        pytest.param(_recurrence(count=1.5), id="count-fraction"),
+        pytest.param(_recurrence(interval=2**63), id="interval-2-63"),
+        pytest.param(_recurrence(interval=1e308), id="interval-1e308"),
+        pytest.param(_recurrence(interval="Infinity"), id="interval-infinity-string"),
+        pytest.param(
+            {
+                "action": {
+                    **http_action(TARGET),
+                    "retryPolicy": {"retryType": "Fixed", "retryInterval": "P99999999999999Y"},
+                }
+            },
+            id="retry-interval-overflow",
+        ),
+        pytest.param(
+            {
+                "action": {
+                    **http_action(TARGET),
+                    "retryPolicy": {"retryType": "Fixed", "retryInterval": "999999999.00:00:00"},
+                }
+            },
+            id="retry-interval-timespan-huge",
+        ),
+        pytest.param(
+            {
+                "action": {
+                    **http_action(TARGET),
+                    "retryPolicy": {"retryType": "Fixed", "retryCount": 2**63},
+                }
+            },
+            id="retry-count-2-63",
+        ),
+        pytest.param(
+            {"action": http_action(TARGET, headers={"X-Bad": "a\r\nX-Injected: 1"})},
+            id="header-value-crlf",
+        ),
+        pytest.param(
+            {"action": http_action(TARGET, headers={"X Bad": "a"})}, id="header-name-space"
+        ),
+    ],
+)
+def test_numbers_and_durations_out_of_range_are_400(
+    api: Api, stored: tuple[str, str], change: dict[str, Any]
+) -> None:
+    _refused_everywhere(api, stored, change)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"properties": {"startTime": NaN, "action": {"type": "Http"}}}',
+        b'{"properties": {"recurrence": {"frequency": "Hour", "count": Infinity}}}',
+        b'{"properties": {"recurrence": {"frequency": "Hour", "interval": -Infinity}}}',
+        b'{"properties": {"recurrence": {"frequency": "Hour", "count": 1' + b"0" * 5000 + b"}}}",
+    ],
+    ids=["nan", "infinity", "minus-infinity", "5000-digits"],
+)
+def test_json_that_is_not_standard_is_malformed(
+    api: Api, stored: tuple[str, str], content: bytes
+) -> None:
+    collection, job = stored
+    new_job = api.job_path(collection, unique("never"))
+    with unchanged(api, *_stored_paths(api, stored), new_job):
+        for method, path in (("PUT", new_job), ("PUT", api.job_path(collection, job))):
+            response = api.request(
+                method, path, content=content, headers={"Content-Type": "application/json"}
+            )
+            assert _error(response, 400, "BadRequest").startswith("Malformed Job Object")
+        patched = api.request(
+            "PATCH",
+            api.job_path(collection, job),
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+        _error(patched, 400, "BadRequest")
+
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        pytest.param(
+            {"action": http_action(TARGET, "POST", body=f"x{LONE}y")},
+            "properties.action.request.body",
+            id="body",
+        ),
+        pytest.param(
+            {"action": http_action(TARGET, headers={"X-Value": LONE})},
+            "properties.action.request.headers.X-Value",
+            id="header-value",
+        ),
+        pytest.param(
+            {"action": http_action(TARGET, headers={f"X-{LONE}": "v"})},
+            "properties.action.request.headers",
+            id="header-name",
+        ),
+        pytest.param(
+            {"action": http_action(f"{TARGET}/{LONE}")}, "properties.action.request.uri", id="uri"
+        ),
+        pytest.param(
+            {
+                "action": {
+                    "type": "StorageQueue",
+                    "queueMessage": {
+                        "storageAccount": "account",
+                        "queueName": "queue",
+                        "sasToken": "?sig=x",
+                        "message": f"\udfff{LONE}",
+                    },
+                }
+            },
+            "properties.action.queueMessage.message",
+            id="queue-message",
+        ),
+        pytest.param(
+            {"recurrence": {"frequency": "Hour", "timeZone": LONE}},
+            "properties.recurrence.timeZone",
+            id="time-zone",
+        ),
+        pytest.param({"unknownKey": LONE}, "properties.unknownKey", id="ignored-field"),
+    ],
+)
+def test_lone_surrogate_in_any_string_is_400_and_stores_nothing(
+    api: Api, stored: tuple[str, str], change: dict[str, Any], field: str
+) -> None:
+    collection, job = stored
+    new_job = api.job_path(collection, unique("never"))
+    with unchanged(api, *_stored_paths(api, stored), new_job):
+        for path in (new_job, api.job_path(collection, job)):
+            body = _job()
+            body["properties"].update(change)
+            message = _error(_send(api, "PUT", path, body), 400, "BadRequest")
+            assert field in message, message
+        patch = _send(api, "PATCH", api.job_path(collection, job), {"properties": change})
+        assert field in _error(patch, 400, "BadRequest")
+
+
+def test_lone_surrogate_in_the_name_or_a_collection_is_400(
+    api: Api, stored: tuple[str, str]
+) -> None:
+    collection, job = stored
+    new_job = api.job_path(collection, unique("never"))
+    fresh = api.collection_path(unique("jc"))
+    with unchanged(api, *_stored_paths(api, stored), new_job, fresh, api.collections_path()):
+        named = {"name": f"{collection}/{LONE}", **_job()}
+        for path in (new_job, api.job_path(collection, job)):
+            assert "'name'" in _error(_send(api, "PUT", path, named), 400, "BadRequest")
+        for path in (fresh, api.collection_path(collection)):
+            for body in (
+                {"location": f"West{LONE}", "properties": {"sku": {"name": "Standard"}}},
+                {
+                    "location": "West US",
+                    "tags": {"team": LONE},
+                    "properties": {"sku": {"name": "Standard"}},
+                },
+            ):
+                _error(_send(api, "PUT", path, body), 400, "BadRequest")
+        patched = _send(api, "PATCH", api.collection_path(collection), {"tags": {LONE: "x"}})
+        _error(patched, 400, "BadRequest")

@@ -6,6 +6,7 @@ type) naming the dotted path of the offending field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
@@ -106,6 +107,42 @@ class Fields:
                 f"'{self.name(key)}' must be an object of string values.", field=self.name(key)
             )
         return dict(value)
+
+
+def check_text(value: object, path: str = "") -> None:
+    """Raise :class:`InvalidDefinition` naming the dotted path of the first string (value
+    or key) in a decoded JSON value that is not Unicode text: JSON's ``\\ud800`` escapes
+    can spell lone surrogates, which no UTF-8 answer, log or HTTP request can carry."""
+    if isinstance(value, str):
+        if _LONE_SURROGATE.search(value):
+            where = path or "the body"
+            raise InvalidDefinition(
+                f"'{where}' is not valid Unicode text: it holds a lone surrogate "
+                f"({_escaped(value)}); send characters, or surrogate pairs, only.",
+                field=path or None,
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                where = path or "the body"
+                raise InvalidDefinition(
+                    f"'{where}' has a key that is not valid Unicode text: it holds a lone "
+                    f"surrogate ({_escaped(key)}).",
+                    field=path or None,
+                )
+            check_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_text(item, f"{path}[{index}]")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(text: str) -> str:
+    """The first lone surrogate of ``text`` as ``\\udXXX``, printable anywhere."""
+    found = _LONE_SURROGATE.search(text)
+    return "" if found is None else f"\\u{ord(found.group()):04x}"
 
 
 def as_int(value: object, name: str) -> int:

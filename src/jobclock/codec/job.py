@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from jobclock.codec.action import Reveal, action_from_json, action_to_json
-from jobclock.codec.fields import Fields
+from jobclock.codec.fields import Fields, check_text
 from jobclock.codec.recurrence import recurrence_from_json, recurrence_to_json
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
 from jobclock.domain.instants import format_instant
@@ -15,11 +15,21 @@ from jobclock.domain.limits import check_job_size
 
 
 def parse_json_body(data: bytes | str) -> object:
-    """Decode a request body; anything that is not JSON is ``Malformed Job Object``."""
+    """Decode a request body; anything that is not JSON is ``Malformed Job Object``.
+
+    ``NaN`` and ``Infinity``, which Python's reader takes but JSON has not, are not JSON;
+    a string that is not Unicode text (a lone surrogate escape) is a 400 naming its field.
+    """
     try:
-        return json.loads(data)
+        body = json.loads(data, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJob() from exc
+    check_text(body)
+    return body
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDefinition:
@@ -28,6 +38,7 @@ def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDef
     Read-only ``status`` is ignored, so a GET-modify-PUT works (§3.1); plan and time rules
     are :func:`jobclock.domain.limits.check_job`'s.
     """
+    check_text(body)
     if check_size:
         check_job_size(len(json.dumps(body, separators=(",", ":")).encode()))
     envelope = Fields(body, "")

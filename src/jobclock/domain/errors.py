@@ -74,6 +74,14 @@ class QuotaExceeded(Conflict):
     """A plan or quota limit would be exceeded (409, message naming the limit)."""
 
 
+class UnreadableJob(Conflict):
+    """A stored job cannot be read back (written by an older version, or its secrets sealed
+    with another key): 409 ``UnreadableJobDefinition``, a state of the resource that no
+    retry changes; a PUT replaces the job and a DELETE removes it."""
+
+    code = "UnreadableJobDefinition"
+
+
 class Forbidden(SchedulerError):
     """The resource refuses writes (403 ``ForbiddenError``)."""
 

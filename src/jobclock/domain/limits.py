@@ -6,6 +6,7 @@ field or the limit. Shape rules of a single value are checked where it is read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from jobclock.domain.collection import (
 )
 from jobclock.domain.durations import timespan
 from jobclock.domain.errors import InvalidDefinition, QuotaExceeded
+from jobclock.domain.instants import check_instant_range
 from jobclock.domain.job import JobDefinition
 from jobclock.domain.occurrences import occurrences
 from jobclock.domain.recurrence import Frequency, Recurrence
@@ -59,6 +61,8 @@ def check_job_size(size_in_bytes: int) -> None:
 def check_job(definition: JobDefinition, collection: JobCollection, now: datetime) -> None:
     """Every rule a job must obey in ``collection`` at ``now`` (§3, §6.1)."""
     start = definition.start_time
+    if start is not None:
+        check_instant_range(start, field="properties.startTime")
     if start is not None and start - now > EIGHTEEN_MONTHS:
         raise InvalidDefinition(
             "'startTime' may be at most 18 months in the future.", field="properties.startTime"
@@ -66,6 +70,8 @@ def check_job(definition: JobDefinition, collection: JobCollection, now: datetim
     recurrence = definition.recurrence
     if recurrence is not None:
         end = recurrence.end_time
+        if end is not None:
+            check_instant_range(end, field="properties.recurrence.endTime")
         if start is not None and end is not None and end < start:
             raise InvalidDefinition(
                 "'recurrence.endTime' is earlier than 'startTime'.",
@@ -144,7 +150,14 @@ def _check_payload(action: JobAction | ErrorAction, path: str) -> None:
     elif isinstance(payload, StorageQueueMessage):
         _check_body(payload.message, f"{path}.queueMessage.message")
     elif isinstance(payload, ServiceBusMessage):
-        _check_body(payload.message, f"{path}.serviceBus{_sb_kind(action)}Message.message")
+        message_path = f"{path}.serviceBus{_sb_kind(action)}Message"
+        _check_body(payload.message, f"{message_path}.message")
+        brokered = payload.brokered_properties
+        if brokered is not None and brokered.scheduled_enqueue_time_utc is not None:
+            check_instant_range(
+                brokered.scheduled_enqueue_time_utc,
+                field=f"{message_path}.brokeredMessageProperties.scheduledEnqueueTimeUtc",
+            )
     elif isinstance(payload, AmqpMessage):
         _check_body(payload.message, f"{path}.amqpMessage.message")
         _check_headers(payload.headers, f"{path}.amqpMessage.headers")
@@ -168,7 +181,26 @@ def check_http_request(request: HttpRequest, path: str) -> None:
             field=f"{path}.uri",
         )
     _check_headers(request.headers, f"{path}.headers")
+    _check_http_headers(request.headers, f"{path}.headers")
     _check_body(request.body, f"{path}.body")
+
+
+def _check_http_headers(headers: Iterable[tuple[str, str]], path: str) -> None:
+    """Names are HTTP tokens and values hold no control character but tab (RFC 9110 §5):
+    a CR or LF would inject headers of its own, and no client sends such a header."""
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise InvalidDefinition(
+                f"'{path}' has a header name that is not an HTTP token: {name!r}.", field=path
+            )
+        if _CONTROL.search(value):
+            raise InvalidDefinition(
+                f"'{path}.{name}' holds a control character: {value!r}.", field=f"{path}.{name}"
+            )
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _check_headers(headers: Iterable[tuple[str, str]], path: str) -> None:

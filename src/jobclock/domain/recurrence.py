@@ -185,6 +185,10 @@ def zone_named(name: str) -> ZoneInfo:
         ) from exc
 
 
+# Azure's ``count`` was a 32-bit integer (``int?`` in its .NET client), as the counters that
+# reach it are in the store.
+MAX_COUNT = 2**31 - 1
+
 # The frequencies each schedule field may be combined with (§3.7).
 _FIELD_FREQUENCIES = {
     "minutes": (Frequency.HOUR, Frequency.DAY, Frequency.WEEK, Frequency.MONTH),
@@ -217,9 +221,9 @@ def check_recurrence_shape(recurrence: Recurrence) -> None:
             f"frequency '{frequency.value}', got {interval}.",
             field="recurrence.interval",
         )
-    if recurrence.count is not None and recurrence.count < 1:
+    if recurrence.count is not None and not 1 <= recurrence.count <= MAX_COUNT:
         raise InvalidDefinition(
-            f"'recurrence.count' must be at least 1, got {recurrence.count}.",
+            f"'recurrence.count' must be between 1 and {MAX_COUNT}, got {recurrence.count}.",
             field="recurrence.count",
         )
     zone_named(recurrence.time_zone)

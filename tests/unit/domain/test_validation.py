@@ -72,7 +72,7 @@ BAD_REQUESTS = [
     pytest.param(http_job(recurrence={"frequency": "Week", "interval": 79}), "between 1 and 78", id="week-span-over-18-months"),
     pytest.param(http_job(recurrence={"frequency": "Month", "interval": 19}), "between 1 and 18", id="month-span-over-18-months"),
     pytest.param(http_job(recurrence={"frequency": "Day", "interval": 0}), "between 1 and 548", id="interval-zero"),
-    pytest.param(http_job(recurrence={"frequency": "Day", "count": 0}), "at least 1", id="count-zero"),
+    pytest.param(http_job(recurrence={"frequency": "Day", "count": 0}), "between 1 and 2147483647", id="count-zero"),
     pytest.param(http_job(recurrence={"frequency": "Year"}), "must be one of", id="year-is-not-a-frequency"),
     pytest.param(http_job(startTime="2025-07-03T00:00:00Z"), "18 months", id="start-more-than-18-months-ahead"),
     pytest.param(http_job(recurrence={"frequency": "Day", "endTime": "2023-12-31T00:00:00Z"}), "earlier than 'startTime'", id="end-before-start"),
