@@ -4,6 +4,7 @@ stored changes (every GET answers exactly as it did before the bad request)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -760,3 +761,98 @@ def test_lone_surrogate_in_the_name_or_a_collection_is_400(
                 _error(_send(api, "PUT", path, body), 400, "BadRequest")
         patched = _send(api, "PATCH", api.collection_path(collection), {"tags": {LONE: "x"}})
         _error(patched, 400, "BadRequest")
+
+
+# -- rows an older version stored that cannot be read back -------------------------------
+#
+# Written straight into the server's SQLite file: what versions before the write-side
+# checks could leave behind. A job that cannot be read must not take the others with it.
+
+
+def _stored(action: dict[str, Any], **properties: Any) -> str:
+    return json.dumps({"action": action, "state": "Enabled", **properties})
+
+
+UNREADABLE_DEFINITIONS = {
+    # What format_instant wrote for year 999 before years were padded.
+    "legacy-year": _stored(http_action(TARGET), startTime="999-01-01T00:00:00Z"),
+    "not-json": '{"startTime": ',
+    # A secret sealed with another key (the key file was replaced).
+    "foreign-key": _stored(
+        http_action(
+            TARGET,
+            authentication={
+                "type": "Basic",
+                "username": "u",
+                "password": {"$sealed": "gAAAAABfforeign"},
+            },
+        )
+    ),
+    # A lone surrogate, as json.dumps escaped it before bodies were checked.
+    "lone-surrogate": _stored(http_action(TARGET, "POST", body="\ud800")),
+    "unknown-state": _stored(http_action(TARGET), state="Sleeping"),
+}
+
+
+def _overwrite_definition(server: RunningServer, job: str, definition: str) -> None:
+    with sqlite3.connect(server.db_path, timeout=10) as db:
+        changed = db.execute(
+            "UPDATE jobs SET definition = ? WHERE name = ?", (definition, job)
+        ).rowcount
+    assert changed == 1
+
+
+@pytest.mark.parametrize("kind", sorted(UNREADABLE_DEFINITIONS))
+def test_a_stored_job_that_cannot_be_read_fails_alone(
+    api: Api, server: RunningServer, kind: str
+) -> None:
+    collection = unique("jc")
+    api.create_collection(collection)
+    names = [f"{letter}-{unique('job')}" for letter in "abc"]  # listed in this order
+    for name in names:
+        assert (
+            _send(api, "PUT", api.job_path(collection, name), _job(state="Disabled")).status_code
+            == 201
+        )
+    bad = names[1]
+    _overwrite_definition(server, bad, UNREADABLE_DEFINITIONS[kind])
+    bad_path = api.job_path(collection, bad)
+
+    for response in (
+        api.get(bad_path),
+        _send(api, "PATCH", bad_path, {"properties": {"state": "Enabled"}}),
+        api.post(f"{bad_path}/run"),
+    ):
+        message = _error(response, 409, "UnreadableJobDefinition")
+        assert f"'{collection}/{bad}'" in message, message
+        assert "PUT the job to replace it, or DELETE it" in message, message
+
+    jobs = f"{api.collection_path(collection)}/jobs"
+    listed = api.get(jobs)
+    assert listed.status_code == 200, listed.text
+    assert [item["name"] for item in listed.json()["value"]] == [
+        f"{collection}/{names[0]}",
+        f"{collection}/{names[2]}",
+    ]
+    paged = api.get(jobs, params={"$top": "1", "$skip": "1"})
+    assert paged.status_code == 200, paged.text
+    assert paged.json()["value"] == []  # the page of the unreadable job alone
+    assert api.get(f"{bad_path}/history").status_code == 200
+    assert api.get(api.collection_path(collection)).status_code == 200
+    assert api.post(f"{api.collection_path(collection)}/disable").status_code == 200
+    assert api.post(f"{api.collection_path(collection)}/enable").status_code == 200
+    tagged = api.put(
+        api.collection_path(collection),
+        {"location": "West US", "tags": {"k": "v"}, "properties": {"sku": {"name": "Standard"}}},
+    )
+    assert tagged.status_code == 200, tagged.text
+
+    # A PUT replaces the unreadable definition; a DELETE removes it.
+    replaced = _send(api, "PUT", bad_path, _job(state="Disabled"))
+    assert replaced.status_code == 200, replaced.text
+    assert api.get(bad_path).status_code == 200
+    _overwrite_definition(server, bad, UNREADABLE_DEFINITIONS[kind])
+    assert api.delete(bad_path).status_code == 200
+    assert api.get(bad_path).status_code == 404
+    assert len(api.get(jobs).json()["value"]) == 2
+    assert "Traceback" not in server.log()

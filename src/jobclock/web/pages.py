@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from jobclock.codec.collection import collection_properties_to_json
 from jobclock.codec.history import history_properties_to_json
 from jobclock.codec.job import job_properties_to_json
-from jobclock.domain.errors import NotFound, SchedulerError
+from jobclock.domain.errors import NotFound, SchedulerError, UnreadableJob
 from jobclock.domain.history import HistoryStatus
 from jobclock.domain.job import JobState
 from jobclock.refs import CollectionRef, JobRef
@@ -217,6 +217,10 @@ async def collection(portal: Portal, request: Request) -> Response:
             }
             for item in listing.items
         ],
+        unreadable=[
+            {"name": item.ref.name, "url": job_url(item.ref), "reason": item.reason}
+            for item in listing.unreadable
+        ],
         page=page,
         more=listing.more,
         state=state,
@@ -267,7 +271,10 @@ def _confirm_delete(portal: Portal, request: Request, what: str, also: str, url:
 # -- jobs ----------------------------------------------------------------------------------
 async def job(portal: Portal, request: Request) -> Response:
     ref = job_ref(request)
-    view = await portal.service.get_job(ref)
+    try:
+        view = await portal.service.get_job(ref)
+    except UnreadableJob as error:
+        return await _unreadable(portal, request, ref, error)
     status = _choice(request, "status", HISTORY_STATUSES)
     page = _page(request)
     history = await portal.service.list_history(
@@ -300,6 +307,23 @@ async def job(portal: Portal, request: Request) -> Response:
     )
 
 
+async def _unreadable(
+    portal: Portal, request: Request, ref: JobRef, error: UnreadableJob
+) -> Response:
+    """The page of a job that cannot be read: why, and the way out (delete it)."""
+    stored = await portal.service.stored_job_ref(ref)
+    return portal.render(
+        request,
+        "error.html",
+        status=error.status,
+        title=f"Job {stored.name} cannot be read",
+        detail=error.message,
+        delete_url=job_url(stored) + "/delete",
+        back_url=collection_url(stored.collection),
+        back_label=f"collection {stored.collection.name}",
+    )
+
+
 async def run_job(portal: Portal, request: Request) -> Response:
     ref = job_ref(request)
     await portal.service.run_job(ref)
@@ -316,13 +340,14 @@ async def job_state(portal: Portal, request: Request) -> Response:
 
 async def delete_job(portal: Portal, request: Request) -> Response:
     ref = job_ref(request)
-    view = await portal.service.get_job(ref)
+    # The stored spelling only: a job that cannot be read can still be deleted.
+    stored = await portal.service.stored_job_ref(ref)
     if request.method == "GET":
         return _confirm_delete(
-            portal, request, f"job {view.ref.name}", "Its history entries", job_url(view.ref)
+            portal, request, f"job {stored.name}", "Its history entries", job_url(stored)
         )
     await portal.service.delete_job(ref)
-    return _back(collection_url(view.ref.collection), f"Job {view.ref.name} deleted.")
+    return _back(collection_url(stored.collection), f"Job {stored.name} deleted.")
 
 
 async def history_entry(portal: Portal, request: Request) -> Response:
