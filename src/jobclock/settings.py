@@ -22,7 +22,7 @@ class Settings:
     region: str = "Self-hosted"
     concurrency: int = 256
     node: str | None = None
-    lease_seconds: float = 90.0
+    lease_seconds: float = 20.0
 
     @classmethod
     def load(cls, overrides: Mapping[str, object], env: Mapping[str, str]) -> Settings:

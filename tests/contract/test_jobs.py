@@ -173,12 +173,10 @@ async def test_due_jobs_are_enabled_jobs_of_enabled_collections_in_time_order(
     assert none == []
 
 
-async def test_a_busy_jobs_backlog_waits_for_its_running_occurrence(store: SqlStore) -> None:
-    """A busy job's slot that was due before its running occurrence started is backlog: it
-    is not due until that occurrence is recorded or the grace after its start has passed;
-    a slot that came due after the start is an overlap, due at once (it is postponed)."""
+async def test_a_busy_job_is_never_due_nor_wakes_the_engine(store: SqlStore) -> None:
+    """A busy job's due slots wait for its running occurrence to be recorded (the recording
+    decides between backlog and overlap), whatever their age."""
     collection_id = await new_collection(store)
-    grace = 60 * 1_000_000
     await new_job(store, collection_id, "free", next_execution_time=T0)
     await new_job(
         store, collection_id, "backlog", next_execution_time=T0, busy=True, busy_since=T0 + 3
@@ -186,18 +184,15 @@ async def test_a_busy_jobs_backlog_waits_for_its_running_occurrence(store: SqlSt
     await new_job(
         store, collection_id, "overlap", next_execution_time=T0 + 4, busy=True, busy_since=T0 + 3
     )
-    await new_job(  # written before busy_since existed: the old rule (due)
-        store, collection_id, "legacy", next_execution_time=T0, busy=True, busy_since=None
-    )
     async with store.transaction() as conn:
-        soon = await store.due_jobs(conn, T0 + 5, 10, grace)
-        later = await store.due_jobs(conn, T0 + 3 + grace + 1, 10, grace)
+        soon = await store.due_jobs(conn, T0 + 5, 10)
+        much_later = await store.due_jobs(conn, T0 + 3600 * 1_000_000, 10)
         for record in soon:
             await store.update_job(conn, record.id, {"next_execution_time": None})
-        wakeup_of_backlog_only = await store.next_wakeup(conn)
-    assert sorted(record.name for record in soon) == ["free", "legacy", "overlap"]
-    assert sorted(record.name for record in later) == ["backlog", "free", "legacy", "overlap"]
-    assert wakeup_of_backlog_only is None  # the recording of its running occurrence wakes
+        wakeup_of_busy_only = await store.next_wakeup(conn)
+    assert [record.name for record in soon] == ["free"]
+    assert [record.name for record in much_later] == ["free"]
+    assert wakeup_of_busy_only is None  # the recording of its running occurrence wakes
 
 
 async def test_jobs_by_a_part_of_their_name(store: SqlStore) -> None:

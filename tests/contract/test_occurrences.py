@@ -166,9 +166,12 @@ async def test_reset_running_makes_them_pending_again(store: SqlStore) -> None:
             ],
         )
     async with store.transaction() as conn:
-        assert await store.reset_running(conn, NODE) == 2
+        assert await store.reset_running(conn, NODE, T0 + 5 * MINUTE) == 2
+        # The job's occurrence starts again now: slots missed meanwhile are backlog.
+        assert (await store.job_by_id(conn, job_id)).busy_since == T0 + 5 * MINUTE  # type: ignore[union-attr]
     async with store.transaction() as conn:
-        assert await store.reset_running(conn, NODE) == 0
+        assert await store.reset_running(conn, NODE, T0 + 6 * MINUTE) == 0
+        assert (await store.job_by_id(conn, job_id)).busy_since == T0 + 5 * MINUTE  # type: ignore[union-attr]
         claimed = await store.due_attempts(conn, T0 + 2 * MINUTE, 10, NODE, LEASED)
     assert [item.scheduled_time for item in claimed] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
 
@@ -203,7 +206,10 @@ async def test_an_expired_lease_is_taken_over_with_the_same_tag(store: SqlStore)
         )  # not yet expired
     async with store.transaction() as conn:
         [taken] = await store.due_attempts(conn, T0 + 2 * MINUTE, 10, NODE, LEASED)
+        job = await store.job_by_id(conn, job_id)
     assert (taken.scheduled_time, taken.execution_tag) == (T0, tag)
+    assert job is not None
+    assert job.busy_since == T0 + 2 * MINUTE  # taken over: it starts again now
     key = (job_id, T0, "scheduled")
     other = (job_id, T0 + MINUTE, "scheduled")
     async with store.transaction() as conn:

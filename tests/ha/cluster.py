@@ -165,7 +165,7 @@ class Cluster:
     """Nodes on one database, started one after the other; :meth:`close` stops those still
     running with SIGTERM (each must exit 0, as the e2e harness requires)."""
 
-    def __init__(self, database: Database, directory: Path, lease_seconds: float) -> None:
+    def __init__(self, database: Database, directory: Path, lease_seconds: float | None) -> None:
         self.database = database
         self.directory = directory
         self.lease_seconds = lease_seconds
@@ -178,10 +178,11 @@ class Cluster:
         directory.mkdir(parents=True, exist_ok=True)
         env = _environment() | {
             "JOBCLOCK_NODE": name,
-            "JOBCLOCK_LEASE_SECONDS": f"{self.lease_seconds:g}",
             "JOBCLOCK_SECRET_KEY": self.secret_key,
             "JOBCLOCK_DATA_DIR": str(directory),
         }
+        if self.lease_seconds is not None:  # None: the default lease, as users run it
+            env["JOBCLOCK_LEASE_SECONDS"] = f"{self.lease_seconds:g}"
         server: RunningServer | None = None
         for _ in range(3):
             port = _free_port()

@@ -89,6 +89,87 @@ def claim(
     return Claim(True, slot, advanced, following)
 
 
+# Slots counted one by one when an occurrence ends with overlapping slots behind it; past
+# this many the rest are skipped without being counted (an every-second job would need a
+# run of almost three hours to get there).
+MAX_POSTPONED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """What follows an occurrence during whose run further slots came due (§5.1).
+
+    ``waited`` are the slots that came due while it ran (the first ``MAX_POSTPONED``), in
+    order; they get one ``Postponed`` entry together. ``resume`` is the claim of the latest of
+    them, which runs now (or is skipped when it is past the grace); the others are skipped.
+    """
+
+    waited: tuple[datetime, ...]
+    resume: Claim
+
+    @property
+    def skipped(self) -> int:
+        return len(self.waited) - (1 if self.resume.run else 0)
+
+
+def after_busy(
+    recurrence: Recurrence | None,
+    cursor: Cursor,
+    waiting: datetime | None,
+    busy_since: datetime,
+    ended: datetime,
+    *,
+    chained: bool,
+    grace: timedelta = DEFAULT_MISFIRE_GRACE,
+) -> Overlap | None:
+    """An occurrence that ran from ``busy_since`` to ``ended`` is over; ``waiting`` is the
+    job's next slot. None when nothing overlapped: the next slot is still ahead, or it was
+    already due when the occurrence started (backlog: it and the slots after it run one by
+    one, each judged against the grace when it is claimed).
+
+    Otherwise the slots in ``(busy_since, ended]`` waited for the occurrence: the latest runs
+    now and the others are skipped, so a job whose target hangs runs once after each hang
+    instead of replaying it (and writes one ``Postponed`` entry per hang, not one per slot).
+    """
+    if recurrence is None or waiting is None or waiting <= busy_since or waiting > ended:
+        return None
+    waited = [waiting]
+    if not chained:  # a chained job's next run is one period after the last actual start
+        while len(waited) < MAX_POSTPONED:
+            after = next_occurrence(recurrence, cursor.anchor, waited[-1], waited[-1], cursor.done)
+            if after is None or after > ended:
+                break
+            waited.append(after)
+    return Overlap(
+        tuple(waited), claim(recurrence, cursor, waited[-1], ended, chained=chained, grace=grace)
+    )
+
+
+def postponed_message(overlap: Overlap, busy_since: datetime) -> str:
+    """The message of the one ``Postponed`` entry of an overlap."""
+    waited = overlap.waited
+    count = len(waited)
+    slots = (
+        _instant(waited[0]) if count == 1 else f"{_instant(waited[0])} to {_instant(waited[-1])}"
+    )
+    told = (
+        f"{count} occurrence{'s' if count > 1 else ''} ({slots}) came due while the previous "
+        f"occurrence of the job, started at {_instant(busy_since)}, was still running"
+    )
+    if len(waited) >= MAX_POSTPONED:
+        told += f" (the first {MAX_POSTPONED} are counted)"
+    latest = _instant(waited[-1])
+    if not overlap.resume.run:
+        return f"{told}; they are skipped: the latest, {latest}, is past the misfire grace."
+    if count == 1:
+        return f"{told}; it was postponed and runs now."
+    return f"{told}; the latest, {latest}, runs now and the other {count - 1} are skipped."
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class StepKind(Enum):
     RETRY = "retry"
     ERROR_ACTION = "error_action"

@@ -33,8 +33,10 @@ from jobclock.domain.planning import (
     Phase,
     StepKind,
     after_attempt,
+    after_busy,
     claim,
     count_attempt,
+    postponed_message,
     state_after_occurrence,
 )
 from jobclock.ports import ActionExecutor, Clock
@@ -61,7 +63,7 @@ class EngineSettings:
     node: str = "local"
     # A running attempt's lease: longer than the 60 s HTTP timeout, renewed while it runs;
     # when a node dies, its attempts are taken over this long after its last renewal.
-    lease: timedelta = timedelta(seconds=90)
+    lease: timedelta = timedelta(seconds=20)
     heartbeat: timedelta = timedelta(seconds=5)
 
 
@@ -103,17 +105,13 @@ class Engine:
         self._started_at: datetime | None = None
         self._next_claim = datetime.min.replace(tzinfo=UTC)
 
-    @property
-    def _grace_us(self) -> int:
-        return int(self.settings.misfire_grace / timedelta(microseconds=1))
-
     # -- the loop ------------------------------------------------------------------------
     async def start(self) -> None:
         """Recover: attempts this node left running when it stopped are tried again."""
         now = self._clock.now()
         self._started_at = self._started_at or now
         async with self._store.transaction() as conn:
-            count = await self._store.reset_running(conn, self.settings.node)
+            count = await self._store.reset_running(conn, self.settings.node, to_us(now))
             await self._store.heartbeat(
                 conn, self.settings.node, to_us(self._started_at), to_us(now)
             )
@@ -278,14 +276,13 @@ class Engine:
         lease_expiry = to_us(now + self.settings.lease)
         started: list[_Claimed] = []
         async with self._store.transaction() as conn:
-            due = await self._store.due_jobs(conn, now_us, limit, self._grace_us)
+            due = await self._store.due_jobs(conn, now_us, limit)
             if not due:
                 return started
             new_occurrences: list[dict[str, Any]] = []
-            entries: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
             for record in due:
-                update, occurrence = self._schedule_job(record, now, entries)
+                update, occurrence = self._schedule_job(record, now)
                 updates.append(update)
                 if occurrence is None:
                     continue
@@ -297,30 +294,24 @@ class Engine:
                 )
                 new_occurrences.append(occurrence)
             await self._store.insert_occurrences(conn, new_occurrences)
-            await self._store.insert_history(conn, entries)
             await self._store.update_jobs(conn, updates)
         return started
 
     def _schedule_job(
-        self, record: JobRecord, now: datetime, entries: list[dict[str, Any]]
+        self, record: JobRecord, now: datetime
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The job's new cursor, and the occurrence to write if one runs now."""
+        """The job's new cursor, and the occurrence to write if one runs now (due jobs are
+        never busy: a busy job's slots are decided when its occurrence is recorded)."""
         definition = self._definition(record)
-        recurrence = definition.recurrence
         assert record.next_execution_time is not None  # noqa: S101 - due jobs have one
         slot = from_us(record.next_execution_time)
-        cursor = Cursor(
-            from_us(record.anchor),
-            None if record.last_occurrence is None else from_us(record.last_occurrence),
-            record.occurrences_done,
-        )
-        chained = (
-            definition.start_time is None
-            and recurrence is not None
-            and recurrence.effective_schedule is None
-        )
         decision = claim(
-            recurrence, cursor, slot, now, chained=chained, grace=self.settings.misfire_grace
+            definition.recurrence,
+            _cursor(record),
+            slot,
+            now,
+            chained=_chained(definition),
+            grace=self.settings.misfire_grace,
         )
         update: dict[str, Any] = {
             "id": record.id,
@@ -334,32 +325,9 @@ class Engine:
             else to_us(decision.next_time),
             "busy": record.busy,
             "busy_since": record.busy_since,
-            "postponed": record.postponed,
-            "history_seq": record.history_seq,
         }
         if not decision.run:
             log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})
-            return update, None
-        if record.busy:
-            # The previous occurrence (with its retries) still runs: this one waits (§5.1).
-            record.history_seq += 1
-            update["history_seq"] = record.history_seq
-            update["postponed"] = to_us(slot)
-            entries.append(
-                {
-                    "job_id": record.id,
-                    "history_id": history_id(now, record.history_seq),
-                    "start_time": to_us(now),
-                    "end_time": to_us(now),
-                    "expected_execution_time": to_us(slot),
-                    "action_name": ActionName.MAIN_ACTION.value,
-                    "status": HistoryStatus.POSTPONED.value,
-                    "message": "The occurrence was postponed: the previous occurrence of the "
-                    "job is still running.",
-                    "retry_count": 0,
-                    "repeat_count": decision.cursor.done,
-                }
-            )
             return update, None
         update["busy"] = True
         update["busy_since"] = to_us(now)
@@ -456,7 +424,9 @@ class Engine:
             held = await self._store.still_leased(
                 conn, self.settings.node, [_key(item.occurrence) for item in batch]
             )
-            records = await self._store.jobs_by_ids(conn, (item.job.id for item in batch))
+            records = await self._store.jobs_by_ids(
+                conn, (item.job.id for item in batch), lock=True
+            )
             writes = _Writes()
             for item in batch:
                 record = records.get(item.job.id)
@@ -475,6 +445,7 @@ class Engine:
             await self._store.update_jobs(
                 conn, [_job_values(record) for record in records.values()]
             )
+            await self._store.update_jobs(conn, writes.cursors)
             await self._store.finish_jobs(conn, writes.finished)
 
     def _record_one(self, item: _Finished, record: JobRecord, writes: _Writes) -> None:
@@ -535,8 +506,10 @@ class Engine:
         writes.done.append((occurrence.job_id, occurrence.scheduled_time, occurrence.kind))
         if occurrence.kind != "scheduled":
             return
+        busy_since = item.started if record.busy_since is None else from_us(record.busy_since)
         record.busy = False
         record.busy_since = None
+        record.postponed = None
         final_state = state_after_occurrence(occurrence.final, step.main_failed)
         if final_state is not None and record.state == JobState.ENABLED.value:
             record.state = final_state.value
@@ -545,20 +518,65 @@ class Engine:
             writes.finished.append(
                 {"id": record.id, "state": record.state, "finished_at": record.finished_at}
             )
-        if record.postponed is not None and record.state == JobState.ENABLED.value:
+        if record.state == JobState.ENABLED.value:
+            self._resume_after(record, busy_since, item.ended, writes)
+
+    def _resume_after(
+        self, record: JobRecord, busy_since: datetime, ended: datetime, writes: _Writes
+    ) -> None:
+        """The slots that came due while the job's occurrence ran (§5.1): one Postponed entry
+        for all of them, and the latest runs now (``planning.after_busy``)."""
+        definition = self._definition(record)
+        waiting = record.next_execution_time
+        overlap = after_busy(
+            definition.recurrence,
+            _cursor(record),
+            None if waiting is None else from_us(waiting),
+            busy_since,
+            ended,
+            chained=_chained(definition),
+            grace=self.settings.misfire_grace,
+        )
+        if overlap is None:
+            return
+        resume = overlap.resume
+        record.history_seq += 1
+        writes.entries.append(
+            {
+                "job_id": record.id,
+                "history_id": history_id(ended, record.history_seq),
+                "start_time": to_us(ended),
+                "end_time": to_us(ended),
+                "expected_execution_time": to_us(overlap.waited[0]),
+                "action_name": ActionName.MAIN_ACTION.value,
+                "status": HistoryStatus.POSTPONED.value,
+                "message": postponed_message(overlap, busy_since),
+                "retry_count": 0,
+                "repeat_count": resume.cursor.done,
+            }
+        )
+        writes.cursors.append(
+            {
+                "id": record.id,
+                "anchor": to_us(resume.cursor.anchor),
+                "last_occurrence": None
+                if resume.cursor.last is None
+                else to_us(resume.cursor.last),
+                "occurrences_done": resume.cursor.done,
+                "next_execution_time": None
+                if resume.next_time is None
+                else to_us(resume.next_time),
+            }
+        )
+        if resume.run:
             writes.follow_ups.append(
                 _occurrence_row(
-                    record.id,
-                    from_us(record.postponed),
-                    "scheduled",
-                    record.occurrences_done,
-                    record.next_execution_time is None,
+                    record.id, resume.slot, "scheduled", resume.cursor.done, resume.final
                 )
-                | {"due_at": to_us(item.ended)}
+                | {"due_at": to_us(ended)}
             )
             record.busy = True
-            record.busy_since = to_us(item.ended)
-        record.postponed = None
+            record.busy_since = to_us(ended)
 
     async def _purge(self, now: datetime) -> None:
         if self._next_purge is not None and now < self._next_purge:
@@ -588,6 +606,22 @@ class _Writes:
     continued: list[dict[str, Any]] = field(default_factory=list)
     follow_ups: list[dict[str, Any]] = field(default_factory=list)
     finished: list[dict[str, Any]] = field(default_factory=list)  # Completed or Faulted
+    cursors: list[dict[str, Any]] = field(default_factory=list)  # after an overlap
+
+
+def _cursor(record: JobRecord) -> Cursor:
+    last = None if record.last_occurrence is None else from_us(record.last_occurrence)
+    return Cursor(from_us(record.anchor), last, record.occurrences_done)
+
+
+def _chained(definition: JobDefinition) -> bool:
+    """No startTime and no schedule: each run is one period after the last actual start."""
+    recurrence = definition.recurrence
+    return (
+        definition.start_time is None
+        and recurrence is not None
+        and recurrence.effective_schedule is None
+    )
 
 
 def _key(occurrence: OccurrenceRecord) -> tuple[int, int, str]:

@@ -15,18 +15,10 @@ from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from jobclock.domain.planning import DEFAULT_MISFIRE_GRACE
 from jobclock.storage.migrate import upgrade
 from jobclock.storage.tables import collections, history, jobs, metadata, nodes, occurrences
 
 WAKEUP_CHANNEL = "jobclock_wakeup"
-_GRACE = int(DEFAULT_MISFIRE_GRACE.total_seconds() * 1_000_000)
-# A busy job whose next slot was due before its running occurrence started: backlog.
-_BACKLOG = and_(
-    jobs.c.busy,
-    jobs.c.busy_since.is_not(None),
-    jobs.c.next_execution_time <= jobs.c.busy_since,
-)
 
 
 @dataclass(slots=True)
@@ -344,21 +336,17 @@ class SqlStore:
         return await self.list_jobs(conn, collection_id, state, None, 0)
 
     # -- engine --------------------------------------------------------------------------
-    async def due_jobs(
-        self, conn: AsyncConnection, now: int, limit: int, grace: int = _GRACE
-    ) -> list[JobRecord]:
-        """Enabled jobs of enabled collections whose next execution time has come.
-
-        A busy job whose next slot was already due when its running occurrence started
-        (backlog, not an overlap) waits until that occurrence is recorded, or until ``grace``
-        µs after it started, when the slot can only be skipped."""
+    async def due_jobs(self, conn: AsyncConnection, now: int, limit: int) -> list[JobRecord]:
+        """Enabled jobs of enabled collections whose next execution time has come, and that
+        are not busy: a busy job's due slots wait until its running occurrence is recorded,
+        which decides what becomes of them (backlog or overlap: ``planning.after_busy``)."""
         query = (
             self._jobs()
             .where(
                 jobs.c.next_execution_time <= now,
                 jobs.c.state == "Enabled",
                 collections.c.state == "Enabled",
-                or_(~_BACKLOG, jobs.c.busy_since < now - grace),
+                ~jobs.c.busy,
             )
             .order_by(jobs.c.next_execution_time)
             .limit(limit)
@@ -427,14 +415,27 @@ class SqlStore:
         )
         if self.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        found = [_occurrence(row) for row in await conn.execute(query)]
+        rows = list(await conn.execute(query))
+        found = [_occurrence(row) for row in rows]
         if found:
             await conn.execute(
                 update(occurrences)
                 .where(occurrences.c.id.in_([item.id for item in found]))
                 .values(status="running", lease_owner=node, lease_expiry=lease_until)
             )
+            taken = [
+                row.job_id for row in rows if row.status == "running" and row.kind == "scheduled"
+            ]
+            await self._restart_busy(conn, taken, now)
         return found
+
+    async def _restart_busy(self, conn: AsyncConnection, job_ids: Sequence[int], now: int) -> None:
+        """These jobs' occurrences start again now (taken over, or reset at a restart): the
+        slots that came due before now are backlog, not an overlap, when they end."""
+        if job_ids:
+            await conn.execute(
+                update(jobs).where(jobs.c.id.in_(sorted(set(job_ids)))).values(busy_since=now)
+            )
 
     async def extend_leases(
         self, conn: AsyncConnection, node: str, keys: Sequence[tuple[int, int, str]], until: int
@@ -494,11 +495,18 @@ class SqlStore:
         if self.dialect == "postgresql":
             await conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
 
-    async def jobs_by_ids(self, conn: AsyncConnection, ids: Iterable[int]) -> dict[int, JobRecord]:
-        wanted = list(set(ids))
+    async def jobs_by_ids(
+        self, conn: AsyncConnection, ids: Iterable[int], *, lock: bool = False
+    ) -> dict[int, JobRecord]:
+        """These jobs by id; with ``lock``, their rows stay locked (PostgreSQL, in id order)
+        until the transaction ends, so what the caller writes back is not a lost update."""
+        wanted = sorted(set(ids))
         if not wanted:
             return {}
-        rows = await conn.execute(self._jobs().where(jobs.c.id.in_(wanted)))
+        query = self._jobs().where(jobs.c.id.in_(wanted))
+        if lock and self.dialect == "postgresql":
+            query = query.order_by(jobs.c.id).with_for_update(of=jobs)
+        rows = await conn.execute(query)
         return {row.id: _job(row) for row in rows}
 
     async def update_occurrences(
@@ -546,7 +554,7 @@ class SqlStore:
     async def next_wakeup(self, conn: AsyncConnection) -> int | None:
         """The earliest instant at which the engine has work: a due job or a due attempt.
 
-        A busy job's backlog (see :meth:`due_jobs`) is not counted: the engine learns of it
+        A busy job (see :meth:`due_jobs`) is not counted: the engine learns of its slots
         when the running occurrence is recorded. Both lookups walk an index in order and
         stop at the first row (no scan of every job)."""
         job_time = (
@@ -556,7 +564,7 @@ class SqlStore:
                 jobs.c.next_execution_time.is_not(None),
                 jobs.c.state == "Enabled",
                 collections.c.state == "Enabled",
-                ~_BACKLOG,
+                ~jobs.c.busy,
             )
             .order_by(jobs.c.next_execution_time)
             .limit(1)
@@ -569,15 +577,20 @@ class SqlStore:
         times = [value for value in (first, second) if value is not None]
         return min(times) if times else None
 
-    async def reset_running(self, conn: AsyncConnection, node: str) -> int:
+    async def reset_running(self, conn: AsyncConnection, node: str, now: int) -> int:
         """Attempts this node left running when it stopped are tried again (at-least-once).
 
         On SQLite there is one node, so every running attempt is its own; on PostgreSQL only
         those leased to ``node`` (other nodes' expired leases are taken over as they expire).
+        Their jobs' occurrences start again ``now``: slots missed while the node was down are
+        backlog (each runs if it is within the grace), not an overlap.
         """
-        statement = update(occurrences).where(occurrences.c.status == "running")
+        mine = occurrences.c.status == "running"
         if self.dialect != "sqlite":
-            statement = statement.where(occurrences.c.lease_owner == node)
+            mine = and_(mine, occurrences.c.lease_owner == node)
+        busy = select(occurrences.c.job_id).where(mine, occurrences.c.kind == "scheduled")
+        await self._restart_busy(conn, [row[0] for row in await conn.execute(busy)], now)
+        statement = update(occurrences).where(mine)
         result = await conn.execute(statement.values(status="pending", lease_owner=None))
         return int(result.rowcount or 0)
 

@@ -1,0 +1,188 @@
+"""The workload and the checks the fault tests share: every-second HTTP jobs at a recording
+target, and what "nothing lost" means, read the way a user reads it (the history API,
+following ``nextLink``, and what the target received).
+
+Pass criteria (``check_exactly_once``), for every job and every scheduled second of a window:
+
+* exactly one ``Completed`` ``MainAction`` history entry (no other executed entry);
+* the target received it at least once, and every copy it received carries one execution tag;
+* nothing of the window reached the target that the history does not record as executed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.e2e.harness import Api, Received, Reply, Target, http_action, wait_for
+from tests.ha.cluster import parse_instant
+
+SECOND = timedelta(seconds=1)
+TAG = "x-ms-execution-tag"
+EXPECTED = "x-ms-scheduler-expected-execution-time"
+JOB_ID = "x-ms-scheduler-jobid"
+
+
+@dataclass(frozen=True)
+class Workload:
+    collection: str
+    jobs: list[str]
+    start: datetime  # every job's startTime (a whole second)
+
+    def path(self, job: str) -> str:
+        return f"/{self.collection}/{job}"
+
+
+def every_second_jobs(
+    apis: list[Api],
+    target: Target,
+    collection: str,
+    count: int,
+    lead: float = 3.0,
+    delay: float = 0.0,
+) -> Workload:
+    """An ``Unlimited`` collection and ``count`` jobs ``{"frequency": "Second",
+    "interval": 1}``, no retries, one whole-second ``startTime`` ``lead`` s ahead, created
+    alternately through each API; the target answers each after ``delay`` s."""
+    apis[0].create_collection(collection, "Unlimited")
+    start = datetime.fromtimestamp(math.ceil(time.time() + lead), UTC)
+    work = Workload(collection, [f"job-{index:03d}" for index in range(count)], start)
+    for index, job in enumerate(work.jobs):
+        target.reply(work.path(job), Reply(delay=delay))
+        apis[index % len(apis)].create_job(
+            collection,
+            job,
+            {
+                "startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "action": http_action(target.url(work.path(job))),
+                "recurrence": {"frequency": "Second", "interval": 1},
+            },
+        )
+    assert datetime.now(UTC) < start, "creating the jobs took longer than the lead"
+    return work
+
+
+def sleep_until(moment: datetime) -> None:
+    left = (moment - datetime.now(UTC)).total_seconds()
+    if left > 0:
+        time.sleep(left)
+
+
+def slots(first: datetime, last: datetime) -> list[datetime]:
+    """Every whole second in [first, last]."""
+    begin = datetime.fromtimestamp(math.ceil(first.timestamp()), UTC)
+    count = int((last - begin) / SECOND) + 1
+    return [begin + index * SECOND for index in range(max(0, count))]
+
+
+def history_of(api: Api, collection: str, job: str) -> list[dict[str, Any]]:
+    """Every history entry of ``job``, all pages (``nextLink``), as a user reads them."""
+    response = api.get(f"{api.job_path(collection, job)}/history")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    entries: list[dict[str, Any]] = list(body["value"])
+    while body.get("nextLink"):
+        response = api.http.get(body["nextLink"])
+        assert response.status_code == 200, response.text
+        body = response.json()
+        entries.extend(body["value"])
+    return [entry["properties"] for entry in entries]
+
+
+def received_by_slot(target: Target, path: str) -> dict[datetime, list[Received]]:
+    found: dict[datetime, list[Received]] = defaultdict(list)
+    for item in target.received(path):
+        found[parse_instant(item.headers[EXPECTED])].append(item)
+    return found
+
+
+@dataclass
+class Findings:
+    errors: list[str] = field(default_factory=list)
+    slots: int = 0
+    completed: int = 0
+    postponed_rows: int = 0
+    resent: int = 0  # slots the target received more than once (same tag)
+
+    def add(self, job: str, what: str, moments: list[datetime]) -> None:
+        if moments:
+            shown = [moment.strftime("%H:%M:%S") for moment in moments[:12]]
+            more = f" (+{len(moments) - 12})" if len(moments) > 12 else ""
+            self.errors.append(f"{job}: {len(moments)} {what}: {shown}{more}")
+
+    def summary(self) -> str:
+        return (
+            f"{self.slots} slots: {self.completed} completed once, "
+            f"{self.postponed_rows} Postponed rows, {self.resent} delivered twice (same tag), "
+            f"{len(self.errors)} problems"
+        )
+
+    def fail_if_any(self) -> None:
+        shown = "\n".join(self.errors[:40])
+        more = f"\n... and {len(self.errors) - 40} more" if len(self.errors) > 40 else ""
+        assert not self.errors, f"{self.summary()}:\n{shown}{more}"
+
+
+def check_exactly_once(
+    api: Api, target: Target, work: Workload, window: list[datetime]
+) -> Findings:
+    """The module's pass criteria for every job of ``work`` over ``window``."""
+    findings = Findings(slots=len(window) * len(work.jobs))
+    wanted = set(window)
+    for job in work.jobs:
+        entries = [item for item in history_of(api, work.collection, job)]
+        main = [item for item in entries if item["actionName"] == "MainAction"]
+        executed: dict[datetime, list[str]] = defaultdict(list)
+        for item in main:
+            moment = parse_instant(item["expectedExecutionTime"])
+            if item["status"] == "Postponed":
+                findings.postponed_rows += 1
+            else:
+                executed[moment].append(item["status"])
+        received = received_by_slot(target, work.path(job))
+        completed = [moment for moment in window if executed.get(moment) == ["Completed"]]
+        findings.completed += len(completed)
+        findings.add(job, "slots never executed", sorted(wanted - set(executed)))
+        findings.add(
+            job,
+            "slots recorded more than once or not Completed",
+            sorted(m for m in wanted & set(executed) if executed[m] != ["Completed"]),
+        )
+        findings.add(job, "slots that never reached the target", sorted(wanted - set(received)))
+        findings.add(
+            job,
+            "deliveries never recorded as executed",
+            sorted(m for m in set(received) - set(executed) if m <= window[-1]),
+        )
+        for moment, items in received.items():
+            if len(items) > 1:
+                findings.resent += 1
+                tags = {item.headers.get(TAG) for item in items}
+                if len(tags) != 1:
+                    findings.add(job, f"re-sent with {len(tags)} different tags", [moment])
+    return findings
+
+
+def wait_until_recorded(api: Api, work: Workload, window: list[datetime], timeout: float) -> None:
+    """Wait (bounded) until every job's history holds an executed entry for every slot of
+    ``window``, or ``timeout`` passes; the checks then say what is missing."""
+    last = window[-1]
+
+    def done() -> bool:
+        for job in work.jobs:
+            times = {
+                parse_instant(item["expectedExecutionTime"])
+                for item in history_of(api, work.collection, job)
+                if item["actionName"] == "MainAction" and item["status"] != "Postponed"
+            }
+            if not set(window) <= times:
+                return False
+        return True
+
+    with contextlib.suppress(AssertionError):  # the checks report exactly what is missing
+        wait_for(done, f"every slot up to {last} to be recorded", timeout, every=1.0)
