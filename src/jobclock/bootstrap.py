@@ -12,12 +12,12 @@ from starlette.types import ASGIApp
 from jobclock.actions.registry import build_executors
 from jobclock.api.app import create_app
 from jobclock.clock import SystemClock
-from jobclock.domain.actions import ActionType
 from jobclock.engine.dispatcher import Engine, EngineSettings
-from jobclock.ports import ActionExecutor
+from jobclock.engine.runner import EngineParts, EngineThread
 from jobclock.secret_box import FernetSecretBox, load_or_create_key
 from jobclock.services import SchedulerService
 from jobclock.settings import Settings
+from jobclock.storage.definitions import StoredDefinitions
 from jobclock.storage.sql_store import SqlStore
 from jobclock.web import create_portal, with_portal
 
@@ -27,15 +27,13 @@ class Application:
     settings: Settings
     store: SqlStore
     service: SchedulerService
-    engine: Engine
+    # The engine runs on a thread of its own, with its own store, clock and executors.
+    engine: EngineThread
     api: FastAPI
-    executors: dict[ActionType, ActionExecutor]
     # What the server serves: the portal's paths to the portal, the rest to the API.
     http: ASGIApp
 
     async def close(self) -> None:
-        for executor in {id(e): e for e in self.executors.values()}.values():
-            await executor.aclose()
         await self.store.close()
 
 
@@ -45,22 +43,34 @@ def build(settings: Settings, token: str) -> Application:
     key = settings.secret_key or load_or_create_key(settings.data_dir / "jobclock.key")
     box = FernetSecretBox(key)
     clock = SystemClock()
-    service = SchedulerService(store, box, clock, wake=clock.wake)
-    executors = build_executors(os.environ, clock)
-    engine = Engine(
-        store,
-        service.codec,
-        executors,
-        clock,
-        EngineSettings(
-            region=settings.region,
-            concurrency=settings.concurrency,
-            node=settings.node_name,
-            lease=timedelta(seconds=settings.lease_seconds),
-        ),
-    )
+
+    def engine_parts() -> EngineParts:
+        """Built on the engine's own thread and loop: nothing here is shared with the API
+        but the secret box (stateless) and the database."""
+        engine_store = SqlStore(settings.db)
+        executors = build_executors(os.environ, engine_clock := SystemClock())
+        engine = Engine(
+            engine_store,
+            StoredDefinitions(box),
+            executors,
+            engine_clock,
+            EngineSettings(
+                region=settings.region,
+                concurrency=settings.concurrency,
+                node=settings.node_name,
+                lease=timedelta(seconds=settings.lease_seconds),
+            ),
+        )
+
+        async def close() -> None:
+            for executor in {id(e): e for e in executors.values()}.values():
+                await executor.aclose()
+            await engine_store.close()
+
+        return EngineParts(engine, close)
+
+    engine = EngineThread(engine_parts)
+    service = SchedulerService(store, box, clock, wake=engine.wake)
     api = create_app(service, token)
     portal = create_portal(service, token, clock)
-    return Application(
-        settings, store, service, engine, api, dict(executors), with_portal(portal, api)
-    )
+    return Application(settings, store, service, engine, api, with_portal(portal, api))

@@ -17,8 +17,9 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.e2e.harness import Api, Target, start_server, stop_server
+from tests.e2e.harness import Api, Target, start_server, stop_server, wait_for
 from tests.faults.workload import (
+    EXPECTED,
     SECOND,
     check_exactly_once,
     every_second_jobs,
@@ -37,14 +38,30 @@ def test_kill_9_mid_burst_then_restart_every_slot_within_the_grace_completes_onc
     directory = tmp_path / "jobclock"
     server = start_server(directory)
     api = Api(server)
-    work = every_second_jobs([api], target, "burst", JOBS, lead=6.0)
+    work = every_second_jobs([api], target, "burst", JOBS, lead=15.0)
     api.close()
 
-    into_burst = random.uniform(0.02, 0.3)  # noqa: S311 - a random moment of the burst
-    sleep_until(work.start + 3 * SECOND + into_burst * SECOND)
+    # kill -9 at a random moment of a burst: once the target has received a random part of
+    # the 200 requests of one second (so attempts are in flight and unrecorded).
+    burst = work.start + 3 * SECOND
+    part = random.randint(1, JOBS * 3 // 4)  # noqa: S311
+    stamp = burst.strftime("%Y-%m-%dT%H:%M:%S")
+
+    def received_part() -> bool:
+        arrived = [item for item in target.received() if stamp in item.headers[EXPECTED]]
+        return len(arrived) >= part
+
+    sleep_until(burst)
+    wait_for(received_part, f"{part} requests of the burst at {stamp}", 5, every=0.001)
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=10)
     killed_at = datetime.now(UTC)
+    into_burst = (killed_at - burst).total_seconds()
+    with sqlite3.connect(directory / "jobclock.db") as db:
+        in_flight = db.execute(
+            "SELECT count(*) FROM occurrences WHERE status = 'running'"
+        ).fetchone()[0]
+    assert in_flight > 0, "nothing was in flight at the kill: the test would test nothing"
     sleep_until(killed_at + DOWN * SECOND)
 
     again = start_server(directory)
@@ -58,7 +75,9 @@ def test_kill_9_mid_burst_then_restart_every_slot_within_the_grace_completes_onc
         assert response.status_code == 200, response.text
         findings = check_exactly_once(api, target, work, window)
         print(
-            f"\nkill -9 {into_burst:.2f} s into a burst of {JOBS}, down {DOWN} s: "
+            f"\nkill -9 {into_burst:.3f} s into a burst of {JOBS}, after {part} arrived "
+            f"({in_flight} attempts in "
+            f"flight), down {DOWN} s: "
             f"{findings.summary()}"
         )
         findings.fail_if_any()
