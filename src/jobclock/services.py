@@ -297,9 +297,8 @@ class SchedulerService:
         return view, existing is None
 
     def _storable(self, definition: JobDefinition) -> str:
-        """The definition as stored, once it reads back as itself: equal canonical JSON,
-        which is what GET shows and what runs (the domain tells an empty schedule list from
-        an absent one; neither the wire nor the engine does)."""
+        """The definition as stored, once it reads back as an equal definition: what runs
+        and what GET shows is then what was sent."""
         stored = self.codec.dump(definition)
         try:
             back = self.codec.load(stored)
@@ -308,7 +307,7 @@ class SchedulerService:
                 f"The job cannot be stored as given: read back, {exc.message}",
                 field=getattr(exc, "field", None),
             ) from exc
-        if self.codec.plain_json(back) != self.codec.plain_json(definition):
+        if back != definition:
             _log.error("job.round_trip_mismatch", extra={"event": "job.round_trip_mismatch"})
             raise InvalidDefinition(
                 "The job cannot be stored as given: read back, it would differ from the "

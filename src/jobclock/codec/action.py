@@ -250,8 +250,13 @@ _AMQP_QUERY_KEYS = frozenset({"heartbeat", "name", "connection_timeout"})
 
 def _amqp(body: Fields) -> AmqpMessage:
     url = _required_text(body, "url").strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("amqp", "amqps") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        usable = parts.scheme.lower() in ("amqp", "amqps") and bool(parts.hostname)
+    except ValueError:  # an unbalanced '[' or ']', a port that is not 0..65535
+        usable = False
+    if not usable or parts.hostname is None:
         raise InvalidDefinition(
             f"'{body.name('url')}' must be an amqp:// or amqps:// URL.", field=body.name("url")
         )
@@ -267,9 +272,10 @@ def _amqp(body: Fields) -> AmqpMessage:
     password = body.text("password") or (
         None if parts.password is None else unquote(parts.password)
     )
-    netloc = parts.hostname
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
+    # An IPv6 address keeps its brackets, or the stored URL would not parse again.
+    netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None:
+        netloc = f"{netloc}:{port}"
     if parts.username is not None:
         netloc = f"{parts.username}@{netloc}"
     public = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -174,8 +174,13 @@ def check_http_request(request: HttpRequest, path: str) -> None:
             f"'{path}.uri' is {len(request.uri)} characters long; the limit is {MAX_URI_LENGTH}.",
             field=f"{path}.uri",
         )
-    parts = urlsplit(request.uri)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(request.uri)
+        usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0..65535
+    except ValueError:  # an unbalanced '[' or ']', a port that is not a number
+        usable = False
+    if not usable:
         raise InvalidDefinition(
             f"'{path}.uri' must be an absolute http or https URL, got {request.uri!r}.",
             field=f"{path}.uri",

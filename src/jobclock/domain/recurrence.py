@@ -116,18 +116,21 @@ class Schedule:
     monthly_occurrences: tuple[MonthlyOccurrence, ...] | None = None
 
     def __post_init__(self) -> None:
-        # Normalise once, here, so the engine can bisect the lists as they are.
+        # Normalise once, here, so the engine can bisect the lists as they are. An empty
+        # list is None: neither the wire nor the engine tells them apart, so equal
+        # schedules are equal values (a stored job reads back equal to the one sent).
         for name in ("minutes", "hours", "month_days"):
             values = getattr(self, name)
             if values is not None:
-                object.__setattr__(self, name, tuple(sorted(set(values))))
+                object.__setattr__(self, name, tuple(sorted(set(values))) or None)
         if self.week_days is not None:
             wanted = set(self.week_days)
-            object.__setattr__(self, "week_days", tuple(d for d in WEEK_ORDER if d in wanted))
+            ordered_days = tuple(d for d in WEEK_ORDER if d in wanted)
+            object.__setattr__(self, "week_days", ordered_days or None)
         if self.monthly_occurrences is not None:
             unique = set(self.monthly_occurrences)
             ordered = tuple(sorted(unique, key=MonthlyOccurrence.sort_key))
-            object.__setattr__(self, "monthly_occurrences", ordered)
+            object.__setattr__(self, "monthly_occurrences", ordered or None)
 
     @property
     def is_empty(self) -> bool:
@@ -151,6 +154,11 @@ class Recurrence:
     end_time: datetime | None = None
     schedule: Schedule | None = None
     time_zone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        # An empty schedule is no schedule (§3.7); one value for both keeps equality exact.
+        if self.schedule is not None and self.schedule.is_empty:
+            object.__setattr__(self, "schedule", None)
 
     @property
     def effective_schedule(self) -> Schedule | None:
