@@ -559,6 +559,16 @@ def test_instant_out_of_range_is_400_and_stores_nothing(
             _recurrence(count=2**31 - 1), {"recurrence": {"count": 2**31 - 1}}, id="count-int32"
         ),
         pytest.param(
+            {"action": {"type": "Amqp", "amqpMessage": {"url": "amqp://u@[::1]:5672/v"}}},
+            {"action": {"amqpMessage": {"url": "amqp://u@[::1]:5672/v"}}},
+            id="amqp-ipv6-host",
+        ),
+        pytest.param(
+            _recurrence(schedule={"minutes": []}),
+            {"recurrence": {"frequency": "Hour", "interval": 1}},
+            id="empty-schedule-list",
+        ),
+        pytest.param(
             {"action": http_action(TARGET, "POST", body="smile \ud83d\ude00 tab\t nul\x00")},
             {"action": {"request": {"body": "smile 😀 tab\t nul\x00"}}},
             id="body-surrogate-pair-and-controls",
@@ -638,6 +648,12 @@ def test_edge_values_that_are_stored_read_back_and_put_again_unchanged(
         ),
         pytest.param(
             {"action": http_action(TARGET, headers={"X Bad": "a"})}, id="header-name-space"
+        ),
+        pytest.param({"action": http_action("http://[::1/")}, id="uri-unbalanced-bracket"),
+        pytest.param({"action": http_action("http://127.0.0.1:99999/")}, id="uri-port-99999"),
+        pytest.param(
+            {"action": {"type": "Amqp", "amqpMessage": {"url": "amqp://h:70000/"}}},
+            id="amqp-port-70000",
         ),
     ],
 )
