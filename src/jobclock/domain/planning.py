@@ -75,7 +75,8 @@ def claim(
     if recurrence is not None and now - slot > grace:
         resumed = next_occurrence(recurrence, cursor.anchor, now, cursor.last, cursor.done)
         return Claim(False, slot, cursor, resumed)
-    anchor = now if chained and recurrence is not None else cursor.anchor
+    # A chained job re-anchors on its actual start: now, or its slot when claimed ahead.
+    anchor = max(now, slot) if chained and recurrence is not None else cursor.anchor
     advanced = Cursor(anchor, slot, cursor.done + 1)
     if recurrence is None:
         return Claim(True, slot, advanced, None)
@@ -83,7 +84,7 @@ def claim(
     # than the grace lets the slots behind it run too (each is judged against the grace when
     # it is claimed). A chained job's next run is one period after this one's actual start.
     if chained:
-        following = next_occurrence(recurrence, anchor, now, now, advanced.done)
+        following = next_occurrence(recurrence, anchor, anchor, anchor, advanced.done)
     else:
         following = next_occurrence(recurrence, anchor, slot, slot, advanced.done)
     return Claim(True, slot, advanced, following)

@@ -65,6 +65,10 @@ class EngineSettings:
     # when a node dies, its attempts are taken over this long after its last renewal.
     lease: timedelta = timedelta(seconds=20)
     heartbeat: timedelta = timedelta(seconds=5)
+    # run_forever claims slots this far ahead and starts each from a timer at its time, so a
+    # fire does not wait for the claim's transaction (a job disabled within this window
+    # before its slot still fires once).
+    lookahead: timedelta = timedelta(milliseconds=100)
 
 
 @dataclass(slots=True)
@@ -202,7 +206,7 @@ class Engine:
         await self._renew(now)
         await self._record()
         free = self.settings.concurrency - len(self._in_flight)
-        attempts = await self._schedule(now, free)
+        attempts = await self._schedule(now, free, self.settings.lookahead)
         # Retries, runs and taken-over attempts: looked for at every quiet step, but under
         # load (the step scheduled or recorded something) at most every CLAIM_INTERVAL,
         # or at once again while the last look found some.
@@ -213,13 +217,15 @@ class Engine:
             self._next_claim = now if claimed else now + CLAIM_INTERVAL
             attempts += claimed
         for item in attempts:
-            task = asyncio.create_task(self._attempt(item, notify=True))
+            task = asyncio.create_task(self._attempt(item, notify=True, timed=True))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         await self._purge(now)
         if self._finished:
             return
-        wake_at = min(await self._next_wakeup(now), self._next_renewal or now)
+        wake_at = min(
+            await self._next_wakeup(now) - self.settings.lookahead, self._next_renewal or now
+        )
         if wake_at > self._clock.now():
             await self._sleep(wake_at, stop)
 
@@ -263,16 +269,18 @@ class Engine:
             self._cache[record.definition] = found
         return found
 
-    async def _schedule(self, now: datetime, capacity: int) -> list[_Claimed]:
-        """Turn up to ``capacity`` due jobs into occurrences (or postponements, or skips), in
+    async def _schedule(
+        self, now: datetime, capacity: int, ahead: timedelta = timedelta(0)
+    ) -> list[_Claimed]:
+        """Turn up to ``capacity`` jobs due by ``now + ahead`` into occurrences (or skips), in
         one transaction, and return the new occurrences, written as running, to be run at
-        once. Due jobs beyond ``capacity`` stay due, for this node's next step or another
-        node: a node never claims more than it can start (that would only make them late
-        and postpone their next slots)."""
+        their time. Due jobs beyond ``capacity`` stay due, for this node's next step or
+        another node: a node never claims more than it can start (that would only make them
+        late and postpone their next slots)."""
         limit = min(capacity, self.settings.batch)
         if limit <= 0:
             return []
-        now_us = to_us(now)
+        now_us = to_us(now + ahead)
         lease_expiry = to_us(now + self.settings.lease)
         started: list[_Claimed] = []
         async with self._store.transaction() as conn:
@@ -330,7 +338,7 @@ class Engine:
             log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})
             return update, None
         update["busy"] = True
-        update["busy_since"] = to_us(now)
+        update["busy_since"] = to_us(max(now, slot))  # when it starts
         occurrence = _occurrence_row(
             record.id, slot, "scheduled", decision.cursor.done, decision.final
         )
@@ -352,8 +360,14 @@ class Engine:
         return claimed
 
     # -- attempts ------------------------------------------------------------------------
-    async def _attempt(self, claimed: _Claimed, notify: bool = False) -> None:
+    async def _attempt(self, claimed: _Claimed, notify: bool = False, timed: bool = False) -> None:
+        """Run one attempt and queue its result for recording; ``timed``: not before its
+        due time (a slot claimed ahead starts from a timer at its instant)."""
         occurrence, record, definition = claimed.occurrence, claimed.job, claimed.definition
+        if timed:
+            delay = (from_us(occurrence.due_at) - self._clock.now()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
         action = definition.action
         phase = Phase(occurrence.phase)
         target: JobAction | ErrorAction = action
