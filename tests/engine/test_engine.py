@@ -439,3 +439,51 @@ def test_a_job_disabled_while_its_attempt_runs_stays_disabled(system: System) ->
     # locks (PostgreSQL) and then found the job completed. Never written back as Enabled.
     assert system.status(once).state in (JobState.DISABLED, JobState.COMPLETED)
     assert system.status(once).status.execution_count == 1  # the attempt still counts
+
+
+def test_a_job_whose_stored_definition_cannot_be_read_is_faulted_alone(system: System) -> None:
+    """One job's bad data never stops another job: the engine faults the unreadable job,
+    records why in its history, and goes on firing the others."""
+    from sqlalchemy import update
+
+    from jobclock.storage.tables import jobs
+
+    system.collection()
+    every = {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
+    healthy = system.job("healthy", every)
+    bad = system.job("bad", every)
+    assert system.status(bad).state is JobState.ENABLED  # readable until it is corrupted
+
+    async def corrupt() -> None:  # as an older version could have stored it
+        async with system.store.transaction() as conn:
+            stored = (
+                (await conn.execute(jobs.select().where(jobs.c.name == "bad"))).one().definition
+            )
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.name == "bad")
+                .values(definition=stored.replace("2024-01-01T00:00:00Z", "999-01-01T00:00:00Z"))
+            )
+
+    system.run(corrupt())
+    system.engine._cache.clear()
+    for second in range(5):
+        system.at(T0 + timedelta(seconds=second))
+    assert len(system.history(healthy)) == 5
+    assert {e.status for e in system.history(healthy)} == {HistoryStatus.COMPLETED}
+
+    async def bad_row() -> Any:
+        async with system.store.transaction() as conn:
+            return (await conn.execute(jobs.select().where(jobs.c.name == "bad"))).one()
+
+    row = system.run(bad_row())
+    assert (row.state, row.next_execution_time) == ("Faulted", None)
+
+    async def entries_of(job_id: int) -> Any:
+        async with system.store.transaction() as conn:
+            return await system.store.list_history(conn, job_id, None, None, 0)
+
+    [entry] = system.run(entries_of(row.id))
+    assert entry.status == "Failed"
+    assert "cannot be read" in entry.message
+    assert entry.expected_execution_time == to_us(T0)

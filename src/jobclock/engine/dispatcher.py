@@ -289,8 +289,13 @@ class Engine:
                 return started
             new_occurrences: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
+            unreadable: list[tuple[JobRecord, Exception]] = []
             for record in due:
-                update, occurrence = self._schedule_job(record, now)
+                try:
+                    update, occurrence = self._schedule_job(record, now)
+                except Exception as error:  # this job's stored data: it alone stops
+                    unreadable.append((record, error))
+                    continue
                 updates.append(update)
                 if occurrence is None:
                     continue
@@ -303,7 +308,59 @@ class Engine:
                 new_occurrences.append(occurrence)
             await self._store.insert_occurrences(conn, new_occurrences)
             await self._store.update_jobs(conn, updates)
+            await self._fault_unreadable(conn, unreadable, now)
         return started
+
+    async def _fault_unreadable(
+        self, conn: Any, broken: list[tuple[JobRecord, Exception]], now: datetime
+    ) -> None:
+        """Jobs whose stored definition cannot be read (written by an older version, or a
+        secret sealed with another key) are faulted, each with a history entry that says
+        why, so they stop coming due and every other job goes on. A PUT revives them."""
+        if not broken:
+            return
+        entries, sequences = [], []
+        for record, error in broken:
+            log.error(
+                "job.unreadable",
+                extra={"event": "job.unreadable", "id": record.id, "error": repr(error)},
+            )
+            record.history_seq += 1
+            # Its occurrence (if any) is dropped: a PUT that revives it finds it free.
+            sequences.append(
+                {
+                    "id": record.id,
+                    "history_seq": record.history_seq,
+                    "busy": False,
+                    "busy_since": None,
+                }
+            )
+            slot = record.next_execution_time or to_us(now)
+            entries.append(
+                {
+                    "job_id": record.id,
+                    "history_id": history_id(now, record.history_seq),
+                    "start_time": to_us(now),
+                    "end_time": to_us(now),
+                    "expected_execution_time": slot,
+                    "action_name": ActionName.MAIN_ACTION.value,
+                    "status": HistoryStatus.FAILED.value,
+                    "message": f"The job's stored definition cannot be read ({error}); the "
+                    "job is faulted and will not run until it is replaced (PUT) or deleted.",
+                    "retry_count": 0,
+                    "repeat_count": record.occurrences_done,
+                }
+            )
+        await self._store.insert_history(conn, entries)
+        await self._store.update_jobs(conn, sequences)
+        finished = to_us(now)
+        await self._store.finish_jobs(
+            conn,
+            [
+                {"id": record.id, "state": JobState.FAULTED.value, "finished_at": finished}
+                for record, _ in broken
+            ],
+        )
 
     def _schedule_job(
         self, record: JobRecord, now: datetime
@@ -352,11 +409,18 @@ class Engine:
                 conn, to_us(now), limit, self.settings.node, to_us(now + self.settings.lease)
             )
             records = await self._store.jobs_by_ids(conn, (item.job_id for item in attempts))
-        claimed = []
-        for item in attempts:
-            record = records.get(item.job_id)
-            if record is not None:
-                claimed.append(_Claimed(item, record, self._definition(record)))
+            claimed, unreadable, dropped = [], {}, []
+            for item in attempts:
+                record = records.get(item.job_id)
+                if record is None:
+                    continue
+                try:
+                    claimed.append(_Claimed(item, record, self._definition(record)))
+                except Exception as error:  # this job's stored data: it alone stops
+                    unreadable[record.id] = (record, error)
+                    dropped.append(_key(item))
+            await self._store.delete_occurrences(conn, dropped)
+            await self._fault_unreadable(conn, list(unreadable.values()), now)
         return claimed
 
     # -- attempts ------------------------------------------------------------------------
@@ -540,7 +604,10 @@ class Engine:
     ) -> None:
         """The slots that came due while the job's occurrence ran (§5.1): one Postponed entry
         for all of them, and the latest runs now (``planning.after_busy``)."""
-        definition = self._definition(record)
+        try:
+            definition = self._definition(record)
+        except Exception:  # unreadable now: faulted when it next comes due
+            return
         waiting = record.next_execution_time
         overlap = after_busy(
             definition.recurrence,
