@@ -327,15 +327,16 @@ def test_slots_overdue_before_a_late_run_started_wait_for_it_unpostponed(
     ref = system.job(
         "s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
     )
+    system.at(T0)  # slot 0 runs on time: the job's later slots are owed
     late = T0 + timedelta(seconds=3, milliseconds=500)
     system.clock.set(late)
-    [first] = system.run(system.engine._schedule(late, 10))  # slot 0 claimed, still running
-    assert first.occurrence.scheduled_time == to_us(T0)
-    assert system.run(system.engine._schedule(late, 10)) == []  # slots 1-3 wait: backlog
+    [first] = system.run(system.engine._schedule(late, 10))  # slot 1 claimed, still running
+    assert first.occurrence.scheduled_time == to_us(T0 + timedelta(seconds=1))
+    assert system.run(system.engine._schedule(late, 10)) == []  # slots 2-3 wait: backlog
     system.clock.set(T0 + timedelta(seconds=4, milliseconds=200))
-    # Slot 4 is still behind slots 1-3 in the job's cursor: nothing is due or postponed.
+    # Slot 4 is still behind slots 2-3 in the job's cursor: nothing is due or postponed.
     assert system.run(system.engine._schedule(system.clock.now(), 10)) == []
-    assert system.history(ref) == []
+    assert len(system.history(ref)) == 1
     system.run(system.engine._attempt(first))
     system.run(system.engine.run_until_idle())
     entries = system.history(ref)
@@ -343,6 +344,20 @@ def test_slots_overdue_before_a_late_run_started_wait_for_it_unpostponed(
         timedelta(seconds=n) for n in range(5)
     ]
     assert {e.status for e in entries} == {HistoryStatus.COMPLETED}
+
+
+def test_a_job_that_never_ran_claimed_late_starts_at_its_latest_due_slot(system: System) -> None:
+    """§4.2: past slots of a new job are skipped, also when the engine reaches it late (it
+    was created while the node was busy): it owes none of them, so it does not replay them."""
+    system.collection()
+    ref = system.job(
+        "s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
+    )
+    system.at(T0 + timedelta(seconds=3, milliseconds=500))
+    assert [e.expected_execution_time - T0 for e in system.history(ref)] == [
+        timedelta(seconds=3)
+    ]
+    assert system.status(ref).status.next_execution_time == T0 + timedelta(seconds=4)
 
 
 def test_an_overlap_is_still_postponed_after_a_late_claim(system: System) -> None:

@@ -75,6 +75,10 @@ def claim(
     if recurrence is not None and now - slot > grace:
         resumed = next_occurrence(recurrence, cursor.anchor, now, cursor.last, cursor.done)
         return Claim(False, slot, cursor, resumed)
+    if recurrence is not None and not chained and cursor.last is None and cursor.done == 0:
+        # A job that never ran owes no past slot (§4.2: a start in the past skips to the
+        # current slot): when it is claimed late, it starts at its latest due slot.
+        slot = _latest_due(recurrence, cursor, slot, now)
     # A chained job re-anchors on its actual start: now, or its slot when claimed ahead.
     anchor = max(now, slot) if chained and recurrence is not None else cursor.anchor
     advanced = Cursor(anchor, slot, cursor.done + 1)
@@ -88,6 +92,17 @@ def claim(
     else:
         following = next_occurrence(recurrence, anchor, slot, slot, advanced.done)
     return Claim(True, slot, advanced, following)
+
+
+def _latest_due(recurrence: Recurrence, cursor: Cursor, slot: datetime, now: datetime) -> datetime:
+    """The last slot at or before ``now`` from ``slot`` on (bounded: past the grace a claim
+    skips anyway, so only a grace's worth of slots is ever walked)."""
+    for _ in range(MAX_POSTPONED):
+        after = next_occurrence(recurrence, cursor.anchor, slot, slot, cursor.done)
+        if after is None or after > now:
+            break
+        slot = after
+    return slot
 
 
 # Slots counted one by one when an occurrence ends with overlapping slots behind it; past

@@ -395,6 +395,7 @@ class Engine:
             log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})
             return update, None
         update["busy"] = True
+        slot = decision.slot  # a job that never ran starts at its latest due slot
         update["busy_since"] = to_us(max(now, slot))  # when it starts
         occurrence = _occurrence_row(
             record.id, slot, "scheduled", decision.cursor.done, decision.final
