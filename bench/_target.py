@@ -1,19 +1,27 @@
 """The HTTP target of ``bench/dispatch.py``: a minimal HTTP/1.1 server in its own process.
 
 A raw asyncio ``Protocol`` on 127.0.0.1 that answers every request ``200 OK`` (2-byte body,
-keep-alive) and, while a measurement window is open, counts requests and records each one's
-lateness: its arrival time (``time.time()`` when its bytes were read) minus the instant in
-its ``x-ms-scheduler-expected-execution-time`` header (ISO 8601 UTC, ``...Z``, as jobclock
-sends it, §5.2 of the spec; the APScheduler workload sends the same header itself).
+keep-alive) and, while recording, keeps three raw values per request and nothing else: its
+arrival time (``time.time()`` when its bytes were read) and the values of its
+``x-ms-scheduler-expected-execution-time`` and ``x-ms-scheduler-jobid`` headers, as sent
+(jobclock puts both on every HTTP attempt, §5.2 of the spec; the APScheduler workload sends
+them itself). Parsing and figures wait until recording has stopped (``bench/lateness.py``):
+the target shares the machine with the scheduler it measures.
 
 Control is line-based over stdin/stdout, so the parent needs no extra port:
 
 * on start it prints ``PORT <n>``;
-* ``begin`` opens a window (resets the counters); it answers ``OK``;
-* ``end`` closes it and prints one JSON line: ``count``, ``seconds`` (window length),
-  ``missing`` (requests without a parsable header), ``connections`` (opened during the
-  window), ``late_ms`` (``p50``, ``p99``, ``max``, ``mean``) and ``late_s_over_1`` (samples
-  later than one second);
+* ``begin`` starts recording (a new window); it answers ``OK <epoch seconds>``;
+* ``mark`` closes the window but goes on recording (late arrivals of slots due in it); it
+  answers ``OK <epoch seconds>``;
+* ``count`` answers ``COUNT <requests recorded so far>``;
+* ``end`` or ``end PATH`` stops recording and prints one JSON line over the requests that
+  arrived in the window (up to ``mark``, or until now without one): ``count``, ``seconds``
+  (window length), ``missing`` (requests without a parsable expected-time header),
+  ``connections`` (opened while recording), ``late_ms`` (``min``, ``p50``, ``p99``, ``max``,
+  ``mean``: arrival minus the header's instant) and ``late_s_over_1`` (samples later than
+  one second). With ``PATH`` it first writes every raw value recorded to that file as JSON
+  (``started``, ``marked``, ``ended``, ``connections``, ``arrived``, ``expected``, ``job``);
 * ``quit`` or end of input stops the process.
 
 Run: ``python bench/_target.py`` (``bench/dispatch.py`` starts and stops it).
@@ -27,10 +35,13 @@ import json
 import sys
 import time
 from array import array
-from calendar import timegm
+from pathlib import Path
 from typing import Any
 
-HEADER = b"\r\nx-ms-scheduler-expected-execution-time:"
+from lateness import Recording, summary
+
+EXPECTED_HEADER = b"\r\nx-ms-scheduler-expected-execution-time:"
+JOB_HEADER = b"\r\nx-ms-scheduler-jobid:"
 CONTENT_LENGTH = b"\r\ncontent-length:"
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
@@ -38,69 +49,55 @@ RESPONSE = (
 )
 
 
+def header(head: bytes, lowered: bytes, name: bytes) -> bytes:
+    """The raw value of header ``name`` (lower case, with its leading CRLF), b"" if absent."""
+    at = lowered.find(name)
+    if at < 0:
+        return b""
+    line_end = lowered.find(b"\r\n", at + 2)
+    return head[at + len(name) : None if line_end < 0 else line_end]
+
+
 class Recorder:
-    """The window's counters; lateness samples in seconds, in a compact array."""
+    """The raw values of one recording; requests in arrival order."""
 
     def __init__(self) -> None:
         self.recording = False
-        self.count = 0
-        self.missing = 0
+        self.started = self.marked = 0.0
         self.connections = 0
-        self.late = array("d")
-        self.started = 0.0
-        # "YYYY-MM-DDTHH:MM:SS" -> epoch seconds; every slot of a second shares one entry.
-        self._seconds: dict[bytes, int] = {}
+        self.arrived = array("d")
+        self.expected: list[bytes] = []
+        self.job: list[bytes] = []
 
-    def begin(self) -> None:
+    def begin(self) -> float:
         self.recording = True
-        self.count = self.missing = self.connections = 0
-        self.late = array("d")
+        self.connections = 0
+        self.arrived = array("d")
+        self.expected, self.job = [], []
         self.started = time.time()
+        self.marked = 0.0
+        return self.started
 
-    def expected(self, value: bytes) -> float | None:
-        """Epoch seconds of ``2024-01-01T00:00:01[.123456]Z``; None when unparsable."""
-        value = value.strip()
-        whole = value[:19]
-        base = self._seconds.get(whole)
-        if base is None:
-            try:
-                parsed = time.strptime(whole.decode("ascii"), "%Y-%m-%dT%H:%M:%S")
-            except (UnicodeDecodeError, ValueError):
-                return None
-            base = timegm(parsed)
-            if len(self._seconds) > 100_000:
-                self._seconds.clear()
-            self._seconds[whole] = base
-        fraction = value[19:].rstrip(b"Zz")
-        if not fraction:
-            return float(base)
-        try:
-            return base + float(fraction)
-        except ValueError:
-            return None
+    def mark(self) -> float:
+        self.marked = time.time()
+        return self.marked
 
-    def end(self) -> dict[str, Any]:
+    def end(self, path: str) -> dict[str, Any]:
         self.recording = False
-        seconds = time.time() - self.started
-        samples = sorted(self.late)
-        result: dict[str, Any] = {
-            "count": self.count,
-            "seconds": seconds,
-            "missing": self.missing,
-            "connections": self.connections,
-            "late_ms": None,
-            "late_s_over_1": sum(1 for sample in samples if sample > 1.0),
-        }
-        if samples:
-            last = len(samples) - 1
-            result["late_ms"] = {
-                "p50": samples[round(0.50 * last)] * 1000,
-                "p99": samples[round(0.99 * last)] * 1000,
-                "max": samples[last] * 1000,
-                "mean": sum(samples) / len(samples) * 1000,
-            }
-        self.late = array("d")
-        return result
+        ended = time.time()
+        recording = Recording(
+            started=self.started,
+            marked=self.marked or ended,
+            ended=ended,
+            connections=self.connections,
+            arrived=self.arrived.tolist(),
+            expected=[value.strip().decode("latin-1") for value in self.expected],
+            job=[value.strip().decode("latin-1") for value in self.job],
+        )
+        self.arrived, self.expected, self.job = array("d"), [], []
+        if path:
+            Path(path).write_text(json.dumps(recording.__dict__))
+        return summary(recording)
 
 
 class TargetProtocol(asyncio.Protocol):
@@ -126,28 +123,18 @@ class TargetProtocol(asyncio.Protocol):
             end = buffer.find(b"\r\n\r\n", start)
             if end < 0:
                 break
-            head = buffer[start:end].lower()
-            body = 0
-            at = head.find(CONTENT_LENGTH)
-            if at >= 0:
-                line_end = head.find(b"\r\n", at + 2)
-                body = int(head[at + len(CONTENT_LENGTH) : None if line_end < 0 else line_end])
+            head = buffer[start:end]
+            lowered = head.lower()
+            length = header(head, lowered, CONTENT_LENGTH)
+            body = int(length) if length else 0
             if end + 4 + body > len(buffer):
                 break  # the body is still on its way
             start = end + 4 + body
             answered += 1
             if recorder.recording:
-                recorder.count += 1
-                at = head.find(HEADER)
-                expected = None
-                if at >= 0:
-                    line_end = head.find(b"\r\n", at + 2)
-                    value = head[at + len(HEADER) : None if line_end < 0 else line_end]
-                    expected = recorder.expected(value)
-                if expected is None:
-                    recorder.missing += 1
-                else:
-                    recorder.late.append(arrived - expected)
+                recorder.arrived.append(arrived)
+                recorder.expected.append(header(head, lowered, EXPECTED_HEADER))
+                recorder.job.append(header(head, lowered, JOB_HEADER))
         self.buffer = buffer[start:]
         if answered and self.transport is not None:
             self.transport.write(RESPONSE * answered)
@@ -163,13 +150,16 @@ async def serve(host: str = "127.0.0.1") -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     try:
         while True:
-            line = (await reader.readline()).decode().strip()
-            if line == "begin":
-                recorder.begin()
-                print("OK", flush=True)
-            elif line == "end":
-                print(json.dumps(recorder.end()), flush=True)
-            elif line in ("quit", ""):
+            command, _, argument = (await reader.readline()).decode().strip().partition(" ")
+            if command == "begin":
+                print(f"OK {recorder.begin():.6f}", flush=True)
+            elif command == "mark":
+                print(f"OK {recorder.mark():.6f}", flush=True)
+            elif command == "count":
+                print(f"COUNT {len(recorder.arrived)}", flush=True)
+            elif command == "end":
+                print(json.dumps(recorder.end(argument.strip())), flush=True)
+            elif command in ("quit", ""):
                 break
     finally:
         server.close()

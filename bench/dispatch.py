@@ -4,15 +4,17 @@ What it measures
 ----------------
 For each N (default 1,000, 10,000 and 100,000): N jobs, each firing every second, invoke a
 local HTTP target; the script prints the fires per second sustained, their lateness
-(p50/p99/max), the scheduler process's CPU and RSS, and the same figures for the same
-workload on APScheduler 3.11 with its SQLAlchemy SQLite job store, with the ratio of the two
-fire rates. It prints figures and never asserts on them.
+(p50/p99/max), the slots missed and doubled, the scheduler process's CPU and RSS, and the
+same figures for the same workload on APScheduler 3.11 with its SQLAlchemy SQLite job store,
+with the ratio of the two fire rates. ``--burst N`` measures instead N one-shot jobs all due
+at one instant. It prints figures and never asserts on them.
 
 * **The target** (``bench/_target.py``) is a raw asyncio HTTP/1.1 server on 127.0.0.1 in its
-  own process, shared by every run. It answers ``200 OK`` with keep-alive and, while a
-  window is open, counts requests and records each one's lateness: its arrival time minus
-  the ``x-ms-scheduler-expected-execution-time`` header (the occurrence's scheduled time,
-  which jobclock puts on every HTTP attempt, spec §5.2).
+  own process, shared by every run. It answers ``200 OK`` with keep-alive and, while
+  recording, keeps only raw values per request: arrival time (``time.time()``) and the
+  ``x-ms-scheduler-expected-execution-time`` and ``x-ms-scheduler-jobid`` headers (the
+  occurrence's scheduled time and the job's name, which jobclock puts on every HTTP attempt,
+  spec §5.2). The figures are computed from them afterwards, here (``bench/lateness.py``).
 * **The schedule.** Job ``i`` of ``N`` starts at ``base + i/N`` s (``base`` a whole second in
   the past) with recurrence ``{"frequency": "Second", "interval": 1}``, so the N jobs are
   spread evenly over each second: the expected load is a steady N fires per second, not
@@ -35,21 +37,38 @@ fire rates. It prints figures and never asserts on them.
   ``BackgroundScheduler`` with ``SQLAlchemyJobStore(url="sqlite:///...")`` (its defaults:
   SQLite's rollback journal with full fsync, one transaction per job update) and a
   thread-pool executor (``--aps-workers``, default 64) whose job function sends a keep-alive
-  ``GET`` (``http.client``, one connection per thread) carrying the run's scheduled time in
-  the same header. ``coalesce=True``, ``max_instances=1``, ``misfire_grace_time=None`` (no
-  run is dropped for being late). The executor subclass only hands the scheduled run time
-  to the job function; APScheduler does not pass it. Up to 10,000 jobs (``--rest-max``)
-  are added with ``scheduler.add_job``; larger N are written in one transaction as the rows
-  ``SQLAlchemyJobStore.add_job`` writes (id, next run time, pickled job state), because
-  100,000 separate fsynced inserts alone take minutes.
+  ``GET`` (``http.client``, one connection per thread) carrying the run's scheduled time and
+  the job's name in the same headers. ``coalesce=True``, ``max_instances=1``,
+  ``misfire_grace_time=None`` (no run is dropped for being late). The executor subclass
+  only hands the scheduled run time to the job function; APScheduler does not pass it. Up
+  to 10,000 jobs (``--rest-max``) are added with ``scheduler.add_job``; larger N are written
+  in one transaction as the rows ``SQLAlchemyJobStore.add_job`` writes (id, next run time,
+  pickled job state), because 100,000 separate fsynced inserts alone take minutes.
 * **The window.** After ``--warmup`` seconds (default 5) the target's window opens for
-  ``--window`` seconds (default 20): fires/s = requests received in the window / its
-  length; lateness from the target's samples; CPU % = (user + system CPU seconds of the
+  ``--window`` seconds (default 20), and the target records ``--tail`` seconds more
+  (default 3). fires/s = requests received in the window / its length. The slots measured
+  are those *due* in the window (N per second): lateness = arrival minus the expected
+  execution time (parsed from the header, ISO 8601) of every request for them, received
+  by the end of the tail, so warm-up slots arriving late are left out and late slots due at
+  the end of the window are not cut off; ``missed`` = slots due in the window never
+  received by then (a slot later than the tail counts as missed, the notes say how many
+  requests were later than 1 s); ``doubled`` = (job, expected time) pairs received more than
+  once. A note also gives the lateness of the requests that *arrived* in the window,
+  whatever their slot (what this script printed before it counted slots, and what
+  ``bench/ha.py`` prints). CPU % = (user + system CPU seconds of the
   scheduler process over the window) / wall seconds x 100, so 100 % is one core of the
   machine's two; RSS is the process's resident set at the end of the window (from
   ``/proc``). Notes give the target's CPU (to show it is not the limit) and how much of the
   host the rest of the machine used during the window (other processes, kernel work such
   as fsync): above 25 % of a core the figures are marked as disturbed.
+* **A burst** (``--burst N``): N jobs without recurrence (each runs once, at its
+  startTime), all with the same startTime, a whole second set far enough ahead for creating
+  and enabling them (``--burst-lead``); APScheduler gets N ``DateTrigger`` jobs for the same
+  instant. The target records from 0.2 s before the instant until all N requests arrived
+  (or ``max(30, N/500)`` s passed), then one second more. Printed: the time from the
+  instant until the first, median, p99th and last request arrived (the last is the issue's
+  figure), N / last as fires/s, jobs never received (missed) or received twice (doubled),
+  and CPU % of the scheduler over the same span.
 * **The ratio** jobclock/APScheduler is a throughput ratio only where APScheduler falls
   short of the N fires/s asked of it; where both keep up it is capped near 1. The goals
   summary at the end takes the ratio from those sizes only.
@@ -60,10 +79,19 @@ the script starts is stopped at the end, on error and on Ctrl-C; each runs in it
 session, so a terminal's Ctrl-C reaches only this script, which then stops them in order.
 
 The default run stays under about 10 minutes on two cores: a run that would not fit in
-``--budget`` seconds (default 570) is skipped, and the output says so.
+``--budget`` seconds (default 570) is skipped, and the output says so. The first line of the
+output names the git commit measured and whether ``src/`` had uncommitted changes.
 
-Run: ``python bench/dispatch.py`` (all sizes), ``--sizes 1000,10000``, ``--window 20`` or
-``--quick`` (1,000 jobs, 2 s warm-up, 5 s window: a smoke test).
+Run (from the repository root):
+
+* ``.venv/bin/python bench/dispatch.py --jobs 1000 --spread --systems jobclock``: 1,000
+  every-second jobs spread evenly over each second on one SQLite node, jobclock only
+  (``--spread`` is the default mode; ``--jobs`` is ``--sizes``);
+* ``.venv/bin/python bench/dispatch.py --burst 1000 --systems jobclock``: 1,000 jobs due at
+  one instant, the time until the last arrived;
+* ``.venv/bin/python bench/dispatch.py``: every size, beside APScheduler; ``--sizes
+  1000,10000``, ``--window 20``, ``--systems apscheduler``, or ``--quick`` (1,000 jobs, 2 s
+  warm-up, 5 s window: a smoke test).
 """
 
 from __future__ import annotations
@@ -93,6 +121,8 @@ from typing import IO, Any
 
 import httpx
 
+from lateness import US, Recording, burst, spread, summary
+
 HERE = Path(__file__).resolve().parent
 TARGET_SCRIPT = HERE / "_target.py"
 API_VERSION = "2016-03-01"
@@ -104,6 +134,7 @@ COLLECTION_PATH = (
     f"/providers/Microsoft.Scheduler/jobCollections/{COLLECTION}"
 )
 EXPECTED_HEADER = "x-ms-scheduler-expected-execution-time"
+JOB_HEADER = "x-ms-scheduler-jobid"
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for a local server
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -216,57 +247,163 @@ class Target:
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
 
-    def begin(self) -> None:
-        self._send("begin")
-        read_line(self._out, 15, "the target")
+    def _answer(self, command: str, timeout: float = 15) -> str:
+        self._send(command)
+        return read_line(self._out, timeout, "the target")
+
+    def begin(self) -> float:
+        """Start recording (a new window); the target's clock at that moment."""
+        return float(self._answer("begin").split()[1])
+
+    def mark(self) -> float:
+        """Close the window, recording on (late arrivals of its slots)."""
+        return float(self._answer("mark").split()[1])
+
+    def count(self) -> int:
+        """Requests recorded since ``begin``."""
+        return int(self._answer("count").split()[1])
 
     def end(self) -> dict[str, Any]:
-        self._send("end")
-        return dict(json.loads(read_line(self._out, 120, "the target")))
+        """Stop recording; the target's summary of the window (``bench/ha.py`` reads it)."""
+        return dict(json.loads(self._answer("end", 120)))
+
+    def collect(self, path: Path) -> Recording:
+        """Stop recording; every raw value recorded, through the file ``path``."""
+        self._answer(f"end {path}", 120)
+        return Recording.load(path)
 
 
 # -- figures -----------------------------------------------------------------------------
 @dataclass
 class Result:
+    """One run's figures; in burst mode ``late`` holds the times after the instant."""
+
     n: int
     system: str
     fires: float | None = None
     late: dict[str, float] | None = None
+    missed: int | None = None
+    doubled: int | None = None
     cpu: float | None = None
     rss: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
-def measure(pid: int, target: Target, warmup: float, window: float, result: Result) -> None:
-    """Warm up, then one window: fires/s and lateness from the target, CPU/RSS of ``pid``."""
-    time.sleep(warmup)
-    ours = (pid, target.proc.pid, os.getpid())
-    before = [cpu_seconds(each) for each in ours]
-    host0 = host_cpu()
-    wall0 = time.monotonic()
+class Meter:
+    """CPU of the scheduler (``pid``), the target and this script, and of the whole host,
+    from construction to ``stop``."""
+
+    def __init__(self, pid: int, target: Target) -> None:
+        self.pids = (pid, target.proc.pid, os.getpid())
+        self.before = [cpu_seconds(each) for each in self.pids]
+        self.host = host_cpu()
+        self.wall = time.monotonic()
+
+    def stop(self, result: Result) -> None:
+        """CPU % and RSS of the scheduler into ``result``, the rest as a note."""
+        wall = time.monotonic() - self.wall
+        after = [cpu_seconds(each) for each in self.pids]
+        host1 = host_cpu()
+        spent = [(end - start) / wall * 100 for start, end in zip(self.before, after, strict=True)]
+        result.rss = rss_mb(self.pids[0])
+        result.cpu = spent[0]
+        cores = os.cpu_count() or 1
+        host = (host1[0] - self.host[0]) / max(1, host1[1] - self.host[1]) * 100 * cores
+        others = max(0.0, host - sum(spent))
+        busy = " (a busy machine: figures disturbed)" if others > 25 else ""
+        result.notes.append(
+            f"target CPU {spent[1]:.0f} %, whole host {host:.0f} % of {cores * 100} %, other "
+            f"processes and kernel {others:.0f} %{busy}"
+        )
+
+
+def measure_spread(pid: int, target: Target, run: RunContext, result: Result, path: Path) -> None:
+    """Warm up, then one window: fires/s, lateness, missed and doubled slots from what the
+    target recorded (``path`` holds it), CPU/RSS of ``pid`` over the window."""
+    time.sleep(run.warmup)
+    meter = Meter(pid, target)
     target.begin()
-    time.sleep(window)
-    figures = target.end()
-    wall = time.monotonic() - wall0
-    after = [cpu_seconds(each) for each in ours]
-    host1 = host_cpu()
-    spent = [(end - start) / wall * 100 for start, end in zip(before, after, strict=True)]
-    result.rss = rss_mb(pid)
-    result.cpu = spent[0]
-    result.fires = figures["count"] / figures["seconds"]
-    result.late = figures["late_ms"]
-    cores = os.cpu_count() or 1
-    host = (host1[0] - host0[0]) / max(1, host1[1] - host0[1]) * 100 * cores
-    others = max(0.0, host - sum(spent))
-    busy = " (a busy machine: figures disturbed)" if others > 25 else ""
+    time.sleep(run.window)
+    target.mark()
+    meter.stop(result)
+    time.sleep(run.tail)  # slots due in the window may still be on their way
+    recording = target.collect(path)
+    figures = spread(recording, result.n)
+    result.fires, result.late = figures.fires, figures.late_ms
+    result.missed, result.doubled = figures.missed, figures.doubled
     result.notes.append(
-        f"target CPU {spent[1]:.0f} %, whole host {host:.0f} % of {cores * 100} %, other "
-        f"processes and kernel {others:.0f} %{busy}"
+        f"{figures.slots:,} slots due in the {figures.seconds:.1f} s window, "
+        f"{figures.received:,} requests for them by {figures.tail:.1f} s after it"
     )
-    if figures["missing"]:
-        result.notes.append(f"{figures['missing']} requests without a readable header")
-    if figures["late_s_over_1"]:
-        result.notes.append(f"{figures['late_s_over_1']:,} fires more than 1 s late")
+    # The figure this script printed before slots were counted (and bench/ha.py prints).
+    arrivals = summary(recording)
+    if arrivals["late_ms"]:
+        late = arrivals["late_ms"]
+        result.notes.append(
+            f"lateness of the {arrivals['count']:,} requests that arrived in the window, "
+            f"whatever slot: p50 {late['p50']:,.1f}, p99 {late['p99']:,.1f}, "
+            f"max {late['max']:,.1f} ms"
+        )
+    if figures.unreadable:
+        result.notes.append(f"{figures.unreadable:,} requests without a readable header")
+    if figures.off_schedule:
+        result.notes.append(
+            f"{figures.off_schedule:,} requests due in the window on no job's schedule"
+        )
+    if figures.over_1s:
+        result.notes.append(f"{figures.over_1s:,} fires more than 1 s late")
+
+
+def burst_instant(run: RunContext, method: str, n: int) -> datetime:
+    """The whole second the burst is due at, ``run.lead`` from now."""
+    return datetime.fromtimestamp(int(time.time() + run.lead(method, n)) + 1, UTC)
+
+
+def measure_burst(
+    pid: int, target: Target, run: RunContext, result: Result, instant: datetime, path: Path
+) -> None:
+    """Record from just before ``instant`` until all N requests arrived (or a timeout),
+    then a second more (doubles); CPU/RSS of ``pid`` until the last arrival."""
+    due = instant.timestamp()
+    lead = due - time.time()
+    if lead < 0.5:
+        result.notes.append(
+            f"not measured: the jobs were ready {abs(lead):.1f} s "
+            f"{'after' if lead < 0 else 'before'} the instant (creation slower than guessed; "
+            "try a larger --burst-lead)"
+        )
+        return
+    time.sleep(lead - 0.2)
+    meter = Meter(pid, target)
+    target.begin()
+    give_up = due + run.burst_timeout(result.n)
+    while target.count() < result.n and time.time() < give_up:
+        time.sleep(0.02)
+    meter.stop(result)
+    time.sleep(1.0)
+    figures = burst(target.collect(path), result.n, round(due * US))
+    result.late, result.missed, result.doubled = (
+        figures.after_ms,
+        figures.missed,
+        figures.doubled,
+    )
+    if figures.after_ms and figures.after_ms["max"] > 0:
+        result.fires = figures.received / (figures.after_ms["max"] / 1000)
+    result.notes.append(
+        f"due at {instant:%H:%M:%S} UTC; {figures.received:,} requests from the {result.n:,} "
+        f"jobs; CPU from 0.2 s before the instant until the last arrival"
+    )
+    if figures.missed:
+        result.notes.append(
+            f"{figures.missed:,} jobs had not arrived {run.burst_timeout(result.n):.0f} s "
+            "after the instant"
+        )
+    if figures.other_expected:
+        result.notes.append(
+            f"{figures.other_expected:,} requests whose expected time is not the instant"
+        )
+    if figures.strays:
+        result.notes.append(f"{figures.strays:,} requests from other jobs")
 
 
 def job_start(base: datetime, index: int, n: int) -> datetime:
@@ -279,19 +416,27 @@ def schedule_base() -> datetime:
 
 
 # -- jobclock ----------------------------------------------------------------------------
-def job_body(target_url: str, start: datetime) -> dict[str, Any]:
-    return {
-        "properties": {
-            "startTime": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "state": "Disabled",
-            "action": {
-                "type": "Http",
-                "request": {"uri": target_url, "method": "GET"},
-                "retryPolicy": {"retryType": "None"},
-            },
-            "recurrence": {"frequency": "Second", "interval": 1},
-        }
+def job_body(target_url: str, start: datetime, recurring: bool = True) -> dict[str, Any]:
+    """A disabled HTTP job: every second from ``start``, or (not ``recurring``) once at it."""
+    properties: dict[str, Any] = {
+        "startTime": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "state": "Disabled",
+        "action": {
+            "type": "Http",
+            "request": {"uri": target_url, "method": "GET"},
+            "retryPolicy": {"retryType": "None"},
+        },
     }
+    if recurring:
+        properties["recurrence"] = {"frequency": "Second", "interval": 1}
+    return {"properties": properties}
+
+
+def bench_job(target_url: str, base: datetime, index: int, n: int, burst: bool) -> dict[str, Any]:
+    """Job ``index`` of ``n``: phase ``index/n`` of every second, or due once at ``base``."""
+    if burst:
+        return job_body(target_url, base, recurring=False)
+    return job_body(target_url, job_start(base, index, n))
 
 
 COLLECTION_BODY = {"location": "West US", "properties": {"sku": {"name": "Unlimited"}}}
@@ -302,9 +447,10 @@ def job_name(index: int) -> str:
 
 
 async def create_over_rest(
-    base_url: str, n: int, target_url: str, base: datetime, deadline: float
+    base_url: str, n: int, target_url: str, base: datetime, deadline: float, burst: bool = False
 ) -> int:
-    """The collection and N disabled jobs through the REST API; returns jobs created."""
+    """The collection and N disabled jobs through the REST API; returns jobs created.
+    ``burst``: each runs once, at ``base``."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
     params = {"api-version": API_VERSION}
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
@@ -320,7 +466,7 @@ async def create_over_rest(
             for index in indexes:
                 if time.monotonic() > deadline:
                     return
-                body = job_body(target_url, job_start(base, index, n))
+                body = bench_job(target_url, base, index, n, burst)
                 response = await client.put(f"{COLLECTION_PATH}/jobs/{job_name(index)}", json=body)
                 response.raise_for_status()
                 created += 1
@@ -330,7 +476,7 @@ async def create_over_rest(
 
 
 async def create_in_process(
-    db_url: str, n: int, target_url: str, base: datetime, deadline: float
+    db_url: str, n: int, target_url: str, base: datetime, deadline: float, burst: bool = False
 ) -> int:
     """The collection and N disabled jobs in-process, before the server starts.
 
@@ -354,7 +500,9 @@ async def create_in_process(
         await app.store.migrate()
         ref = CollectionRef(SUBSCRIPTION, RESOURCE_GROUP, COLLECTION)
         await app.service.put_collection(ref, COLLECTION_BODY)
-        await app.service.put_job(JobRef(ref, job_name(0)), job_body(target_url, base))
+        await app.service.put_job(
+            JobRef(ref, job_name(0)), bench_job(target_url, base, 0, n, burst)
+        )
         async with app.store.transaction() as conn:
             template = dict((await conn.execute(select(jobs))).one()._mapping)
         del template["id"]
@@ -362,8 +510,8 @@ async def create_in_process(
         for index in range(1, n):
             if time.monotonic() > deadline:
                 return index
-            start = job_start(base, index, n)
-            definition = job_definition_from_json(job_body(target_url, start))
+            start = base if burst else job_start(base, index, n)
+            definition = job_definition_from_json(bench_job(target_url, base, index, n, burst))
             name = job_name(index)
             rows.append(
                 template
@@ -405,14 +553,18 @@ def run_jobclock(
     db_url = f"sqlite:///{workdir / 'bench.db'}"
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    base = schedule_base()
     in_process = n > run.rest_max
+    method = "jobclock-in-process" if in_process else "jobclock-rest"
+    # Spread: the phases' whole second, in the past. Burst: the instant all N are due at.
+    base = burst_instant(run, method, n) if run.burst else schedule_base()
     creation_deadline = run.deadline - run.warmup - run.window - 20
     started = time.monotonic()
     created = n
     if in_process:
         log(f"jobclock N={n}: creating the jobs in-process (put_job, then row copies)")
-        created = asyncio.run(create_in_process(db_url, n, target.url, base, creation_deadline))
+        created = asyncio.run(
+            create_in_process(db_url, n, target.url, base, creation_deadline, run.burst)
+        )
     console = Path(sys.executable).with_name("jobclock")
     command = [str(console), "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--db", db_url, "--token", TOKEN]
@@ -429,7 +581,7 @@ def run_jobclock(
         if not in_process:
             log(f"jobclock N={n}: creating the jobs over REST (32 concurrent PUTs)")
             created = asyncio.run(
-                create_over_rest(base_url, n, target.url, base, creation_deadline)
+                create_over_rest(base_url, n, target.url, base, creation_deadline, run.burst)
             )
         if created < n:
             result.notes.append(
@@ -449,9 +601,8 @@ def run_jobclock(
             f"{n:,} jobs created {how} in {enable_started - started:.1f} s, enabled in "
             f"{time.monotonic() - enable_started:.1f} s"
         )
-        run.record_creation("jobclock-in-process" if in_process else "jobclock-rest", n, started)
-        log(f"jobclock N={n}: measuring ({run.warmup:g} s warm-up, {run.window:g} s window)")
-        measure(proc.pid, target, run.warmup, run.window, result)
+        run.record_creation(method, n, started)
+        run.measure(proc.pid, target, result, base, workdir)
     finally:
         children.stop(proc)
     return result
@@ -462,15 +613,16 @@ _local = threading.local()
 _TARGET_PORT: list[int] = []
 
 
-def fire() -> None:
-    """The APScheduler job: one keep-alive GET carrying the run's scheduled time."""
+def fire(name: str = "") -> None:
+    """The APScheduler job: one keep-alive GET carrying the run's scheduled time and the
+    job's name, in the headers jobclock sends them in."""
     connection: http.client.HTTPConnection | None = getattr(_local, "connection", None)
     if connection is None:
         connection = http.client.HTTPConnection("127.0.0.1", _TARGET_PORT[0], timeout=60)
         _local.connection = connection
     expected = _local.expected.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
-        connection.request("GET", "/", headers={EXPECTED_HEADER: expected})
+        connection.request("GET", "/", headers={EXPECTED_HEADER: expected, JOB_HEADER: name})
         connection.getresponse().read()
     except (OSError, http.client.HTTPException):
         connection.close()
@@ -509,10 +661,19 @@ def aps_scheduler(db_path: Path, workers: int) -> Any:
     )
 
 
-def aps_bulk_insert(scheduler: Any, n: int, base: datetime) -> None:
+def aps_trigger(base: datetime, index: int, n: int, burst: bool) -> Any:
+    """Job ``index`` of ``n``: every second at its phase, or (``burst``) once at ``base``."""
+    from apscheduler.triggers.date import DateTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if burst:
+        return DateTrigger(run_date=base, timezone=UTC)
+    return IntervalTrigger(seconds=1, start_date=job_start(base, index, n), timezone=UTC)
+
+
+def aps_bulk_insert(scheduler: Any, n: int, base: datetime, burst: bool) -> None:
     """Write N jobs in one transaction, as the rows ``SQLAlchemyJobStore.add_job`` writes."""
     from apscheduler.job import Job
-    from apscheduler.triggers.interval import IntervalTrigger
     from apscheduler.util import datetime_to_utc_timestamp
 
     store = scheduler._jobstores["default"]
@@ -520,12 +681,12 @@ def aps_bulk_insert(scheduler: Any, n: int, base: datetime) -> None:
     now = datetime.now(UTC)
     rows = []
     for index in range(n):
-        trigger = IntervalTrigger(seconds=1, start_date=job_start(base, index, n), timezone=UTC)
+        trigger = aps_trigger(base, index, n, burst)
         job = Job(
             scheduler,
             id=job_name(index),
             func=fire,
-            args=(),
+            args=(job_name(index),),
             kwargs={},
             trigger=trigger,
             executor="default",
@@ -546,23 +707,24 @@ def aps_bulk_insert(scheduler: Any, n: int, base: datetime) -> None:
         conn.execute(store.jobs_t.insert(), rows)
 
 
-def aps_worker(n: int, port: int, db_path: Path, workers: int, bulk: bool) -> None:
-    """``--role apscheduler``: create the jobs, run the scheduler until stdin says quit."""
-    from apscheduler.triggers.interval import IntervalTrigger
-
+def aps_worker(n: int, port: int, db_path: Path, workers: int, bulk: bool, burst_at: int) -> None:
+    """``--role apscheduler``: create the jobs, run the scheduler until stdin says quit.
+    ``burst_at`` (epoch seconds, 0 for none): every job runs once, then."""
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     _TARGET_PORT.append(port)
-    base = schedule_base()
+    burst = burst_at > 0
+    base = datetime.fromtimestamp(burst_at, UTC) if burst else schedule_base()
     scheduler = aps_scheduler(db_path, workers)
     if bulk:
-        aps_bulk_insert(scheduler, n, base)
+        aps_bulk_insert(scheduler, n, base, burst)
         scheduler.start()
     else:
         scheduler.start(paused=True)
         for index in range(n):
             scheduler.add_job(
                 fire,
-                IntervalTrigger(seconds=1, start_date=job_start(base, index, n), timezone=UTC),
+                aps_trigger(base, index, n, burst),
+                args=(job_name(index),),
                 id=job_name(index),
                 name=job_name(index),
             )
@@ -579,13 +741,16 @@ def run_apscheduler(
 ) -> Result:
     result = Result(n, "APScheduler+SQLite")
     bulk = n > run.rest_max
+    method = "aps-bulk" if bulk else "aps-add_job"
+    instant = burst_instant(run, method, n) if run.burst else None
     started = time.monotonic()
     proc = children.start(
         "apscheduler",
         [sys.executable, str(Path(__file__).resolve()), "--role", "apscheduler"]
         + ["--n", str(n), "--port", str(target.port), "--db-path", str(workdir / "aps.db")]
         + ["--aps-workers", str(run.aps_workers)]
-        + (["--bulk"] if bulk else []),
+        + (["--bulk"] if bulk else [])
+        + ([] if instant is None else ["--burst-at", str(int(instant.timestamp()))]),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -602,9 +767,8 @@ def run_apscheduler(
             return result
         how = "as bulk job-store rows" if bulk else "with add_job"
         result.notes.append(f"{n:,} jobs created {how} in {time.monotonic() - started:.1f} s")
-        run.record_creation("aps-bulk" if bulk else "aps-add_job", n, started)
-        log(f"APScheduler N={n}: measuring ({run.warmup:g} s warm-up, {run.window:g} s window)")
-        measure(proc.pid, target, run.warmup, run.window, result)
+        run.record_creation(method, n, started)
+        run.measure(proc.pid, target, result, instant, workdir)
     finally:
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
@@ -625,6 +789,9 @@ CREATION_RATE_GUESS = {
 }
 
 
+SYSTEMS = {"jobclock": "jobclock", "apscheduler": "APScheduler+SQLite"}
+
+
 @dataclass
 class RunContext:
     window: float
@@ -632,10 +799,41 @@ class RunContext:
     rest_max: int
     aps_workers: int
     deadline: float
+    tail: float = 3.0
+    burst: bool = False
+    burst_lead: float = 0.0
+    systems: tuple[str, ...] = tuple(SYSTEMS.values())
     rates: dict[str, float] = field(default_factory=lambda: dict(CREATION_RATE_GUESS))
 
     def record_creation(self, method: str, n: int, started: float) -> None:
         self.rates[method] = n / max(0.001, time.monotonic() - started)
+
+    def lead(self, method: str, n: int) -> float:
+        """Seconds from choosing a burst's instant to it: ``--burst-lead``, or far enough
+        ahead for creating and enabling the jobs (three times the creation time guessed, as a
+        loaded machine is slower)."""
+        return self.burst_lead or 10 + 3 * n / self.rates[method] + n / 10_000
+
+    @staticmethod
+    def burst_timeout(n: int) -> float:
+        """Seconds after the instant a burst of ``n`` is given to arrive."""
+        return max(30.0, n / 500)
+
+    def measure(
+        self, pid: int, target: Target, result: Result, base: datetime | None, workdir: Path
+    ) -> None:
+        """The mode's measurement of the scheduler ``pid``; ``base`` is the burst's instant."""
+        path = workdir / "target.json"
+        if self.burst:
+            assert base is not None
+            log(f"{result.system} N={result.n}: burst due at {base:%H:%M:%S} UTC")
+            measure_burst(pid, target, self, result, base, path)
+        else:
+            log(
+                f"{result.system} N={result.n}: measuring ({self.warmup:g} s warm-up, "
+                f"{self.window:g} s window, {self.tail:g} s tail)"
+            )
+            measure_spread(pid, target, self, result, path)
 
     def estimate(self, system: str, n: int) -> float:
         """Seconds a run of ``system`` at ``n`` jobs is expected to take."""
@@ -643,7 +841,9 @@ class RunContext:
             method = "jobclock-in-process" if n > self.rest_max else "jobclock-rest"
         else:
             method = "aps-bulk" if n > self.rest_max else "aps-add_job"
-        return n / self.rates[method] + self.warmup + self.window + 10
+        if self.burst:
+            return self.lead(method, n) + self.burst_timeout(n) / 4 + 10
+        return n / self.rates[method] + self.warmup + self.window + self.tail + 10
 
 
 def run_all(sizes: list[int], run: RunContext, workdir: Path) -> list[Result]:
@@ -653,8 +853,12 @@ def run_all(sizes: list[int], run: RunContext, workdir: Path) -> list[Result]:
         target = Target(children)
         log(f"target listening on {target.url} (pid {target.proc.pid})")
         runners: list[tuple[str, Callable[..., Result]]] = [
-            ("jobclock", run_jobclock),
-            ("APScheduler+SQLite", run_apscheduler),
+            (system, runner)
+            for system, runner in (
+                (SYSTEMS["jobclock"], run_jobclock),
+                (SYSTEMS["apscheduler"], run_apscheduler),
+            )
+            if system in run.systems
         ]
         for n in sizes:
             for system, runner in runners:
@@ -675,9 +879,10 @@ def run_all(sizes: list[int], run: RunContext, workdir: Path) -> list[Result]:
                     results.append(runner(n, run, children, target, rundir))
                 except (RuntimeError, TimeoutError, OSError, httpx.HTTPError) as error:
                     failed = Result(n, system)
-                    failed.notes.append(f"failed: {type(error).__name__}: {error}")
+                    # Some (httpx.ReadError) have an empty message.
+                    failed.notes.append(f"failed: {error!r}")
                     results.append(failed)
-                    log(f"{system} N={n}: failed: {error}")
+                    log(f"{system} N={n}: failed: {error!r}")
     finally:
         children.stop_all()
     return results
@@ -688,10 +893,15 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _int(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 def table(results: list[Result]) -> Iterator[str]:
     header = (
         f"{'N':>7}  {'system':<19} {'fires/s':>9} {'expected':>9} {'late p50':>9} "
-        f"{'p99':>9} {'max':>9} {'CPU %':>6} {'RSS MB':>7}  {'jc/APS':>7}"
+        f"{'p99':>9} {'max':>9} {'missed':>7} {'doubled':>7} {'CPU %':>6} {'RSS MB':>7}  "
+        f"{'jc/APS':>7}"
     )
     yield header
     yield "-" * len(header)
@@ -705,7 +915,25 @@ def table(results: list[Result]) -> Iterator[str]:
         yield (
             f"{item.n:>7,}  {item.system:<19} {_num(item.fires):>9} {item.n:>9,} "
             f"{_num(late.get('p50')):>9} {_num(late.get('p99')):>9} {_num(late.get('max')):>9} "
+            f"{_int(item.missed):>7} {_int(item.doubled):>7} "
             f"{_num(item.cpu, 0):>6} {_num(item.rss):>7}  {ratio:>7}"
+        )
+
+
+def burst_table(results: list[Result]) -> Iterator[str]:
+    header = (
+        f"{'N':>7}  {'system':<19} {'first':>9} {'p50':>9} {'p99':>9} {'last':>9} "
+        f"{'fires/s':>9} {'missed':>7} {'doubled':>7} {'CPU %':>6} {'RSS MB':>7}"
+    )
+    yield header
+    yield "-" * len(header)
+    for item in results:
+        after = item.late or {}
+        yield (
+            f"{item.n:>7,}  {item.system:<19} {_num(after.get('min')):>9} "
+            f"{_num(after.get('p50')):>9} {_num(after.get('p99')):>9} "
+            f"{_num(after.get('max')):>9} {_num(item.fires):>9} {_int(item.missed):>7} "
+            f"{_int(item.doubled):>7} {_num(item.cpu, 0):>6} {_num(item.rss):>7}"
         )
 
 
@@ -751,37 +979,148 @@ def goals(results: list[Result]) -> Iterator[str]:
         yield "  >= 20x APScheduler: APScheduler kept up with every N run; no saturated ratio"
 
 
-def report(results: list[Result], run: RunContext, elapsed: float) -> None:
-    print(
-        f"Dispatch benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{run.warmup:g} s warm-up then a {run.window:g} s window per run; "
-        f"every job fires every second, phases spread evenly over the second."
-    )
-    print("Lateness in ms (target arrival - scheduled time); CPU % of one core; RSS at the end.")
+def code_version() -> str:
+    """The commit measured, and whether ``src/`` differed from it (others edit it)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=HERE, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],  # noqa: S607
+            cwd=HERE.parent, capture_output=True, text=True, check=True,
+        ).stdout.split("\n")  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    files = sum(1 for line in changed if line.strip())
+    return commit + (f" plus uncommitted changes to {files} file(s) under src/" if files else "")
+
+
+def report(results: list[Result], run: RunContext, elapsed: float, code: str) -> None:
+    if run.burst:
+        print(
+            f"Dispatch benchmark, burst: {os.cpu_count()} CPUs, Python "
+            f"{platform.python_version()}, code {code}; N one-shot jobs all due at one "
+            "instant (a whole second)."
+        )
+        print(
+            "Times in ms after the instant until the first, median, p99th and last request "
+            "arrived;\nfires/s = requests / last; CPU % of one core; RSS at the end."
+        )
+    else:
+        print(
+            f"Dispatch benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"code {code}; {run.warmup:g} s warm-up then a {run.window:g} s window per run "
+            f"(+{run.tail:g} s for its late slots); every job fires every second, phases "
+            "spread evenly over the second."
+        )
+        print(
+            "Lateness in ms (target arrival - expected execution time) of the slots due in "
+            "the window;\nmissed = due in the window, never arrived; doubled = received "
+            "twice; CPU % of one core; RSS at the end."
+        )
     print()
-    for line in table(results):
+    for line in burst_table(results) if run.burst else table(results):
         print(line)
     print()
     print("Notes:")
     for line in notes(results):
         print(line)
-    print()
-    print("Goals of the issue (figures only; nothing is asserted):")
-    for line in goals(results):
-        print(line)
+    if not run.burst:
+        print()
+        print("Goals of the issue (figures only; nothing is asserted):")
+        for line in goals(results):
+            print(line)
     print()
     print(f"Total time {elapsed:.0f} s.")
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of counts: {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"job counts must be at least 1: {text!r}")
+    return sizes
+
+
+def _systems(text: str) -> tuple[str, ...]:
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SYSTEMS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"systems are {', '.join(SYSTEMS)} (comma-separated), not {text!r}"
+        )
+    return tuple(SYSTEMS[name] for name in names)
+
+
+USAGE_EXAMPLES = """\
+examples:
+  the issue's scenario: 1,000 every-second jobs spread evenly over each second, one SQLite
+  node (jobclock only), 5 s warm-up, 20 s window:
+    .venv/bin/python bench/dispatch.py --jobs 1000 --spread --systems jobclock
+  1,000 one-shot jobs all due at one instant: time until the last arrives at the target:
+    .venv/bin/python bench/dispatch.py --burst 1000 --systems jobclock
+  every size beside APScheduler (the default): .venv/bin/python bench/dispatch.py
+  a smoke test: .venv/bin/python bench/dispatch.py --quick
+"""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else "")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n", 1)[0] if __doc__ else "",
+        epilog=USAGE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
+        "--jobs",
         "--sizes",
-        default=",".join(str(n) for n in DEFAULT_SIZES),
-        help="comma-separated job counts [1000,10000,100000]",
+        dest="sizes",
+        type=_sizes,
+        default=None,
+        metavar="N[,N...]",
+        help="job counts, one run each (spread mode) [1000,10000,100000]",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--spread",
+        action="store_true",
+        help="every job fires every second, job i of N at i/N s past each second (the default)",
+    )
+    mode.add_argument(
+        "--burst",
+        type=_sizes,
+        default=None,
+        metavar="N[,N...]",
+        help="instead: N one-shot jobs all due at one instant; time until the last arrives",
+    )
+    parser.add_argument(
+        "--systems",
+        type=_systems,
+        default=tuple(SYSTEMS.values()),
+        metavar="NAMES",
+        help="comma-separated, from: jobclock, apscheduler [both]",
     )
     parser.add_argument("--window", type=float, default=20.0, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before the window")
+    parser.add_argument(
+        "--tail",
+        type=float,
+        default=3.0,
+        help="seconds recorded after the window for its late slots; a slot later than "
+        "that counts as missed [3]",
+    )
+    parser.add_argument(
+        "--burst-lead",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how far ahead the burst's instant is set, before the jobs are created "
+        "[10 + 3 x the creation time guessed]",
+    )
     parser.add_argument("--quick", action="store_true", help="1,000 jobs, 5 s window")
     parser.add_argument("--budget", type=float, default=570.0, help="seconds for the whole run")
     parser.add_argument(
@@ -800,20 +1139,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--db-path", default="", help=argparse.SUPPRESS)
     parser.add_argument("--bulk", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--burst-at", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.burst is not None and args.sizes is not None:
+        parser.error("--burst takes the job counts itself; leave out --jobs/--sizes")
     if args.quick:
-        args.sizes, args.window, args.warmup = "1000", 5.0, 2.0
+        args.window, args.warmup = 5.0, 2.0
+        if args.sizes is None and args.burst is None:
+            args.sizes = [1000]
+    if args.sizes is None:
+        args.sizes = list(DEFAULT_SIZES)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.role == "apscheduler":
-        aps_worker(args.n, args.port, Path(args.db_path), args.aps_workers, args.bulk)
+        aps_worker(
+            args.n, args.port, Path(args.db_path), args.aps_workers, args.bulk, args.burst_at
+        )
         return 0
     # SIGTERM unwinds like Ctrl-C, through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    sizes = args.sizes if args.burst is None else args.burst
     started = time.monotonic()
     run = RunContext(
         window=args.window,
@@ -821,7 +1169,12 @@ def main(argv: list[str] | None = None) -> int:
         rest_max=args.rest_max,
         aps_workers=args.aps_workers,
         deadline=started + args.budget,
+        tail=args.tail,
+        burst=args.burst is not None,
+        burst_lead=args.burst_lead,
+        systems=args.systems,
     )
+    code = code_version()
     workdir = Path(tempfile.mkdtemp(prefix="jobclock-bench-"))
     log(f"working directory {workdir}")
     try:
@@ -834,7 +1187,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    report(results, run, time.monotonic() - started)
+    report(results, run, time.monotonic() - started, code)
     return 0
 
 
