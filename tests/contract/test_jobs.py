@@ -189,10 +189,13 @@ async def test_a_busy_job_is_never_due_nor_wakes_the_engine(store: SqlStore) -> 
         much_later = await store.due_jobs(conn, T0 + 3600 * 1_000_000, 10)
         for record in soon:
             await store.update_job(conn, record.id, {"next_execution_time": None})
-        wakeup_of_busy_only = await store.next_wakeup(conn)
+        wakeup_of_busy_only = await store.next_wakeup(conn, T0 + 5)
+        # Every node wakes at a busy job's next slot still ahead, to compete for it.
+        wakeup_before_the_overlap = await store.next_wakeup(conn, T0 + 3)
     assert [record.name for record in soon] == ["free"]
     assert [record.name for record in much_later] == ["free"]
     assert wakeup_of_busy_only is None  # the recording of its running occurrence wakes
+    assert wakeup_before_the_overlap == T0 + 4
 
 
 async def test_jobs_by_a_part_of_their_name(store: SqlStore) -> None:

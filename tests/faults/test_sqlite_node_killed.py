@@ -38,8 +38,13 @@ def test_kill_9_mid_burst_then_restart_every_slot_within_the_grace_completes_onc
     directory = tmp_path / "jobclock"
     server = start_server(directory)
     api = Api(server)
-    work = every_second_jobs([api], target, "burst", JOBS, lead=15.0)
-    api.close()
+    try:
+        work = every_second_jobs([api], target, "burst", JOBS, lead=15.0)
+    except BaseException:
+        stop_server(server)
+        raise
+    finally:
+        api.close()
 
     # kill -9 at a random moment of a burst: once the target has received a random part of
     # the 200 requests of one second (so attempts are in flight and unrecorded).

@@ -551,12 +551,17 @@ class SqlStore:
             clean = [row | {"message": row["message"].replace("\x00", "\ufffd")} for row in rows]
             await _insert_many(conn, history, clean)
 
-    async def next_wakeup(self, conn: AsyncConnection) -> int | None:
+    async def next_wakeup(self, conn: AsyncConnection, now: int | None = None) -> int | None:
         """The earliest instant at which the engine has work: a due job or a due attempt.
 
-        A busy job (see :meth:`due_jobs`) is not counted: the engine learns of its slots
-        when the running occurrence is recorded. Both lookups walk an index in order and
-        stop at the first row (no scan of every job)."""
+        A busy job (see :meth:`due_jobs`) counts only with a next slot after ``now``: its
+        due slots wait for its recording, but every node wakes at its next slot to compete
+        for it (else the node that records a job would be the only one awake to claim it,
+        and the jobs of a cluster would gather on one node). Both lookups walk an index in
+        order and stop at the first row (no scan of every job; at most the busy ones)."""
+        free = ~jobs.c.busy
+        if now is not None:
+            free = or_(free, jobs.c.next_execution_time > now)
         job_time = (
             select(jobs.c.next_execution_time)
             .join(collections, collections.c.id == jobs.c.collection_id)
@@ -564,7 +569,7 @@ class SqlStore:
                 jobs.c.next_execution_time.is_not(None),
                 jobs.c.state == "Enabled",
                 collections.c.state == "Enabled",
-                ~jobs.c.busy,
+                free,
             )
             .order_by(jobs.c.next_execution_time)
             .limit(1)
