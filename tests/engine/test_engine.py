@@ -354,9 +354,7 @@ def test_a_job_that_never_ran_claimed_late_starts_at_its_latest_due_slot(system:
         "s", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
     )
     system.at(T0 + timedelta(seconds=3, milliseconds=500))
-    assert [e.expected_execution_time - T0 for e in system.history(ref)] == [
-        timedelta(seconds=3)
-    ]
+    assert [e.expected_execution_time - T0 for e in system.history(ref)] == [timedelta(seconds=3)]
     assert system.status(ref).status.next_execution_time == T0 + timedelta(seconds=4)
 
 
@@ -502,3 +500,37 @@ def test_a_job_whose_stored_definition_cannot_be_read_is_faulted_alone(system: S
     assert entry.status == "Failed"
     assert "cannot be read" in entry.message
     assert entry.expected_execution_time == to_us(T0)
+
+
+def test_an_attempt_claimed_ahead_does_not_fire_once_its_job_is_disabled(
+    system: System,
+) -> None:
+    """run_forever claims slots ahead and fires them from timers: a job disabled (or a
+    collection disabled, or a job deleted) before the instant does not fire that slot."""
+    system.collection()
+    every = {"startTime": "2024-01-01T00:00:01Z", "recurrence": {"frequency": "Second"}}
+    kept, disabled = system.job("kept", every), system.job("disabled", every)
+    engine = system.engine
+    system.clock.set(T0 + timedelta(milliseconds=970))  # 30 ms before both slots
+
+    async def scenario() -> None:
+        claimed = await engine._schedule(system.clock.now(), 10, timedelta(milliseconds=100))
+        assert len(claimed) == 2
+        tasks = [asyncio.create_task(engine._attempt(item, timed=True)) for item in claimed]
+        await asyncio.sleep(0)  # both wait for their instant
+        await system.service.patch_job(disabled, {"properties": {"state": "Disabled"}})
+        engine.changed()
+        await engine._drop_disabled()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await engine._record()
+
+    system.run(scenario())
+    assert [call[1].job for call in system.executor.calls] == ["kept"]
+    assert [e.status for e in system.history(kept)] == [HistoryStatus.COMPLETED]
+    assert system.history(disabled) == []
+    system.clock.set(T0 + timedelta(seconds=1, milliseconds=500))  # past the dropped slot
+    system.run(system.service.patch_job(disabled, {"properties": {"state": "Enabled"}}))
+    system.at(T0 + timedelta(seconds=2))  # free again: it fires from its next slot on
+    assert [e.expected_execution_time for e in system.history(disabled)] == [
+        T0 + timedelta(seconds=2)
+    ]

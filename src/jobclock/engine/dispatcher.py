@@ -69,9 +69,9 @@ class EngineSettings:
     lease: timedelta = timedelta(seconds=20)
     heartbeat: timedelta = timedelta(seconds=5)
     # run_forever claims slots this far ahead and starts each from a timer at its time, so a
-    # fire does not wait for the claim's transaction (a job disabled within this window
-    # before its slot still fires once).
-    lookahead: timedelta = timedelta(milliseconds=100)
+    # fire does not wait for the claim's transaction, nor for the database's write lock when
+    # the API holds it (a job disabled or deleted meanwhile is dropped before it fires).
+    lookahead: timedelta = timedelta(milliseconds=400)
 
 
 @dataclass(slots=True)
@@ -111,6 +111,10 @@ class Engine:
         self._next_renewal: datetime | None = None
         self._started_at: datetime | None = None
         self._next_claim = datetime.min.replace(tzinfo=UTC)
+        # Attempts claimed ahead, waiting for their instant: cancelled if their job is
+        # disabled or deleted meanwhile (see ``changed``).
+        self._waiting: dict[tuple[int, int, str], tuple[asyncio.Task[None], int]] = {}
+        self._recheck = False
 
     # -- the loop ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -197,7 +201,7 @@ class Engine:
                 async with self._store.engine.connect() as conn:
                     raw = await conn.get_raw_connection()
                     driver: Any = raw.driver_connection
-                    await driver.add_listener(WAKEUP_CHANNEL, lambda *_: self.wake())
+                    await driver.add_listener(WAKEUP_CHANNEL, lambda *_: self.changed())
                     while not stop.is_set() and not driver.is_closed():
                         await self._sleep(self._clock.now() + timedelta(seconds=5), stop)
             except Exception:  # the connection was cut: listen again shortly
@@ -207,6 +211,7 @@ class Engine:
     async def _step(self, stop: asyncio.Event) -> None:
         now = self._clock.now()
         await self._renew(now)
+        await self._drop_disabled()
         await self._record()
         free = self.settings.concurrency - len(self._in_flight)
         attempts = await self._schedule(now, free, self.settings.lookahead)
@@ -246,6 +251,34 @@ class Engine:
 
     def wake(self) -> None:
         self._clock.wake()
+
+    def changed(self) -> None:
+        """A job or a collection was written (through this node's API or another node):
+        the attempts claimed ahead that have not started yet are checked again, and those
+        whose job or collection is no longer enabled (or is gone) do not fire."""
+        self._recheck = True
+        self.wake()
+
+    async def _drop_disabled(self) -> None:
+        if not self._recheck:
+            return
+        self._recheck = False
+        waiting = {key: job for key, (_, job) in self._waiting.items()}
+        if not waiting:
+            return
+        async with self._store.transaction() as conn:
+            enabled = await self._store.enabled_jobs(conn, set(waiting.values()))
+            dropped = [key for key, job in waiting.items() if job not in enabled]
+            dropped = [key for key in dropped if key in self._waiting]  # not started meanwhile
+            for key in dropped:
+                self._waiting.pop(key)[0].cancel()
+            await self._store.delete_occurrences(conn, dropped)
+            freed = sorted({key[0] for key in dropped if key[2] == "scheduled"})
+            await self._store.update_jobs(
+                conn, [{"id": job, "busy": False, "busy_since": None} for job in freed]
+            )
+        if dropped:
+            log.info("attempt.dropped", extra={"event": "attempt.dropped", "count": len(dropped)})
 
     async def _sleep(self, until: datetime, stop: asyncio.Event) -> None:
         sleeper = asyncio.ensure_future(self._clock.sleep_until(until))
@@ -439,7 +472,13 @@ class Engine:
         if timed:
             delay = (from_us(occurrence.due_at) - self._clock.now()).total_seconds()
             if delay > 0:
-                await asyncio.sleep(delay)
+                task = asyncio.current_task()
+                assert task is not None  # noqa: S101 - always run as a task
+                self._waiting[_key(occurrence)] = (task, occurrence.job_id)
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self._waiting.pop(_key(occurrence), None)
         action = definition.action
         phase = Phase(occurrence.phase)
         target: JobAction | ErrorAction = action

@@ -56,7 +56,7 @@ class EngineThread:
         if loop is not None and engine is not None and not loop.is_closed():
             # A loop closed meanwhile (RuntimeError) means the engine has stopped.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(engine.wake)
+                loop.call_soon_threadsafe(engine.changed)
 
     def stop(self) -> None:
         """Ask the engine to stop (attempts in flight finish and are recorded)."""

@@ -495,6 +495,20 @@ class SqlStore:
         if self.dialect == "postgresql":
             await conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
 
+    async def enabled_jobs(self, conn: AsyncConnection, ids: Iterable[int]) -> set[int]:
+        """Which of these jobs exist and are enabled, in an enabled collection."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return set()
+        query = (
+            select(jobs.c.id)
+            .join(collections, collections.c.id == jobs.c.collection_id)
+            .where(
+                jobs.c.id.in_(wanted), jobs.c.state == "Enabled", collections.c.state == "Enabled"
+            )
+        )
+        return {row[0] for row in await conn.execute(query)}
+
     async def jobs_by_ids(
         self, conn: AsyncConnection, ids: Iterable[int], *, lock: bool = False
     ) -> dict[int, JobRecord]:
