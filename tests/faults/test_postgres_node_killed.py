@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Api, Target
+from tests.e2e.harness import Api, Target, wait_for
 from tests.faults.workload import (
     SECOND,
     check_exactly_once,
@@ -49,6 +49,14 @@ def test_kill_9_of_one_of_two_nodes_every_occurrence_completes_exactly_once(
     work = every_second_jobs([api_a, api_b], target, "faults", JOBS)
 
     sleep_until(work.start + 8 * SECOND + random.uniform(0.0, 1.0) * SECOND)  # noqa: S311
+
+    def b_holds_leases() -> int | None:  # so that there is something to take over
+        rows = cluster.database.sql.fetch(
+            "SELECT count(*) AS n FROM occurrences WHERE lease_owner = 'b' AND status = 'running'"
+        )
+        return int(rows[0]["n"]) or None
+
+    held = wait_for(b_holds_leases, "node b to hold a lease", timeout=5, every=0.005)
     cluster.kill("b")
     killed_at = datetime.now(UTC)
     window = slots(work.start, killed_at + 6 * SECOND)
@@ -61,7 +69,10 @@ def test_kill_9_of_one_of_two_nodes_every_occurrence_completes_exactly_once(
     assert response.status_code == 200, response.text
 
     findings = check_exactly_once(api_a, target, work, window)
-    print(f"\nkill -9 of node b at {killed_at:%H:%M:%S.%f}: {findings.summary()}")
+    print(
+        f"\nkill -9 of node b at {killed_at:%H:%M:%S.%f}, holding {held} leases: "
+        f"{findings.summary()}"
+    )
     findings.fail_if_any()
     api_a.close()
     api_b.close()
