@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
@@ -95,7 +96,7 @@ def create_second_jobs(api: Api, collection: str, start: datetime, urls: dict[st
             collection,
             job,
             {
-                "startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "startTime": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "action": http_action(url),
                 "recurrence": {"frequency": "Second", "interval": 1},
             },
@@ -217,20 +218,23 @@ def hung_endpoint() -> Iterator[HungEndpoint]:
 # -- PostgreSQL restarted ----------------------------------------------------------------
 
 
-def _pg_version() -> str:
-    """The local cluster's version (``/etc/postgresql/<version>/main``); skips without one."""
+def postgres_version() -> str:
+    """The local cluster's version (``/etc/postgresql/<version>/main``); skips without one,
+    or when the tests' PostgreSQL is not on this machine (it could not be restarted here)."""
+    if urlsplit(POSTGRES_URL).hostname not in ("127.0.0.1", "localhost", "::1"):
+        pytest.skip(f"the tests' PostgreSQL ({POSTGRES_URL}) is not the local server")
     if os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None:
         pytest.skip("restarting PostgreSQL needs root and pg_ctlcluster (postgresql-common)")
-    versions = sorted(Path("/etc/postgresql").glob("*/main"))
-    if not versions:
+    found = [path.parent.name for path in Path("/etc/postgresql").glob("*/main")]
+    if not found:
         pytest.skip("no local PostgreSQL cluster under /etc/postgresql")
-    return versions[-1].parent.name
+    return max(found, key=lambda name: [int(part) for part in name.split(".") if part.isdigit()])
 
 
 def pg_ctlcluster(action: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``pg_ctlcluster --skip-systemctl-redirect <version> main <action>`` (as root)."""
     return subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", action],
+        ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_version(), "main", action],
         capture_output=True,
         text=True,
         timeout=timeout,
