@@ -14,6 +14,7 @@ continuously, with attempts in flight while it sleeps until the next due instant
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -203,7 +204,10 @@ class Engine:
                     driver: Any = raw.driver_connection
                     await driver.add_listener(WAKEUP_CHANNEL, lambda *_: self.changed())
                     while not stop.is_set() and not driver.is_closed():
-                        await self._sleep(self._clock.now() + timedelta(seconds=5), stop)
+                        # Not ``self._sleep``: that consumes the clock's wake-up, which
+                        # belongs to the main loop (a wake-up taken here was lost there).
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), timeout=5.0)
             except Exception:  # the connection was cut: listen again shortly
                 log.warning("engine.listen_lost", extra={"event": "engine.listen_lost"})
                 await self._sleep(self._clock.now() + timedelta(seconds=1), stop)
@@ -234,7 +238,9 @@ class Engine:
         wake_at = min(
             await self._next_wakeup(now) - self.settings.lookahead, self._next_renewal or now
         )
-        if wake_at > self._clock.now():
+        # Attempts that finished during that round trip woke the clock already; record them
+        # now rather than trusting a wake-up that only one sleeper can consume.
+        if wake_at > self._clock.now() and not self._finished:
             await self._sleep(wake_at, stop)
 
     async def shutdown(self) -> None:
