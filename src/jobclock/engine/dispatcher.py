@@ -210,7 +210,8 @@ class Engine:
                             await asyncio.wait_for(stop.wait(), timeout=5.0)
             except Exception:  # the connection was cut: listen again shortly
                 log.warning("engine.listen_lost", extra={"event": "engine.listen_lost"})
-                await self._sleep(self._clock.now() + timedelta(seconds=1), stop)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
 
     async def _step(self, stop: asyncio.Event) -> None:
         now = self._clock.now()
