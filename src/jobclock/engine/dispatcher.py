@@ -239,9 +239,10 @@ class Engine:
         wake_at = min(
             await self._next_wakeup(now) - self.settings.lookahead, self._next_renewal or now
         )
-        # Attempts that finished during that round trip woke the clock already; record them
-        # now rather than trusting a wake-up that only one sleeper can consume.
-        if wake_at > self._clock.now() and not self._finished:
+        # Attempts that finish during that round trip wake the clock: the sleep returns at
+        # once (the clock keeps a wake-up until a sleep consumes it; only this loop sleeps
+        # on it).
+        if wake_at > self._clock.now():
             await self._sleep(wake_at, stop)
 
     async def shutdown(self) -> None:
