@@ -30,6 +30,7 @@ from jobclock.domain.job import JobDefinition, JobState
 from jobclock.domain.occurrences import from_us, to_us
 from jobclock.domain.planning import (
     DEFAULT_MISFIRE_GRACE,
+    Claim,
     Cursor,
     Phase,
     StepKind,
@@ -385,19 +386,15 @@ class Engine:
             )
             slot = record.next_execution_time or to_us(now)
             entries.append(
-                {
-                    "job_id": record.id,
-                    "history_id": history_id(now, record.history_seq),
-                    "start_time": to_us(now),
-                    "end_time": to_us(now),
-                    "expected_execution_time": slot,
-                    "action_name": ActionName.MAIN_ACTION.value,
-                    "status": HistoryStatus.FAILED.value,
-                    "message": f"The job's stored definition cannot be read ({error}); the "
-                    "job is faulted and will not run until it is replaced (PUT) or deleted.",
-                    "retry_count": 0,
-                    "repeat_count": record.occurrences_done,
-                }
+                _engine_entry(
+                    record,
+                    now,
+                    slot,
+                    HistoryStatus.FAILED,
+                    f"The job's stored definition cannot be read ({error}); the job is "
+                    "faulted and will not run until it is replaced (PUT) or deleted.",
+                    record.occurrences_done,
+                )
             )
         await self._store.insert_history(conn, entries)
         await self._store.update_jobs(conn, sequences)
@@ -426,16 +423,7 @@ class Engine:
             chained=_chained(definition),
             grace=self.settings.misfire_grace,
         )
-        update: dict[str, Any] = {
-            "id": record.id,
-            "anchor": to_us(decision.cursor.anchor),
-            "last_occurrence": None
-            if decision.cursor.last is None
-            else to_us(decision.cursor.last),
-            "occurrences_done": decision.cursor.done,
-            "next_execution_time": None
-            if decision.next_time is None
-            else to_us(decision.next_time),
+        update: dict[str, Any] = _cursor_values(record.id, decision) | {
             "busy": record.busy,
             "busy_since": record.busy_since,
         }
@@ -680,32 +668,16 @@ class Engine:
         resume = overlap.resume
         record.history_seq += 1
         writes.entries.append(
-            {
-                "job_id": record.id,
-                "history_id": history_id(ended, record.history_seq),
-                "start_time": to_us(ended),
-                "end_time": to_us(ended),
-                "expected_execution_time": to_us(overlap.waited[0]),
-                "action_name": ActionName.MAIN_ACTION.value,
-                "status": HistoryStatus.POSTPONED.value,
-                "message": postponed_message(overlap, busy_since),
-                "retry_count": 0,
-                "repeat_count": resume.cursor.done,
-            }
+            _engine_entry(
+                record,
+                ended,
+                to_us(overlap.waited[0]),
+                HistoryStatus.POSTPONED,
+                postponed_message(overlap, busy_since),
+                resume.cursor.done,
+            )
         )
-        writes.cursors.append(
-            {
-                "id": record.id,
-                "anchor": to_us(resume.cursor.anchor),
-                "last_occurrence": None
-                if resume.cursor.last is None
-                else to_us(resume.cursor.last),
-                "occurrences_done": resume.cursor.done,
-                "next_execution_time": None
-                if resume.next_time is None
-                else to_us(resume.next_time),
-            }
-        )
+        writes.cursors.append(_cursor_values(record.id, resume))
         if resume.run:
             writes.follow_ups.append(
                 _occurrence_row(
@@ -745,6 +717,43 @@ class _Writes:
     follow_ups: list[dict[str, Any]] = field(default_factory=list)
     finished: list[dict[str, Any]] = field(default_factory=list)  # Completed or Faulted
     cursors: list[dict[str, Any]] = field(default_factory=list)  # after an overlap
+
+
+def _engine_entry(
+    record: JobRecord,
+    at: datetime,
+    expected: int,
+    status: HistoryStatus,
+    message: str,
+    repeat_count: int,
+) -> dict[str, Any]:
+    """A history row the engine writes itself, not an attempt's (a postponement, a job
+    faulted for its unreadable definition): it starts and ends at ``at``. The caller has
+    advanced ``record.history_seq``."""
+    return {
+        "job_id": record.id,
+        "history_id": history_id(at, record.history_seq),
+        "start_time": to_us(at),
+        "end_time": to_us(at),
+        "expected_execution_time": expected,
+        "action_name": ActionName.MAIN_ACTION.value,
+        "status": status.value,
+        "message": message,
+        "retry_count": 0,
+        "repeat_count": repeat_count,
+    }
+
+
+def _cursor_values(job_id: int, decision: Claim) -> dict[str, Any]:
+    """The job columns a claim moves: its cursor and its next execution time."""
+    cursor = decision.cursor
+    return {
+        "id": job_id,
+        "anchor": to_us(cursor.anchor),
+        "last_occurrence": None if cursor.last is None else to_us(cursor.last),
+        "occurrences_done": cursor.done,
+        "next_execution_time": None if decision.next_time is None else to_us(decision.next_time),
+    }
 
 
 def _cursor(record: JobRecord) -> Cursor:
