@@ -47,7 +47,7 @@ def build(settings: Settings, token: str) -> Application:
     def engine_parts() -> EngineParts:
         """Built on the engine's own thread and loop: nothing here is shared with the API
         but the secret box (stateless) and the database."""
-        engine_store = SqlStore(settings.db)
+        engine_store = SqlStore(settings.db, urgent=True)
         executors = build_executors(os.environ, engine_clock := SystemClock())
         engine = Engine(
             engine_store,

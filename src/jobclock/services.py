@@ -170,7 +170,7 @@ class SchedulerService:
         return view
 
     async def get_collection(self, ref: CollectionRef) -> CollectionView:
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             record = await self._collection(conn, ref)
         return _collection_view(record)
 
@@ -181,7 +181,7 @@ class SchedulerService:
         prefix = None
         if resource_group is not None:
             prefix = f"{subscription.lower()}/{resource_group.lower()}/"
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             records = await self._store.list_collections(conn, subscription.lower(), prefix)
         return [_collection_view(record) for record in records]
 
@@ -324,7 +324,7 @@ class SchedulerService:
                 "'properties.status' is read-only and cannot be patched.",
                 field="properties.status",
             )
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             record = await self._job(conn, ref)
         # The definition as the user last set it: a Completed or Faulted job's runtime state
         # is not part of it, so a PATCH revives the job like a PUT does (§1.3).
@@ -333,7 +333,7 @@ class SchedulerService:
         return (await self._save_job(ref, job_definition_from_json(merged)))[0]
 
     async def get_job(self, ref: JobRef) -> JobView:
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             collection = await self._collection(conn, ref.collection)
             record = await self._job(conn, ref)
         return self._view(collection, record)
@@ -341,7 +341,7 @@ class SchedulerService:
     async def stored_job_ref(self, ref: JobRef) -> JobRef:
         """Where the job lives, spelled as stored; reads nothing of its definition, so it
         answers for a job that cannot be read too (to delete it)."""
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             collection = await self._collection(conn, ref.collection)
             record = await self._job(conn, ref)
         return _job_ref(collection, record)
@@ -360,7 +360,7 @@ class SchedulerService:
 
         A job that cannot be read is left out of ``items`` and named in ``unreadable``, so
         one bad row does not hide the others; ``skip`` counts both."""
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             record = await self._collection(conn, ref)
             limit = None if top is None else top + 1
             found = await self._store.list_jobs(
@@ -421,7 +421,7 @@ class SchedulerService:
         self, ref: JobRef, status: HistoryFilter, top: int | None, skip: int
     ) -> Page[HistoryView]:
         """The job's history, newest first, filtered by status, paged."""
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             collection = await self._collection(conn, ref.collection)
             record = await self._job(conn, ref)
             stored = _job_ref(collection, record)
@@ -436,7 +436,7 @@ class SchedulerService:
     async def list_nodes(self) -> list[NodeView]:
         """The nodes sharing this database, by name."""
         now = self._clock.now()
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             rows = await self._store.list_nodes(conn)
         return [
             NodeView(name, from_us(started), from_us(beat), now - from_us(beat) < NODE_TIMEOUT)
@@ -446,7 +446,7 @@ class SchedulerService:
     # -- the portal's reads ---------------------------------------------------------------
     async def list_all_collections(self, since: datetime) -> list[CollectionSummary]:
         """Every collection, with its job count and its attempts from ``since`` on."""
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             records = await self._store.all_collections(conn)
             counts = await self._store.job_counts(conn)
             statuses = await self._store.status_counts(conn, to_us(since))
@@ -475,7 +475,7 @@ class SchedulerService:
         """``buckets`` consecutive windows of ``width`` from ``since``: the attempts of one
         job, one collection, or all, that started in each, by outcome."""
         step = int(width / timedelta(microseconds=1))
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             job_id = collection_id = None
             if job is not None:
                 job_id = (await self._job(conn, job)).id
@@ -496,7 +496,7 @@ class SchedulerService:
         return [AttemptBucket(since + index * width, *counts) for index, counts in enumerate(table)]
 
     async def get_history_entry(self, ref: JobRef, history_id: str) -> HistoryView:
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             collection = await self._collection(conn, ref.collection)
             record = await self._job(conn, ref)
             row = await self._store.history_entry(conn, record.id, history_id)
@@ -509,7 +509,7 @@ class SchedulerService:
         """PUT, except that a secret the body leaves out or empty keeps its stored value
         when the object holding it keeps its type (the portal's write-only fields)."""
         check_job_name(ref.name)
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             collection = await self._collection(conn, ref.collection)
             existing = await self._store.find_job(conn, collection.id, ref.name.lower())
         definition = None if existing is None else self._readable_definition(existing)

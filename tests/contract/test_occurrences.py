@@ -74,8 +74,8 @@ async def test_the_key_is_unique(store: SqlStore) -> None:
     with pytest.raises(IntegrityError):
         async with store.transaction() as conn:
             await store.insert_occurrences(conn, [occurrence_row(job_id, due_at=T0 + 1)])
+    other = await _job(store, "other")
     async with store.transaction() as conn:  # another kind, time or job is another key
-        other = await _job(store, "other")
         await store.insert_occurrences(
             conn,
             [

@@ -275,7 +275,7 @@ class Engine:
         waiting = {key: job for key, (_, job) in self._waiting.items()}
         if not waiting:
             return
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             enabled = await self._store.enabled_jobs(conn, set(waiting.values()))
             dropped = [key for key, job in waiting.items() if job not in enabled]
             dropped = [key for key in dropped if key in self._waiting]  # not started meanwhile
@@ -297,7 +297,7 @@ class Engine:
             task.cancel()
 
     async def _next_wakeup(self, now: datetime) -> datetime:
-        async with self._store.transaction() as conn:
+        async with self._store.reading() as conn:
             # A busy job's slot counts once it is beyond the lookahead (nearer, waking for
             # it could only spin until it is due).
             found = await self._store.next_wakeup(conn, to_us(now + self.settings.lookahead))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from jobclock.storage.migrate import upgrade
 from jobclock.storage.tables import collections, history, jobs, metadata, nodes, occurrences
+from jobclock.storage.writer_gate import WriterGate, gate_for
 
 WAKEUP_CHANNEL = "jobclock_wakeup"
 
@@ -135,11 +136,16 @@ class SqlStore:
     ``schema`` (PostgreSQL only) is the schema the tables live in: it becomes the
     connections' ``search_path``, so the tables, the migrations and Alembic's version table
     stay in it (tests give each store a fresh schema). It must exist already.
+
+    ``urgent``: on SQLite, this store's write transactions go ahead of every other store's
+    of the process that are waiting for the database's one writer (the engine's store is
+    urgent, so API load cannot hold a fire back; see ``writer_gate``).
     """
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, urgent: bool = False) -> None:
         self.url = async_url(url)
         self.schema = schema
+        self.urgent = urgent
         options: dict[str, Any] = {}
         if schema is not None:
             if make_url(self.url).drivername != "postgresql+asyncpg":
@@ -152,8 +158,10 @@ class SqlStore:
             options["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         self.dialect = self.engine.dialect.name
+        self._gate: WriterGate | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self._gate = gate_for(make_url(self.url).database)
 
     async def create_schema(self) -> None:
         """Create the tables directly (tests); production runs the migrations."""
@@ -169,7 +177,28 @@ class SqlStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that may write: committed at the end, rolled back on an error.
+
+        On SQLite it holds the process's writer gate and takes the write lock up front
+        (``BEGIN IMMEDIATE``), so what it reads stays true until it commits (the driver
+        would otherwise start the transaction only at the first write, after the reads).
+        Transactions do not nest: a second one opened inside would wait for the first.
+        """
+        if self._gate is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._gate.held(urgent=self.urgent), self.engine.begin() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that only reads: one consistent snapshot, no writer's gate or lock
+        (on SQLite, readers never wait for the writer). Writing in it is a bug."""
         async with self.engine.begin() as conn:
+            if self._gate is not None:
+                await conn.exec_driver_sql("BEGIN")
             yield conn
 
     # -- collections ---------------------------------------------------------------------
