@@ -69,6 +69,12 @@ at one instant. It prints figures and never asserts on them.
   instant until the first, median, p99th and last request arrived (the last is the issue's
   figure), N / last as fires/s, jobs never received (missed) or received twice (doubled),
   and CPU % of the scheduler over the same span.
+* **API load** (``--api-clients C``, jobclock only): during the window, C concurrent clients
+  in a process of their own (this script, ``--role api-load``, httpx on one event loop) each
+  loop over ``PUT``, ``GET`` and ``DELETE`` of a disabled job of their own in a second
+  collection, as a team's tooling would beside the schedule. The notes give the requests
+  per second the server answered, their latency p50/p99 and the 5xx count; the table's
+  lateness is then the engine's under that load.
 * **The ratio** jobclock/APScheduler is a throughput ratio only where APScheduler falls
   short of the N fires/s asked of it; where both keep up it is capped near 1. The goals
   summary at the end takes the ratio from those sizes only.
@@ -87,6 +93,8 @@ Run (from the repository root):
 * ``.venv/bin/python bench/dispatch.py --jobs 1000 --spread --systems jobclock``: 1,000
   every-second jobs spread evenly over each second on one SQLite node, jobclock only
   (``--spread`` is the default mode; ``--jobs`` is ``--sizes``);
+* ``.venv/bin/python bench/dispatch.py --jobs 50 --systems jobclock --api-clients 200``: 50
+  every-second jobs beside 200 API clients (issue 10's API-load case);
 * ``.venv/bin/python bench/dispatch.py --burst 1000 --systems jobclock``: 1,000 jobs due at
   one instant, the time until the last arrived;
 * ``.venv/bin/python bench/dispatch.py``: every size, beside APScheduler; ``--sizes
@@ -317,15 +325,27 @@ class Meter:
         )
 
 
-def measure_spread(pid: int, target: Target, run: RunContext, result: Result, path: Path) -> None:
+def measure_spread(
+    pid: int,
+    target: Target,
+    run: RunContext,
+    result: Result,
+    path: Path,
+    load: ApiLoad | None = None,
+) -> None:
     """Warm up, then one window: fires/s, lateness, missed and doubled slots from what the
-    target recorded (``path`` holds it), CPU/RSS of ``pid`` over the window."""
+    target recorded (``path`` holds it), CPU/RSS of ``pid`` over the window; with ``load``,
+    API clients run through the window."""
     time.sleep(run.warmup)
+    if load is not None:
+        load.start(run.window)
     meter = Meter(pid, target)
     target.begin()
     time.sleep(run.window)
     target.mark()
     meter.stop(result)
+    if load is not None:
+        result.notes.append(load.finish())
     time.sleep(run.tail)  # slots due in the window may still be on their way
     recording = target.collect(path)
     figures = spread(recording, result.n)
@@ -602,10 +622,102 @@ def run_jobclock(
             f"{time.monotonic() - enable_started:.1f} s"
         )
         run.record_creation(method, n, started)
-        run.measure(proc.pid, target, result, base, workdir)
+        load = None
+        if run.api_clients and not run.burst:
+            load = ApiLoad(children, base_url, run.api_clients, workdir / "api-load.json")
+        run.measure(proc.pid, target, result, base, workdir, load)
     finally:
         children.stop(proc)
     return result
+
+
+# -- API load beside the engine ------------------------------------------------------------
+LOAD_COLLECTION_PATH = COLLECTION_PATH.rsplit("/", 1)[0] + "/apiload"
+
+
+class ApiLoad:
+    """``clients`` API clients in a process of their own (``--role api-load``)."""
+
+    def __init__(self, children: Children, base_url: str, clients: int, out: Path) -> None:
+        self.children, self.base_url, self.clients, self.out = children, base_url, clients, out
+        self.proc: subprocess.Popen[Any] | None = None
+
+    def start(self, seconds: float) -> None:
+        command = [sys.executable, str(Path(__file__).resolve()), "--role", "api-load"]
+        command += ["--api-url", self.base_url, "--api-clients", str(self.clients)]
+        command += ["--window", str(seconds), "--out", str(self.out)]
+        self.proc = self.children.start("api-load", command)
+
+    def finish(self) -> str:
+        assert self.proc is not None
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.children.stop(self.proc)
+            return "API load: the load process did not finish"
+        if self.proc.returncode != 0 or not self.out.exists():
+            return f"API load: the load process failed (exit {self.proc.returncode})"
+        figures = json.loads(self.out.read_text())
+        return (
+            f"API load: {self.clients} clients, {figures['requests']:,} requests "
+            f"({figures['rate']:,.0f}/s), latency p50 {figures['p50_ms']:,.1f} ms, "
+            f"p99 {figures['p99_ms']:,.1f} ms, {figures['errors']} 5xx, "
+            f"{figures['failures']} failed connections"
+        )
+
+
+async def api_load(base_url: str, clients: int, seconds: float) -> dict[str, Any]:
+    """Each client loops PUT, GET, DELETE of a disabled job of its own for ``seconds``."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    params = {"api-version": API_VERSION}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    latencies: list[float] = []
+    counts = {"errors": 0, "failures": 0}
+    async with httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        params=params,
+        limits=limits,
+        timeout=60,
+        trust_env=False,
+    ) as client:
+        (await client.put(LOAD_COLLECTION_PATH, json=COLLECTION_BODY)).raise_for_status()
+        body = {
+            "properties": {
+                "state": "Disabled",
+                "action": {
+                    "type": "Http",
+                    "request": {"method": "GET", "uri": "http://127.0.0.1:9/"},
+                },
+                "recurrence": {"frequency": "Minute", "interval": 5},
+            }
+        }
+        began = time.monotonic()
+        deadline = began + seconds
+
+        async def one(index: int) -> None:
+            path = f"{LOAD_COLLECTION_PATH}/jobs/load-{index}"
+            while time.monotonic() < deadline:
+                for method, content in (("PUT", body), ("GET", None), ("DELETE", None)):
+                    sent = time.monotonic()
+                    try:
+                        response = await client.request(method, path, json=content)
+                    except httpx.HTTPError:
+                        counts["failures"] += 1
+                        continue
+                    latencies.append(time.monotonic() - sent)
+                    counts["errors"] += response.status_code >= 500
+
+        await asyncio.gather(*(one(index) for index in range(clients)))
+        elapsed = time.monotonic() - began
+    ordered = sorted(latencies) or [0.0]
+    return {
+        "requests": len(latencies),
+        "rate": len(latencies) / elapsed,
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        **counts,
+    }
 
 
 # -- APScheduler -------------------------------------------------------------------------
@@ -803,6 +915,7 @@ class RunContext:
     burst: bool = False
     burst_lead: float = 0.0
     systems: tuple[str, ...] = tuple(SYSTEMS.values())
+    api_clients: int = 0
     rates: dict[str, float] = field(default_factory=lambda: dict(CREATION_RATE_GUESS))
 
     def record_creation(self, method: str, n: int, started: float) -> None:
@@ -820,7 +933,13 @@ class RunContext:
         return max(30.0, n / 500)
 
     def measure(
-        self, pid: int, target: Target, result: Result, base: datetime | None, workdir: Path
+        self,
+        pid: int,
+        target: Target,
+        result: Result,
+        base: datetime | None,
+        workdir: Path,
+        load: ApiLoad | None = None,
     ) -> None:
         """The mode's measurement of the scheduler ``pid``; ``base`` is the burst's instant."""
         path = workdir / "target.json"
@@ -833,7 +952,7 @@ class RunContext:
                 f"{result.system} N={result.n}: measuring ({self.warmup:g} s warm-up, "
                 f"{self.window:g} s window, {self.tail:g} s tail)"
             )
-            measure_spread(pid, target, self, result, path)
+            measure_spread(pid, target, self, result, path, load)
 
     def estimate(self, system: str, n: int) -> float:
         """Seconds a run of ``system`` at ``n`` jobs is expected to take."""
@@ -1130,16 +1249,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="largest N created one by one (REST PUTs, add_job); larger N in bulk",
     )
     parser.add_argument("--aps-workers", type=int, default=64, help="APScheduler threads")
+    parser.add_argument(
+        "--api-clients",
+        type=int,
+        default=0,
+        metavar="C",
+        help="jobclock only: C API clients doing PUT/GET/DELETE through the window [0]",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
     # The APScheduler process is this script again.
     parser.add_argument(
-        "--role", choices=["main", "apscheduler"], default="main", help=argparse.SUPPRESS
+        "--role",
+        choices=["main", "apscheduler", "api-load"],
+        default="main",
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--db-path", default="", help=argparse.SUPPRESS)
     parser.add_argument("--bulk", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--burst-at", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.burst is not None and args.sizes is not None:
         parser.error("--burst takes the job counts itself; leave out --jobs/--sizes")
@@ -1159,6 +1290,10 @@ def main(argv: list[str] | None = None) -> int:
             args.n, args.port, Path(args.db_path), args.aps_workers, args.bulk, args.burst_at
         )
         return 0
+    if args.role == "api-load":
+        figures = asyncio.run(api_load(args.api_url, args.api_clients, args.window))
+        Path(args.out).write_text(json.dumps(figures))
+        return 0
     # SIGTERM unwinds like Ctrl-C, through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = args.sizes if args.burst is None else args.burst
@@ -1173,6 +1308,7 @@ def main(argv: list[str] | None = None) -> int:
         burst=args.burst is not None,
         burst_lead=args.burst_lead,
         systems=args.systems,
+        api_clients=args.api_clients,
     )
     code = code_version()
     workdir = Path(tempfile.mkdtemp(prefix="jobclock-bench-"))
