@@ -3,7 +3,10 @@ every-second jobs fire, on one SQLite node.
 
 Before the engine had a loop of its own, this load (about 190 requests/s) cut firing from
 50/s to 27/s and made fires up to 45 s late, close to the 60 s point where slots are
-skipped. Now every slot must complete exactly once. The lateness bound asserted here is loose
+skipped; with its own loop but SQLite's busy handler deciding who writes next, p99 was still
+0.5-1.2 s. With the writer gate (the engine's writes first) it is a few milliseconds
+(``bench/dispatch.py --jobs 50 --systems jobclock --api-clients 200``). Every slot must
+complete exactly once. The lateness bound asserted here is loose
 on purpose (2 s; the code before the engine had its own loop gave p99 3 s on this test and
 tens of seconds in the field): it detects a starved engine, not a slow one. The figures are
 printed.
