@@ -355,7 +355,7 @@ def test_errors_are_one_line_with_an_exit_code_per_status(cli: Cli, server: str)
     )
     assert missing.code == 3
     assert "no-such-job" in missing.one_error_line()
-    assert missing.one_error_line().endswith("(NotFound)")
+    assert missing.one_error_line().endswith("(ResourceNotFound)")
     assert missing.stdout == ""
 
     assert quota.code == 6

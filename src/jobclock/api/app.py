@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware import Middleware
 
-from jobclock.api.arm import API_VERSION
+from jobclock.api.arm import API_VERSION, SUPPORTED_API_VERSIONS
 from jobclock.api.collections import collection_routes
 from jobclock.api.docs import docs_response
 from jobclock.api.errors import UnexpectedErrorMiddleware, install_error_handlers
@@ -31,10 +31,12 @@ DOCS_URL = "/docs"
 
 
 class _SchedulerApi(FastAPI):
-    """FastAPI whose OpenAPI document marks ``api-version`` required, as the spec does.
+    """FastAPI whose OpenAPI document declares ``api-version`` a required enum of the
+    supported versions, as the spec does.
 
-    The parameter is optional to FastAPI only so that a missing one is answered with
-    Azure's ``MissingApiVersionParameter`` rather than a generic validation error.
+    The parameter is an optional string to FastAPI only so that a missing or unsupported
+    one is answered with Azure's ``MissingApiVersionParameter`` /
+    ``InvalidApiVersionParameter`` rather than a generic validation error.
     """
 
     def openapi(self) -> dict[str, Any]:
@@ -44,6 +46,11 @@ class _SchedulerApi(FastAPI):
                 for parameter in operation.get("parameters", []):
                     if parameter.get("name") == "api-version":
                         parameter["required"] = True
+                        parameter["schema"] = {
+                            "type": "string",
+                            "enum": list(SUPPORTED_API_VERSIONS),
+                            "title": "Api-Version",
+                        }
         return document
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
 
 from jobclock.api.schemas import ErrorResponse
 from jobclock.codec.job import parse_json_body
-from jobclock.domain.errors import InvalidApiVersion, InvalidDefinition
+from jobclock.domain.errors import InvalidApiVersion, InvalidDefinition, MalformedJob
 from jobclock.services import CollectionRef, JobRef
 
 API_VERSION = "2016-03-01"
-# Older ARM versions whose bodies are compatible for our purposes (§2.1).
-SUPPORTED_API_VERSIONS = (API_VERSION, "2016-01-01", "2014-08-01-preview")
+# What the Azure clients of 2016-03-01 (azure-mgmt-scheduler 7.0.0) send. §2.1 allows the
+# older 2016-01-01 and 2014-08-01-preview too; answering them as ARM answers any version
+# it does not serve keeps one documented version (issue 11).
+SUPPORTED_API_VERSIONS = (API_VERSION,)
 
 PROVIDER = "providers/Microsoft.Scheduler/jobCollections"
 SUBSCRIPTION_COLLECTIONS = f"/subscriptions/{{subscriptionId}}/{PROVIDER}"
@@ -26,6 +29,10 @@ JOB = f"{JOBS}/{{jobName}}"
 
 # A job is at most 16 K (§6.1; the codec says so precisely); this only bounds memory.
 MAX_BODY_BYTES = 1 << 20
+# How deep a body may nest, as Json.NET (which ARM reads bodies with) allows by default; a
+# job nests 7 deep at most. Deeper bodies would exhaust the recursion of the JSON reader
+# and of the codec's walks (a 500); they are malformed.
+MAX_JSON_DEPTH = 64
 
 SubscriptionId = Annotated[str, Path(alias="subscriptionId")]
 ResourceGroupName = Annotated[str, Path(alias="resourceGroupName")]
@@ -84,7 +91,8 @@ async def read_json_body(request: Request) -> object:
     """The request body decoded as JSON; not JSON at all is ``Malformed Job Object``.
 
     The body is read as raw bytes (FastAPI does not parse it), so the codec decides what
-    a malformed body is, as it does for the CLI.
+    a malformed body is, as it does for the CLI. So does a body nested deeper than
+    :data:`MAX_JSON_DEPTH`.
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -94,7 +102,35 @@ async def read_json_body(request: Request) -> object:
         data += chunk
         if len(data) > MAX_BODY_BYTES:
             raise _too_large()
-    return parse_json_body(bytes(data))
+    try:
+        body = parse_json_body(bytes(data))
+    except RecursionError:
+        raise _too_deep() from None
+    if _nests_deeper(body, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return body
+
+
+def _nests_deeper(value: object, limit: int) -> bool:
+    """Whether ``value`` holds objects or arrays more than ``limit`` deep (no recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children: Iterable[object]
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _too_deep() -> MalformedJob:
+    return MalformedJob(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels.")
 
 
 def _too_large() -> InvalidDefinition:

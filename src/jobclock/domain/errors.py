@@ -51,16 +51,15 @@ class InvalidApiVersion(InvalidDefinition):
 
 
 class NotFound(SchedulerError):
-    """The addressed resource does not exist (404)."""
+    """The addressed resource does not exist: 404 ``ResourceNotFound``, ARM's one code for
+    a missing collection, job or history entry (§2.7, issue 11)."""
 
-    code = "NotFound"
+    code = "ResourceNotFound"
     status = 404
 
 
 class CollectionNotFound(NotFound):
-    """A job collection does not exist; Azure answered ``ResourceNotFound`` (§2.7)."""
-
-    code = "ResourceNotFound"
+    """A job collection does not exist (Azure's message names it, §2.7)."""
 
 
 class Conflict(SchedulerError):
