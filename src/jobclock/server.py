@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Generator
 
@@ -31,7 +33,41 @@ def run(settings: Settings) -> None:
     # The engine has a thread of its own: let it take the interpreter from a busy API thread
     # within a millisecond (the default, 5 ms, would be the engine's lateness under load).
     sys.setswitchinterval(0.001)
-    asyncio.run(_serve(settings))
+    # Bound before anything is written (token, key, database), so a busy port leaves no trace.
+    sockets = bind(settings.host, settings.port)
+    try:
+        asyncio.run(_serve(settings, sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address ``host`` names (as asyncio's ``create_server``
+    binds them); a failure is one :class:`click.ClickException` naming the address."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    sockets: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(2048)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "address already in use"
+        else:
+            reason = str(exc.strerror or exc).lower()
+        raise click.ClickException(f"cannot listen on {shown}: {reason}") from None
+    return sockets
 
 
 class _Server(uvicorn.Server):
@@ -41,8 +77,17 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # serving: requests are answered from now on
+            host, port = self.config.host, self.config.port
+            click.echo(
+                f"jobclock listening on http://{f'[{host}]' if ':' in host else host}:{port}"
+                f" (the portal at /, the Azure API under /subscriptions)"
+            )
 
-async def _serve(settings: Settings) -> None:
+
+async def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
     token = settings.token
     if token is None:
         path = settings.data_dir / "jobclock.token"
@@ -72,12 +117,8 @@ async def _serve(settings: Settings) -> None:
         request_stop()
 
     watcher = asyncio.create_task(watch_engine())
-    click.echo(
-        f"jobclock listening on http://{settings.host}:{settings.port}"
-        f" (the portal at /, the Azure API under /subscriptions)"
-    )
     try:
-        await server.serve()
+        await server.serve(sockets)
     finally:
         stop.set()
         watcher.cancel()

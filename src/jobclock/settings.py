@@ -10,6 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# The URL spellings SqlStore can open (it swaps in the async driver itself).
+_DRIVERS = {"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"}
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; its message is one line for the command line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +43,12 @@ class Settings:
             return env.get(f"JOBCLOCK_{name.upper()}", default)
 
         defaults = cls()
+        db = str(pick("db", defaults.db))
+        _check_db(db)
         return cls(
             host=str(pick("host", defaults.host)),
-            port=int(str(pick("port", defaults.port))),
-            db=str(pick("db", defaults.db)),
+            port=_port(pick("port", defaults.port)),
+            db=db,
             token=_optional(pick("token", None)),
             secret_key=_optional(pick("secret_key", None)),
             region=str(pick("region", defaults.region)),
@@ -61,6 +71,36 @@ class Settings:
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             return Path(str(url.database)).resolve().parent
         return Path(os.environ.get("JOBCLOCK_DATA_DIR", ".")).resolve()
+
+
+def _port(value: object) -> int:
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        text = str(value).strip()
+        shown = text if text.lstrip("-").isdigit() else repr(text)
+        raise SettingsError(f"port {shown} is not a valid port (1-65535)")
+    return port
+
+
+def _check_db(db: str) -> None:
+    """Refuse a URL jobclock cannot open, or a SQLite file in a directory that does not
+    exist, before anything (token, key, database) is written."""
+    unsupported = SettingsError(
+        f"unsupported database URL {db!r} (use sqlite:///path or postgresql://...)"
+    )
+    try:
+        url = make_url(db)
+    except ArgumentError:
+        raise unsupported from None
+    if url.drivername not in _DRIVERS:
+        raise unsupported
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        directory = Path(str(url.database)).resolve().parent
+        if not directory.is_dir():
+            raise SettingsError(f"the database directory {directory} does not exist")
 
 
 def _optional(value: object) -> str | None:

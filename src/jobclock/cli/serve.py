@@ -16,6 +16,10 @@ def serve_command(host: str | None, port: int | None, db: str | None, token: str
     """Run the scheduler: the Azure REST API and the engine."""
     # Imported here: the server's dependencies would slow every other command's start.
     from jobclock.server import run
-    from jobclock.settings import Settings
+    from jobclock.settings import Settings, SettingsError
 
-    run(Settings.load({"host": host, "port": port, "db": db, "token": token}, os.environ))
+    try:
+        settings = Settings.load({"host": host, "port": port, "db": db, "token": token}, os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    run(settings)

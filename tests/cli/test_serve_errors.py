@@ -1,0 +1,102 @@
+"""``jobclock serve`` on bad input: one line on stderr, a non-zero exit, nothing written.
+
+Each test runs the real console script in an empty working directory and checks that the
+directory is still empty afterwards (no database, no token, no key).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TIMEOUT = 30
+
+
+def jobclock(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    executable = Path(sys.executable).with_name("jobclock")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("JOBCLOCK_")}
+    return subprocess.run(
+        [str(executable), *args],
+        cwd=cwd,
+        env=base | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening" not in result.stdout
+    return lines[0]
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_a_port_out_of_range_is_refused(tmp_path: Path, port: str) -> None:
+    result = jobclock("serve", "--port", port, "--token", "t", cwd=tmp_path)
+    assert one_line(result) == f"jobclock: port {port} is not a valid port (1-65535)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_port_from_the_environment_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    result = jobclock("serve", cwd=tmp_path, env={"JOBCLOCK_PORT": "eighty"})
+    assert one_line(result) == "jobclock: port 'eighty' is not a valid port (1-65535)"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["nonsense://x", "garbage", "mysql://u@h/db", "sqlite+pysqlite:///x.db"]
+)
+def test_an_unsupported_database_url_is_refused(tmp_path: Path, url: str) -> None:
+    result = jobclock("serve", "--db", url, cwd=tmp_path)
+    assert one_line(result) == (
+        f"jobclock: unsupported database URL {url!r} (use sqlite:///path or postgresql://...)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_in_a_missing_directory_is_refused_and_nothing_is_created(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    work = tmp_path / "work"
+    work.mkdir()
+    result = jobclock("serve", "--db", f"sqlite:///{missing / 'x.db'}", cwd=work)
+    assert one_line(result) == f"jobclock: the database directory {missing} does not exist"
+    assert not (tmp_path / "nonexistent").exists()
+    assert list(work.iterdir()) == []
+
+
+def test_a_relative_database_path_is_checked_against_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    result = jobclock("serve", "--db", "sqlite:///sub/x.db", cwd=tmp_path)
+    assert one_line(result) == f"jobclock: the database directory {tmp_path / 'sub'} does not exist"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_busy_port_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = jobclock(
+            "serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path
+        )
+    assert one_line(result) == (
+        f"jobclock: cannot listen on 127.0.0.1:{port}: address already in use"
+    )
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
