@@ -192,11 +192,19 @@ def check_http_request(request: HttpRequest, path: str) -> None:
 
 def _check_http_headers(headers: Iterable[tuple[str, str]], path: str) -> None:
     """Names are HTTP tokens and values hold no control character but tab (RFC 9110 §5):
-    a CR or LF would inject headers of its own, and no client sends such a header."""
+    a CR or LF would inject headers of its own, and no client sends such a header. The
+    framing and hop-by-hop headers are the sender's to write: a job's own
+    ``Transfer-Encoding`` beside the sender's ``Content-Length`` is a smuggling shape."""
     for name, value in headers:
         if not _TOKEN.fullmatch(name):
             raise InvalidDefinition(
                 f"'{path}' has a header name that is not an HTTP token: {name!r}.", field=path
+            )
+        if name.lower() in _FRAMING_HEADERS:
+            raise InvalidDefinition(
+                f"'{path}' may not set the '{name}' header: jobclock frames the request "
+                "itself (Content-Length, Host and the hop-by-hop headers are its own).",
+                field=f"{path}.{name}",
             )
         if _CONTROL.search(value):
             raise InvalidDefinition(
@@ -206,6 +214,21 @@ def _check_http_headers(headers: Iterable[tuple[str, str]], path: str) -> None:
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9110 §7.6.1 (hop-by-hop), §6.4.1 and §8.6 (framing), §7.2 (Host); plus the
+# Proxy-Connection and Keep-Alive of HTTP/1.0.
+_FRAMING_HEADERS = frozenset(
+    {
+        "connection",
+        "content-length",
+        "host",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 
 
 def _check_headers(headers: Iterable[tuple[str, str]], path: str) -> None:
