@@ -9,6 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from jobclock.actions.outbound import policy_from_environment
 from jobclock.actions.registry import build_executors
 from jobclock.api.app import create_app
 from jobclock.clock import SystemClock
@@ -43,12 +44,14 @@ def build(settings: Settings, token: str) -> Application:
     key = settings.secret_key or load_or_create_key(settings.data_dir / "jobclock.key")
     box = FernetSecretBox(key)
     clock = SystemClock()
+    # What HTTP actions may reach: never this server itself (issue 11).
+    outbound = policy_from_environment(os.environ, host=settings.host, port=settings.port)
 
     def engine_parts() -> EngineParts:
         """Built on the engine's own thread and loop: nothing here is shared with the API
         but the secret box (stateless) and the database."""
         engine_store = SqlStore(settings.db, urgent=True)
-        executors = build_executors(os.environ, engine_clock := SystemClock())
+        executors = build_executors(os.environ, engine_clock := SystemClock(), outbound=outbound)
         engine = Engine(
             engine_store,
             StoredDefinitions(box),
@@ -70,7 +73,7 @@ def build(settings: Settings, token: str) -> Application:
         return EngineParts(engine, close)
 
     engine = EngineThread(engine_parts)
-    service = SchedulerService(store, box, clock, wake=engine.wake)
+    service = SchedulerService(store, box, clock, wake=engine.wake, outbound=outbound)
     api = create_app(service, token)
     portal = create_portal(service, token, clock)
     return Application(settings, store, service, engine, api, with_portal(portal, api))

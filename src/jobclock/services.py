@@ -41,6 +41,8 @@ from jobclock.domain.limits import (
     check_plan_change,
 )
 from jobclock.domain.occurrences import from_us, next_occurrence, to_us
+from jobclock.domain.outbound import OutboundPolicy
+from jobclock.domain.outbound import check_definition as check_outbound
 from jobclock.domain.planning import first_time
 from jobclock.ports import Clock, SecretBox
 from jobclock.refs import (
@@ -101,8 +103,11 @@ class SchedulerService:
         clock: Clock,
         *,
         wake: Callable[[], None] = lambda: None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self._store = store
+        # Refuses, at PUT, an HTTP action whose URI names a forbidden address (issue 11).
+        self._outbound = outbound or OutboundPolicy()
         self._box = box
         self._clock = clock
         self._wake = wake
@@ -248,6 +253,7 @@ class SchedulerService:
             record = await self._collection(conn, ref.collection)
             collection = _collection_view(record).collection
             check_job(definition, collection, now)
+            check_outbound(definition, self._outbound)
             stored = self._storable(definition)
             existing = await self._store.find_job(conn, record.id, ref.name.lower())
             if existing is None:

@@ -25,6 +25,12 @@ from jobclock.actions.auth import (
     read_up_to,
 )
 from jobclock.actions.http_wire import Reply, WireClient
+from jobclock.actions.outbound import (
+    GuardedResolver,
+    OutboundGuard,
+    OutboundRefused,
+    literal_middleware,
+)
 from jobclock.domain.actions import (
     ActionType,
     BasicAuthentication,
@@ -35,6 +41,7 @@ from jobclock.domain.actions import (
     OAuthAuthentication,
 )
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
+from jobclock.domain.outbound import OutboundPolicy
 
 HTTP_ACTION_TYPES = frozenset({ActionType.HTTP, ActionType.HTTPS})
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -64,6 +71,10 @@ class HttpExecutor:
     not at all with ``verify_tls=False``. ``ActiveDirectoryOAuth`` tokens come from
     ``oauth_authority`` (default: ``JOBCLOCK_OAUTH_AUTHORITY``, else Entra ID, read here);
     ``oauth_tokens`` replaces the token cache altogether (tests give one a fake clock).
+
+    Every connection, on every redirect hop and after DNS, is checked against ``outbound``
+    (by default the default :class:`OutboundPolicy`): a refused address fails the attempt
+    before anything is sent.
     """
 
     def __init__(
@@ -78,6 +89,7 @@ class HttpExecutor:
         oauth_authority: str | None = None,
         oauth_tokens: OAuthTokens | None = None,
         lean_client: bool = True,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
@@ -99,7 +111,10 @@ class HttpExecutor:
         # is aiohttp's to keep: requests the lean client does not take (https, special
         # headers, redirects) use aiohttp's pool, so a cap of the lean client's own would
         # let both pools fill up to it.
-        self._wire = WireClient(enabled=lean_client and connection_limit == 0)
+        self._guard = OutboundGuard(outbound or OutboundPolicy())
+        self._wire = WireClient(
+            enabled=lean_client and connection_limit == 0, resolve=self._guard.resolve
+        )
         self._tokens = oauth_tokens or OAuthTokens(
             authority_from_environment() if oauth_authority is None else oauth_authority,
             timeout=timeout,
@@ -123,6 +138,11 @@ class HttpExecutor:
             )
         try:
             result = await self._send(request, headers, host, tls, secrets)
+        except OutboundRefused as refused:
+            message = _request_failed(host, refused.reason)
+            return finish(
+                _log, "http_action.attempt", context, False, message, "outbound", host=host
+            )
         except TimeoutError:
             seconds = f"{self._timeout:g}"
             message = _request_failed(host, f"the request timed out after {seconds} seconds")
@@ -297,10 +317,14 @@ class HttpExecutor:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._connection_limit, limit_per_host=0, ssl=self._server_tls
+                limit=self._connection_limit,
+                limit_per_host=0,
+                ssl=self._server_tls,
+                resolver=GuardedResolver(self._guard),
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                middlewares=(literal_middleware(self._guard),),
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 # The session is shared by every job: cookies must not travel between them.
                 cookie_jar=aiohttp.DummyCookieJar(),

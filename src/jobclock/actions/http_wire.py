@@ -21,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import socket
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,7 @@ class Reply:
         return None
 
 
+Resolve = Callable[[str, int], Awaitable[list[tuple[socket.AddressFamily, str]]]]
 _UNSEEN: Any = object()
 _FIXED_LINES = [f"{name}: {value}" for name, value in _DEFAULT_HEADERS.items()] + [
     f"User-Agent: {SERVER_SOFTWARE}"
@@ -134,9 +136,13 @@ class WireClient:
 
     With ``enabled=False`` :meth:`plan` takes no request; nor does it when aiohttp's default
     ``Accept-Encoding`` names an encoding this client cannot decode (``br`` with Brotli).
+
+    ``resolve`` (the outbound guard's) gives the addresses a new connection may use, or
+    raises to refuse the host; its refusal reaches the caller of :meth:`send`.
     """
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, *, enabled: bool = True, resolve: Resolve | None = None) -> None:
+        self._resolve = resolve
         self._origins: dict[str, tuple[str, int, str, str] | None] = {}
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self.enabled = enabled and (
@@ -236,8 +242,21 @@ class WireClient:
 
     async def _connect(self, plan: Plan) -> _Connection:
         loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(_Connection, plan.host, plan.port)
-        return protocol
+        if self._resolve is None:
+            _, protocol = await loop.create_connection(_Connection, plan.host, plan.port)
+            return protocol
+        # Connect to the addresses that were checked, not to a name resolved once more.
+        error: OSError = OSError(f"{plan.host} has no address")
+        for family, address in await self._resolve(plan.host, plan.port):
+            try:
+                _, protocol = await loop.create_connection(
+                    _Connection, address, plan.port, family=family
+                )
+            except OSError as failure:
+                error = failure
+            else:
+                return protocol
+        raise error
 
 
 class _Connection(asyncio.Protocol):

@@ -6,16 +6,23 @@ from collections.abc import Mapping
 
 from jobclock.actions.amqp import AmqpExecutor
 from jobclock.actions.http import HttpExecutor
+from jobclock.actions.outbound import policy_from_environment
 from jobclock.actions.service_bus import ServiceBusExecutor
 from jobclock.actions.storage_queue import StorageQueueExecutor
 from jobclock.domain.actions import ActionType
+from jobclock.domain.outbound import OutboundPolicy
 from jobclock.ports import ActionExecutor, Clock
 
 LEAN_CLIENT_VARIABLE = "JOBCLOCK_HTTP_LEAN_CLIENT"
 
 
-def build_executors(env: Mapping[str, str], clock: Clock) -> dict[ActionType, ActionExecutor]:
+def build_executors(
+    env: Mapping[str, str], clock: Clock, *, outbound: OutboundPolicy | None = None
+) -> dict[ActionType, ActionExecutor]:
     """One executor per action type, configured from ``JOBCLOCK_*`` variables.
+
+    ``outbound``: what HTTP actions may reach; by default ``JOBCLOCK_OUTBOUND_DENY`` and
+    ``JOBCLOCK_OUTBOUND_ALLOW`` over the default policy, with no server address of its own.
 
     A bad setting (e.g. a malformed ``JOBCLOCK_STORAGE_QUEUE_ENDPOINT``) raises ``ValueError``
     here, at start-up, not at the first attempt.
@@ -24,6 +31,7 @@ def build_executors(env: Mapping[str, str], clock: Clock) -> dict[ActionType, Ac
         ca_file=env.get("JOBCLOCK_TLS_CA_FILE") or None,
         oauth_authority=env.get("JOBCLOCK_OAUTH_AUTHORITY") or None,
         lean_client=_switch(env, LEAN_CLIENT_VARIABLE, default=True),
+        outbound=policy_from_environment(env) if outbound is None else outbound,
     )
     service_bus = ServiceBusExecutor.from_environment(env)
     return {
