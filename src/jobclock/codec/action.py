@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from jobclock.codec.certificates import PfxError, certificate_facts
 from jobclock.codec.fields import Fields, parse_enum
+from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.actions import (
     ActionType,
     AmqpMessage,
@@ -48,12 +49,12 @@ BASIC_REQUIRED = "'Username' and 'Password' are required for 'Basic' type of Aut
 
 
 def action_from_json(raw: object, path: str = "properties.action") -> JobAction:
-    fields = Fields(raw, path)
+    fields = Fields(raw, path, KNOWN_KEYS["action"])
     kind, payload, policy = _common(fields)
     error_raw = fields.raw("errorAction")
     error_action = None
     if error_raw is not None:
-        error_fields = Fields(error_raw, fields.name("errorAction"))
+        error_fields = Fields(error_raw, fields.name("errorAction"), KNOWN_KEYS["errorAction"])
         if error_fields.raw("errorAction") is not None:
             raise InvalidDefinition(
                 "An error action cannot have an error action of its own.",
@@ -75,13 +76,17 @@ def _common(fields: Fields) -> tuple[ActionType, Payload, RetryPolicy | None]:
                 f"give '{wanted}' only.",
                 field=fields.name(other),
             )
-    body = fields.obj(wanted)
+    body = fields.obj(wanted, KNOWN_KEYS[wanted])
     if body is None:
         raise InvalidDefinition(
             f"'{fields.name(wanted)}' is required for an action of type '{kind.value}'.",
             field=fields.name(wanted),
         )
-    return kind, _payload(kind, body), _retry_policy(fields.obj("retryPolicy"))
+    return (
+        kind,
+        _payload(kind, body),
+        _retry_policy(fields.obj("retryPolicy", KNOWN_KEYS["retryPolicy"])),
+    )
 
 
 def _payload(kind: ActionType, body: Fields) -> Payload:
@@ -101,9 +106,13 @@ def _payload(kind: ActionType, body: Fields) -> Payload:
         namespace=_required_text(body, "namespace"),
         entity=_required_text(body, entity),
         transport_type=body.enum("transportType", TransportType),
-        authentication=_service_bus_authentication(body.obj("authentication")),
+        authentication=_service_bus_authentication(
+            body.obj("authentication", KNOWN_KEYS["serviceBusAuthentication"])
+        ),
         message=body.text("message"),
-        brokered_properties=_brokered(body.obj("brokeredMessageProperties")),
+        brokered_properties=_brokered(
+            body.obj("brokeredMessageProperties", KNOWN_KEYS["brokeredMessageProperties"])
+        ),
         custom_properties=tuple((body.string_map("customMessageProperties") or {}).items()),
     )
 
@@ -146,10 +155,22 @@ class _AuthType:
     NONE = "notspecified"
 
 
+# Each authentication type has its own keys: a key of another type is unknown.
+_AUTH_KEYS = {
+    _AuthType.BASIC: "basicAuthentication",
+    _AuthType.CERTIFICATE: "clientCertificateAuthentication",
+    _AuthType.OAUTH: "oauthAuthentication",
+    _AuthType.NONE: "noAuthentication",
+}
+
+
 def _http_authentication(fields: Fields | None) -> HttpAuthentication | None:
     if fields is None:
         return None
     kind = (fields.text("type", required=True) or "").strip().lower()
+    place = _AUTH_KEYS.get(kind)
+    if place is not None:
+        fields.reject_unknown(KNOWN_KEYS[place])
     if kind == _AuthType.NONE:
         return None
     if kind == _AuthType.BASIC:

@@ -7,8 +7,9 @@ type) naming the dotted path of the offending field.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from difflib import get_close_matches
 from enum import Enum
 from typing import TypeVar
 
@@ -20,30 +21,60 @@ E = TypeVar("E", bound=Enum)
 
 
 class Fields:
-    """A JSON object read with case-insensitive keys; ``path`` names it in messages."""
+    """A JSON object read with case-insensitive keys; ``path`` names it in messages.
 
-    __slots__ = ("_items", "path")
+    Given ``known`` (at once, or later through :meth:`reject_unknown` when the keys depend
+    on a value such as a ``type``), a key outside it is an :class:`InvalidDefinition`
+    naming its path and the nearest known key, and reading an undeclared key is a bug
+    (``LookupError``), so the declared keys and the reads cannot drift apart.
+    """
 
-    def __init__(self, raw: object, path: str) -> None:
+    __slots__ = ("_items", "_known", "_spelled", "path")
+
+    def __init__(self, raw: object, path: str, known: Iterable[str] | None = None) -> None:
         if not isinstance(raw, Mapping):
             raise MalformedJob(f"'{path}' must be a JSON object.", field=path)
         self.path = path
         self._items: dict[str, object] = {}
+        self._spelled: dict[str, str] = {}
+        self._known: frozenset[str] | None = None
         for key, value in raw.items():
             if not isinstance(key, str):
                 raise MalformedJob(f"'{path}' has a non-string key.", field=path)
             self._items[key.lower()] = value
+            self._spelled[key.lower()] = key
+        if known is not None:
+            self.reject_unknown(known)
+
+    def reject_unknown(self, known: Iterable[str]) -> None:
+        """Raise :class:`InvalidDefinition` for the first key not in ``known`` (any case):
+        ``unknown field 'a.b' (did you mean 'c'?)``, the suggestion only when one is close."""
+        spellings = {key.lower(): key for key in known}
+        self._known = frozenset(spellings)
+        for lowered, key in self._spelled.items():
+            if lowered not in spellings:
+                close = get_close_matches(lowered, spellings, n=1)
+                hint = f" (did you mean '{spellings[close[0]]}'?)" if close else ""
+                raise InvalidDefinition(
+                    f"unknown field '{self.name(key)}'{hint}", field=self.name(key)
+                )
 
     def name(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
+    def _key(self, key: str) -> str:
+        lowered = key.lower()
+        if self._known is not None and lowered not in self._known:
+            raise LookupError(f"{self.name(key)!r} is read but not declared as a known key")
+        return lowered
+
     def has(self, key: str) -> bool:
         """True when the key is present, even with a null value."""
-        return key.lower() in self._items
+        return self._key(key) in self._items
 
     def raw(self, key: str) -> object:
         """The value, or None when absent or null."""
-        return self._items.get(key.lower())
+        return self._items.get(self._key(key))
 
     def require(self, key: str) -> object:
         value = self.raw(key)
@@ -51,9 +82,10 @@ class Fields:
             raise InvalidDefinition(f"'{self.name(key)}' is required.", field=self.name(key))
         return value
 
-    def obj(self, key: str) -> Fields | None:
+    def obj(self, key: str, known: Iterable[str] | None = None) -> Fields | None:
+        """The object under ``key`` (see the class for ``known``), or None."""
         value = self.raw(key)
-        return None if value is None else Fields(value, self.name(key))
+        return None if value is None else Fields(value, self.name(key), known)
 
     def text(self, key: str, *, required: bool = False) -> str | None:
         value = self.require(key) if required else self.raw(key)

@@ -7,6 +7,7 @@ from typing import Any
 
 from jobclock.codec.action import Reveal, action_from_json, action_to_json
 from jobclock.codec.fields import Fields, check_text
+from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.codec.recurrence import recurrence_from_json, recurrence_to_json
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
 from jobclock.domain.instants import format_instant
@@ -35,14 +36,15 @@ def _not_json(constant: str) -> object:
 def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDefinition:
     """Read a PUT body ``{"properties": {...}}`` into a definition (shape rules only).
 
-    Read-only ``status`` is ignored, so a GET-modify-PUT works (§3.1); plan and time rules
+    Read-only ``status`` is ignored, so a GET-modify-PUT works (§3.1); a key no object of
+    the body defines is a 400 naming it (:mod:`jobclock.codec.keys`); plan and time rules
     are :func:`jobclock.domain.limits.check_job`'s.
     """
     check_text(body)
     if check_size:
         check_job_size(len(json.dumps(body, separators=(",", ":")).encode()))
-    envelope = Fields(body, "")
-    properties = envelope.obj("properties")
+    envelope = Fields(body, "", KNOWN_KEYS["envelope"])
+    properties = envelope.obj("properties", KNOWN_KEYS["properties"])
     if properties is None:
         raise MalformedJob("'properties' is required.", field="properties")
     action = properties.raw("action")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobclock.codec.fields import Fields, as_int, parse_enum
+from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.errors import MalformedJob
 from jobclock.domain.instants import format_instant
 from jobclock.domain.recurrence import (
@@ -20,11 +21,11 @@ from jobclock.domain.recurrence import (
 
 def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
     """Read and shape-check a recurrence object; raises ``InvalidDefinition``."""
-    fields = Fields(raw, path)
+    fields = Fields(raw, path, KNOWN_KEYS["recurrence"])
     frequency = fields.enum("frequency", Frequency, required=True)
     assert frequency is not None  # noqa: S101 - required=True
     interval = fields.integer("interval")
-    schedule_fields = fields.obj("schedule")
+    schedule_fields = fields.obj("schedule", KNOWN_KEYS["schedule"])
     time_zone = fields.text("timeZone")
     recurrence = Recurrence(
         frequency=frequency,
@@ -74,7 +75,9 @@ def _monthly(fields: Fields) -> tuple[MonthlyOccurrence, ...] | None:
         return None
     found: set[MonthlyOccurrence] = set()
     for index, value in enumerate(values):
-        item = Fields(value, f"{fields.name('monthlyOccurrences')}[{index}]")
+        item = Fields(
+            value, f"{fields.name('monthlyOccurrences')}[{index}]", KNOWN_KEYS["monthlyOccurrence"]
+        )
         day = item.enum("day", DayOfWeek, required=True)
         assert day is not None  # noqa: S101 - required=True
         # "Occurrence" is the spec's key, "occurrence" the 2016 wire's: the reader is
