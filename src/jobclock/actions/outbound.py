@@ -60,12 +60,11 @@ class OutboundGuard:
             raise OutboundRefused(host, reason)
 
     def check_literal(self, host: str, port: int) -> None:
-        """Check ``host`` if it is an IP address written as one (no resolver involved)."""
-        try:
-            address = ip_address(host.strip("[]"))
-        except ValueError:
-            return
-        self.check(host, port, [str(address)])
+        """Check ``host`` if it is an IP address in any spelling (aiohttp may connect to
+        one without its resolver; older versions pass ``2130706433`` to the OS as is)."""
+        address = literal_address(host)
+        if address is not None:
+            self.check(host, port, [str(address)])
 
     async def resolve(self, host: str, port: int) -> list[tuple[socket.AddressFamily, str]]:
         """(family, address) of every address ``host`` resolves to, once all are allowed.

@@ -30,6 +30,7 @@ _METADATA = frozenset(
     {IPv4Address("169.254.169.254"), IPv6Address("fd00:ec2::254"), IPv4Address("100.100.100.200")}
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_NUMERIC = frozenset("0123456789abcdefx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +133,11 @@ def _inet_aton(host: str) -> IPv4Address | None:
 
 
 def _number(part: str) -> int | None:
+    if not part or not set(part) <= _NUMERIC:
+        return None  # int() would also take "_", "+", " " and other scripts' digits
     try:
         if part.startswith("0x"):
-            return int(part[2:], 16) if part[2:] else 0
+            return int(part[2:], 16) if part[2:] else None
         if len(part) > 1 and part.startswith("0"):
             return int(part[1:], 8)
         return int(part, 10) if part.isdigit() else None

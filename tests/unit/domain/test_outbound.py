@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.outbound import (
@@ -134,3 +137,14 @@ def test_parse_networks() -> None:
         parse_networks("10.0.0.1/8", "JOBCLOCK_OUTBOUND_DENY")
     with pytest.raises(ValueError, match="JOBCLOCK_OUTBOUND_ALLOW"):
         parse_networks("nonsense", "JOBCLOCK_OUTBOUND_ALLOW")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789abcdefxX._+-\u0663", min_size=1, max_size=20))
+def test_literal_address_reads_ipv4_as_the_c_library_does(host: str) -> None:
+    # inet_aton is what getaddrinfo applies to a numeric host (glibc, musl, BSD alike).
+    try:
+        expected: IPv4Address | None = IPv4Address(socket.inet_aton(host))
+    except OSError:
+        expected = None
+    assert literal_address(host) == expected
