@@ -8,12 +8,18 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from jobclock.domain.outbound import ALLOW_VARIABLE, DENY_VARIABLE, parse_networks
+
 # The URL spellings SqlStore can open (it swaps in the async driver itself).
 _DRIVERS = {"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"}
+
+
+_N = TypeVar("_N", int, float)
 
 
 class SettingsError(ValueError):
@@ -45,6 +51,7 @@ class Settings:
         defaults = cls()
         db = str(pick("db", defaults.db))
         _check_db(db)
+        _check_outbound(env)
         return cls(
             host=str(pick("host", defaults.host)),
             port=_port(pick("port", defaults.port)),
@@ -52,9 +59,13 @@ class Settings:
             token=_optional(pick("token", None)),
             secret_key=_optional(pick("secret_key", None)),
             region=str(pick("region", defaults.region)),
-            concurrency=int(str(pick("concurrency", defaults.concurrency))),
+            concurrency=_number(
+                int, "JOBCLOCK_CONCURRENCY", pick("concurrency", defaults.concurrency), 1
+            ),
             node=_optional(pick("node", None)),
-            lease_seconds=float(str(pick("lease_seconds", defaults.lease_seconds))),
+            lease_seconds=_number(
+                float, "JOBCLOCK_LEASE_SECONDS", pick("lease_seconds", defaults.lease_seconds), 1
+            ),
         )
 
     @property
@@ -71,6 +82,26 @@ class Settings:
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             return Path(str(url.database)).resolve().parent
         return Path(os.environ.get("JOBCLOCK_DATA_DIR", ".")).resolve()
+
+
+def _number(kind: type[_N], name: str, value: object, least: _N) -> _N:
+    try:
+        number = kind(str(value))
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {str(value)!r}") from None
+    if not number >= least:  # also refuses NaN
+        raise SettingsError(f"{name} must be at least {least}, not {str(value)!r}")
+    return number
+
+
+def _check_outbound(env: Mapping[str, str]) -> None:
+    """The outbound ranges are read when the executors are built; a malformed one is a
+    one-line start-up error, not a traceback."""
+    for variable in (DENY_VARIABLE, ALLOW_VARIABLE):
+        try:
+            parse_networks(env.get(variable, ""), variable)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
 
 
 def _port(value: object) -> int:

@@ -100,3 +100,25 @@ def test_a_busy_port_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
     )
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "JOBCLOCK_OUTBOUND_DENY",
+            "bogus",
+            "JOBCLOCK_OUTBOUND_DENY: 'bogus' is not a CIDR range",
+        ),
+        ("JOBCLOCK_OUTBOUND_ALLOW", "10.0.0.0/33", "JOBCLOCK_OUTBOUND_ALLOW: '10.0.0.0/33'"),
+        ("JOBCLOCK_CONCURRENCY", "many", "JOBCLOCK_CONCURRENCY must be a number, not 'many'"),
+        ("JOBCLOCK_CONCURRENCY", "0", "JOBCLOCK_CONCURRENCY must be at least 1, not '0'"),
+        ("JOBCLOCK_LEASE_SECONDS", "nan", "JOBCLOCK_LEASE_SECONDS must be at least 1"),
+    ],
+)
+def test_a_malformed_setting_from_the_environment_is_one_line(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    result = jobclock("serve", "--port", "18099", cwd=tmp_path, env={variable: value})
+    assert one_line(result).startswith(f"jobclock: {message}"), result.stderr
+    assert list(tmp_path.iterdir()) == []
