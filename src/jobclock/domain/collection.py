@@ -65,8 +65,14 @@ PLANS: dict[Sku, PlanLimits] = {
     Sku.UNLIMITED: PlanLimits(None, MaxRecurrence(Frequency.SECOND), None, True, _RETRY_FLOOR),
 }
 MAX_COLLECTIONS_PER_SUBSCRIPTION = 200_000
+# One rule for collection and job names (spec §1: 1-100 characters, a letter first), in the
+# API, the CLI and the portal. The HTML form's pattern is the same rule, written so that a
+# browser compiles it (Chromium compiles `pattern` with the `v` flag, where a bare `-` in a
+# class is an error and the whole pattern is then ignored).
+NAME_RULE = "use 1 to 100 letters, digits, '-' or '_', starting with a letter"
+NAME_HTML_PATTERN = r"[A-Za-z][A-Za-z0-9_\-]{0,99}"
 NAME_PATTERN = re.compile(r"^[a-zA-Z][-_a-zA-Z0-9]{0,99}$")
-JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z][-_a-zA-Z0-9]{0,99}$")
+JOB_NAME_PATTERN = NAME_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +127,7 @@ class JobCollection:
 def check_collection_name(name: str) -> None:
     if not NAME_PATTERN.match(name):
         raise InvalidDefinition(
-            f"The job collection name '{name}' is invalid: use 1 to 100 letters, digits, '-' "
-            "or '_', starting with a letter.",
+            f"The job collection name '{name}' is invalid: {NAME_RULE}.",
             field="name",
         )
 
@@ -130,7 +135,6 @@ def check_collection_name(name: str) -> None:
 def check_job_name(name: str) -> None:
     if not JOB_NAME_PATTERN.match(name):
         raise InvalidDefinition(
-            f"The job name '{name}' is invalid: use 1 to 100 letters, digits, '-' or '_', "
-            "starting with a letter.",
+            f"The job name '{name}' is invalid: {NAME_RULE}.",
             field="name",
         )

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobclock import describe
+from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
 from jobclock.domain.errors import SchedulerError
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
@@ -65,6 +66,8 @@ class Portal:
             describe_retry=describe.describe_retry,
             when=describe.when,
             quote=lambda text: quote(str(text), safe=""),
+            name_pattern=NAME_HTML_PATTERN,
+            name_rule=NAME_RULE,
         )
 
     def render(

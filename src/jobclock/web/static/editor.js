@@ -351,8 +351,9 @@
       return;
     }
     const name = nameInput.value.trim();
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
-      showError({ field: "name", message: "The name must be 1 to 64 letters, digits, - or _." }, "save");
+    // The rule comes from the server (the input's pattern, compiled as the browser does).
+    if (!new RegExp("^(?:" + nameInput.pattern + ")$", "v").test(name)) {
+      showError({ field: "name", message: nameInput.dataset.rule }, "save");
       return;
     }
     const url = context.saveUrl + "/" + encodeURIComponent(name) + (context.isNew ? "?new=1" : "");
