@@ -39,13 +39,20 @@ def when(value: object) -> str:
 # -- schedules -----------------------------------------------------------------------------
 
 
-def describe_recurrence(recurrence: object) -> str:
-    """``Run once``, ``Every 1 Minutes``, ``Every 1 Weeks on Monday, Friday at 06:00``..."""
+def describe_recurrence(recurrence: object, *, cmdlet: bool = True) -> str:
+    """``Run once``, ``Every 1 Minutes``, ``Every 1 Weeks on Monday, Friday at 06:00``...
+
+    ``cmdlet=False`` (the portal) says ``Every hour`` for an interval of 1, as a person
+    would; ``Every 3 Hours`` stays."""
     rec = obj(recurrence)
     if not rec.get("frequency"):
         return "Run once"
-    # The cmdlets pluralised blindly ("Every 1 Minutes"); so do we.
-    text = f"Every {rec.get('interval', 1)} {rec['frequency']}s"
+    interval = rec.get("interval", 1)
+    if not cmdlet and interval == 1:
+        text = f"Every {str(rec['frequency']).lower()}"
+    else:
+        # The cmdlets pluralised blindly ("Every 1 Minutes"); so does the CLI.
+        text = f"Every {interval} {rec['frequency']}s"
     details = _schedule_phrases(obj(rec.get("schedule")))
     if details:
         text += " " + "; ".join(details)

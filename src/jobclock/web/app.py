@@ -8,6 +8,7 @@ nothing comes from the internet). Every other path goes to the API.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -60,7 +61,7 @@ class Portal:
             lstrip_blocks=True,
         )
         self.templates.globals.update(
-            describe_recurrence=describe.describe_recurrence,
+            describe_recurrence=partial(describe.describe_recurrence, cmdlet=False),
             describe_end=describe.describe_end,
             describe_action=describe.describe_action,
             describe_retry=describe.describe_retry,
