@@ -23,10 +23,10 @@ from jobclock.web.pages import collection_ref, collection_url, job_ref, job_url
 PREVIEW_COUNT = 10
 
 
-def _starter(now_text: str) -> dict[str, Any]:
-    """What a new job's form starts with: an HTTP GET every hour from now."""
+def _starter() -> dict[str, Any]:
+    """What a new job's form starts with: an HTTP GET every hour. No start time: empty
+    means "when saved" (a page-load time would already be past, and its slot skipped)."""
     return {
-        "startTime": now_text,
         "state": "Enabled",
         "action": {
             "type": "Http",
@@ -39,8 +39,7 @@ def _starter(now_text: str) -> dict[str, Any]:
 async def new_job(portal: Portal, request: Request) -> Response:
     ref = collection_ref(request)
     view = await portal.service.get_collection(ref)
-    now_text = format_instant_seconds(portal.clock.now())
-    return _editor(portal, request, view, None, _starter(now_text), set())
+    return _editor(portal, request, view, None, _starter(), set())
 
 
 async def edit_job(portal: Portal, request: Request) -> Response:

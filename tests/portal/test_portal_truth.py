@@ -1,0 +1,24 @@
+"""The portal tells the truth (issue 11): what the editor shows is what the server does,
+every refusal is shown, the API link works when signed in, odd cookies are a clear 4xx and
+the history fits a phone. Against the real server process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.e2e.harness import RunningServer
+from tests.portal.test_browser import collection_url, new_collection, sign_in
+
+
+def test_a_new_job_starts_when_saved(page: Any, server: RunningServer) -> None:
+    """Empty Start means "when saved": a pre-filled page-load time would skip a slot."""
+    _, name = new_collection(server)
+    sign_in(page, server)
+    page.goto(collection_url(server, name) + "/new")
+    page.locator("#preview-list li").first.wait_for()
+    assert page.locator("#f-properties-startTime").input_value() == ""
+    assert '"startTime"' not in page.locator("#json").input_value()
+    # The preview counts from now: the first run is when the job is saved.
+    first = page.locator("#preview-list li time").first.get_attribute("datetime") or ""
+    assert abs(datetime.fromisoformat(first) - datetime.now(UTC)) < timedelta(minutes=1)
