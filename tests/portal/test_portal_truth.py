@@ -22,3 +22,27 @@ def test_a_new_job_starts_when_saved(page: Any, server: RunningServer) -> None:
     # The preview counts from now: the first run is when the job is saved.
     first = page.locator("#preview-list li time").first.get_attribute("datetime") or ""
     assert abs(datetime.fromisoformat(first) - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_a_frequency_the_plan_refuses_is_shown_in_preview_and_save(
+    page: Any, server: RunningServer
+) -> None:
+    api, name = new_collection(server, plan="Standard")
+    sign_in(page, server)
+    page.goto(collection_url(server, name) + "/new")
+    page.locator("#preview-list li").first.wait_for()
+    page.fill("#job-name", "every-second")
+    page.fill("#f-properties-action-request-uri", "http://127.0.0.1:9/x")
+    page.select_option("#f-properties-recurrence-frequency", "Second")
+    page.fill("#f-properties-recurrence-interval", "30")
+    status = page.locator("#preview-status")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-status').textContent.includes('Standard')"
+    )
+    assert page.locator("#preview-list li").count() == 0
+    assert "more often than job collection" in status.inner_text()
+    page.click("#save")
+    error = page.locator("#form-error")
+    error.wait_for(state="visible")
+    assert "Standard" in error.inner_text()
+    assert api.get(api.job_path(name, "every-second")).status_code == 404

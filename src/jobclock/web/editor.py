@@ -14,8 +14,10 @@ from jobclock.codec.job import definition_to_json, parse_json_body
 from jobclock.codec.recurrence import recurrence_from_json
 from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, SchedulerError
 from jobclock.domain.instants import format_instant_seconds, parse_instant
+from jobclock.domain.limits import check_recurrence_allowed
 from jobclock.domain.occurrences import preview as preview_occurrences
-from jobclock.refs import JobRef
+from jobclock.domain.recurrence import Recurrence
+from jobclock.refs import CollectionRef, JobRef
 from jobclock.services import secret_paths
 from jobclock.web.app import Portal
 from jobclock.web.pages import collection_ref, collection_url, job_ref, job_url
@@ -90,8 +92,10 @@ def _without_nulls(value: Any) -> Any:
 
 
 async def preview(portal: Portal, request: Request) -> Response:
-    """``{"startTime"?, "recurrence"?}`` → the next occurrences, as ``jobclock preview``
-    computes them (the same engine), in UTC and in the recurrence's time zone."""
+    """``{"startTime"?, "recurrence"?, "collection"?}`` → the next occurrences, as
+    ``jobclock preview`` computes them (the same engine), in UTC and in the recurrence's
+    time zone. With ``collection`` (``{"subscription", "resourceGroup", "name"}``), a
+    recurrence its plan refuses is the PUT's error, not a list of runs that never happen."""
     try:
         body = parse_json_body(await request.body())
         if not isinstance(body, dict):
@@ -105,6 +109,8 @@ async def preview(portal: Portal, request: Request) -> Response:
         )
         raw = body.get("recurrence")
         recurrence = None if raw in (None, {}) else recurrence_from_json(raw)
+        if recurrence is not None:
+            await _check_plan(portal, body.get("collection"), recurrence)
         instants = preview_occurrences(recurrence, anchor, now, PREVIEW_COUNT)
     except SchedulerError as error:
         return _error(error)
@@ -128,6 +134,18 @@ async def preview(portal: Portal, request: Request) -> Response:
             "complete": len(instants) < PREVIEW_COUNT,
         }
     )
+
+
+async def _check_plan(portal: Portal, named: object, recurrence: Recurrence) -> None:
+    """The collection's plan refuses what the PUT would refuse (409 ``QuotaExceeded``)."""
+    if not isinstance(named, dict):
+        return
+    parts = [named.get(key) for key in ("subscription", "resourceGroup", "name")]
+    if not all(isinstance(part, str) and part for part in parts):
+        raise InvalidDefinition("The preview's 'collection' needs its three names.")
+    sub, group, name = (str(part) for part in parts)
+    view = await portal.service.get_collection(CollectionRef(sub, group, name))
+    check_recurrence_allowed(recurrence, view.collection)
 
 
 async def save_job(portal: Portal, request: Request) -> Response:

@@ -228,7 +228,7 @@
   async function preview() {
     const properties = build().properties;
     const seq = ++previewSeq;
-    const request = { startTime: properties.startTime || null, recurrence: properties.recurrence || null };
+    const request = { startTime: properties.startTime || null, recurrence: properties.recurrence || null, collection: context.collection };
     let answer;
     try {
       const response = await fetch("/portal/preview", {
