@@ -244,8 +244,24 @@ class SchedulerService:
     async def put_job(self, ref: JobRef, body: object) -> tuple[JobView, bool]:
         """Create or fully replace a job (PUT); returns the view and True when created."""
         check_job_name(ref.name)
+        if isinstance(body, dict):
+            body = await self._keeping(ref, body, keep_masked)
         definition = job_definition_from_json(body)
         return await self._save_job(ref, definition)
+
+    async def _keeping(
+        self, ref: JobRef, body: dict[str, Any], keep: Callable[..., dict[str, Any]]
+    ) -> dict[str, Any]:
+        """``body`` with the stored job's secrets that ``keep`` restores, if there is one."""
+        async with self._store.reading() as conn:
+            collection = await self._collection(conn, ref.collection)
+            existing = await self._store.find_job(conn, collection.id, ref.name.lower())
+        definition = None if existing is None else self._readable_definition(existing)
+        if definition is None:
+            return body
+        plain = {"properties": self.codec.plain_json(definition)}
+        hidden = {"properties": definition_to_json(definition)}
+        return keep(body, plain, hidden)
 
     async def _save_job(self, ref: JobRef, definition: JobDefinition) -> tuple[JobView, bool]:
         now = self._clock.now()
@@ -334,8 +350,11 @@ class SchedulerService:
             record = await self._job(conn, ref)
         # The definition as the user last set it: a Completed or Faulted job's runtime state
         # is not part of it, so a PATCH revives the job like a PUT does (§1.3).
-        stored = {"properties": self.codec.plain_json(self._definition_of(record))}
+        definition = self._definition_of(record)
+        stored = {"properties": self.codec.plain_json(definition)}
         merged = deep_merge(stored, body)
+        if isinstance(merged, dict):
+            merged = keep_masked(merged, stored, {"properties": definition_to_json(definition)})
         return (await self._save_job(ref, job_definition_from_json(merged)))[0]
 
     async def get_job(self, ref: JobRef) -> JobView:
@@ -515,15 +534,9 @@ class SchedulerService:
         """PUT, except that a secret the body leaves out or empty keeps its stored value
         when the object holding it keeps its type (the portal's write-only fields)."""
         check_job_name(ref.name)
-        async with self._store.reading() as conn:
-            collection = await self._collection(conn, ref.collection)
-            existing = await self._store.find_job(conn, collection.id, ref.name.lower())
-        definition = None if existing is None else self._readable_definition(existing)
-        if definition is not None and isinstance(body, dict):
-            plain = {"properties": self.codec.plain_json(definition)}
-            hidden = {"properties": definition_to_json(definition)}
-            body = keep_secrets(body, plain, hidden)
-        return await self.put_job(ref, body)
+        if isinstance(body, dict):
+            body = await self._keeping(ref, body, keep_secrets)
+        return await self._save_job(ref, job_definition_from_json(body))
 
     async def _job(self, conn: AsyncConnection, ref: JobRef) -> JobRecord:
         collection = await self._collection(conn, ref.collection)
@@ -590,10 +603,15 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {detail}." if detail else f"{type(exc).__name__}."
 
 
-def keep_secrets(body: dict[str, Any], plain: Any, hidden: Any) -> dict[str, Any]:
+def keep_secrets(
+    body: dict[str, Any], plain: Any, hidden: Any, *, omitted: bool = True
+) -> dict[str, Any]:
     """``body`` with the secrets of ``plain`` (stored, in clear) that ``hidden`` (the same
     without secrets) lacks, wherever ``body`` leaves them out or empty and the object
-    holding them has the same ``type`` in both (keys compared case-insensitively)."""
+    holding them has the same ``type`` in both (keys compared case-insensitively).
+
+    A secret ``hidden`` shows masked (a URI without its password) is kept where ``body``
+    has exactly the masked text; ``omitted=False`` keeps only those."""
 
     def fill(target: Any, stored: Any, shown: Any) -> Any:
         if not isinstance(target, dict) or not isinstance(stored, dict):
@@ -606,8 +624,11 @@ def keep_secrets(body: dict[str, Any], plain: Any, hidden: Any) -> dict[str, Any
             existing = next((k for k in result if k.lower() == key.lower()), None)
             current = None if existing is None else result[existing]
             if _is_secret(value, shown.get(key)):
-                if current in (None, ""):
+                if omitted and current in (None, ""):
                     result[existing or key] = value
+            elif _is_masked(value, shown.get(key)):
+                if existing is not None and current == shown.get(key):
+                    result[existing] = value
             elif isinstance(value, dict) and existing is not None:
                 result[existing] = fill(current, value, shown.get(key))
         return result
@@ -633,8 +654,18 @@ def secret_paths(plain: Any, hidden: Any, path: str = "") -> set[str]:
     return found
 
 
+def keep_masked(body: dict[str, Any], plain: Any, hidden: Any) -> dict[str, Any]:
+    """``body`` with the masked secrets of ``plain`` it echoes back masked (a PUT after a
+    GET keeps the password of a URI it did not change)."""
+    return keep_secrets(body, plain, hidden, omitted=False)
+
+
 def _is_secret(stored: Any, shown: Any) -> bool:
     return isinstance(stored, str) and shown is None
+
+
+def _is_masked(stored: Any, shown: Any) -> bool:
+    return isinstance(stored, str) and isinstance(shown, str) and stored != shown
 
 
 def _lower_get(mapping: dict[str, Any], wanted: str) -> Any:

@@ -10,7 +10,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
@@ -351,11 +351,14 @@ def _secrets_of(request: HttpRequest) -> list[str]:
         if authentication.password is not None:
             secrets.append(authentication.password.reveal())
     try:
-        uri_password = urlsplit(request.uri).password
+        parts = urlsplit(request.uri)
+        uri_user, uri_password = parts.username or "", parts.password
     except ValueError:
-        uri_password = None
+        uri_user, uri_password = "", None
     if uri_password:
-        secrets.append(uri_password)
+        # The client sends userinfo as Basic authentication, decoded: a target may echo it.
+        user, password = unquote(uri_user), unquote(uri_password)
+        secrets += [_basic_token(user, password), uri_password, password]
     return _redactable(secrets)
 
 

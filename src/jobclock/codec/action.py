@@ -30,6 +30,7 @@ from jobclock.domain.actions import (
     ServiceBusMessage,
     StorageQueueMessage,
     TransportType,
+    uri_without_password,
 )
 from jobclock.domain.durations import Duration
 from jobclock.domain.errors import InvalidDefinition
@@ -391,8 +392,17 @@ def _reveal(secret: Secret | None, reveal: Reveal | None) -> Any:
     return None if secret is None or reveal is None else reveal(secret)
 
 
+def _uri(uri: str, reveal: Reveal | None) -> Any:
+    """A URI with a password is a secret as a whole (sealed whole at rest); shown, it is
+    the URI without its password."""
+    shown = uri_without_password(uri)
+    if shown == uri:
+        return uri
+    return shown if reveal is None else reveal(Secret(uri))
+
+
 def _http_to_json(request: HttpRequest, reveal: Reveal | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"uri": request.uri, "method": request.method.value}
+    body: dict[str, Any] = {"uri": _uri(request.uri, reveal), "method": request.method.value}
     if request.headers:
         body["headers"] = dict(request.headers)
     if request.body is not None:

@@ -62,6 +62,25 @@ class OAuthAuthentication:
 HttpAuthentication = BasicAuthentication | ClientCertificateAuthentication | OAuthAuthentication
 
 
+def uri_without_password(uri: str) -> str:
+    """``uri`` with the password of its userinfo left out (``http://alice:pw@h/`` →
+    ``http://alice@h/``): how a URI is shown, since its password is a secret (§7).
+
+    The userinfo ends at the authority's last ``@`` and its password starts at its first
+    ``:``, as ``urlsplit`` reads them; an empty password is no secret and stays.
+    """
+    scheme_end = uri.find("://")
+    if scheme_end < 0:
+        return uri
+    start = scheme_end + 3
+    end = next((i for i in range(start, len(uri)) if uri[i] in "/?#"), len(uri))
+    at = uri.rfind("@", start, end)
+    colon = uri.find(":", start, at) if at >= 0 else -1
+    if colon < 0 or colon == at - 1:
+        return uri
+    return uri[:colon] + uri[at:]
+
+
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     uri: str

@@ -18,6 +18,7 @@ from jobclock.domain.actions import (
     JobAction,
     ServiceBusMessage,
     StorageQueueMessage,
+    uri_without_password,
     uses_authentication,
 )
 from jobclock.domain.collection import (
@@ -181,8 +182,9 @@ def check_http_request(request: HttpRequest, path: str) -> None:
     except ValueError:  # an unbalanced '[' or ']', a port that is not a number
         usable = False
     if not usable:
+        shown = uri_without_password(request.uri)  # its password is a secret
         raise InvalidDefinition(
-            f"'{path}.uri' must be an absolute http or https URL, got {request.uri!r}.",
+            f"'{path}.uri' must be an absolute http or https URL, got {shown!r}.",
             field=f"{path}.uri",
         )
     _check_headers(request.headers, f"{path}.headers")
