@@ -4,8 +4,12 @@ the history fits a phone. Against the real server process."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import httpx
 
 from tests.e2e.harness import RunningServer
 from tests.portal.test_browser import collection_url, new_collection, sign_in
@@ -46,3 +50,27 @@ def test_a_frequency_the_plan_refuses_is_shown_in_preview_and_save(
     error.wait_for(state="visible")
     assert "Standard" in error.inner_text()
     assert api.get(api.job_path(name, "every-second")).status_code == 404
+
+
+@contextmanager
+def _session(server: RunningServer) -> Iterator[httpx.Client]:
+    """A client signed in to the portal (it holds the session cookie)."""
+    with httpx.Client(base_url=server.base_url, follow_redirects=False) as client:
+        answer = client.post("/signin", data={"token": server.token, "next": "/"})
+        assert answer.status_code in (302, 303), answer.text
+        yield client
+
+
+def test_the_api_documentation_opens_for_a_signed_in_user(server: RunningServer) -> None:
+    with _session(server) as client:
+        assert client.get("/docs").status_code == 200
+        assert client.get("/openapi.json").json()["openapi"].startswith("3.")
+        # The session is for reading the documentation, not for calling the API.
+        assert (
+            client.get("/subscriptions/s/providers/Microsoft.Scheduler/jobCollections").status_code
+            == 401
+        )
+    with httpx.Client(base_url=server.base_url) as anonymous:
+        assert anonymous.get("/docs").status_code == 401
+        bearer = {"authorization": f"Bearer {server.token}"}
+        assert anonymous.get("/openapi.json", headers=bearer).status_code == 200

@@ -3,8 +3,9 @@
 FastAPI's own pages load Swagger UI or ReDoc from a CDN at run time, and no offline copy
 of those assets is installed, so this page is plain HTML with one inline script. Its
 Content-Security-Policy allows that script (by hash) and same-origin fetches only.
-``/openapi.json`` needs the bearer token like every API call: the page asks for it once
-and keeps it in the tab's ``sessionStorage``.
+``/openapi.json`` needs the bearer token like every API call, or a portal session (the
+portal's "API" link): without either, the page asks for the token once and keeps it in the
+tab's ``sessionStorage``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,14 @@ from jobclock.domain.errors import Unauthorized
 # Requests that need no token: the liveness probe only.
 PUBLIC_ROUTES = frozenset({("GET", "/healthz"), ("HEAD", "/healthz")})
 
+# Read-only documentation that a portal session opens too (the portal's "API" link): the
+# portal's router, which checks the session cookie, marks such a request in its scope state
+# under PORTAL_SESSION; a client cannot set scope state.
+DOCUMENTATION_ROUTES = frozenset(
+    (method, path) for method in ("GET", "HEAD") for path in ("/docs", "/openapi.json")
+)
+PORTAL_SESSION = "jobclock.portal_session"
+
 _NO_CACHE = (("cache-control", "no-cache"), ("pragma", "no-cache"), ("expires", "-1"))
 
 
@@ -68,7 +76,8 @@ class ResponseHeadersMiddleware:
 class BearerAuthMiddleware:
     """401 ``AuthenticationFailed`` unless ``Authorization: Bearer <token>`` matches.
 
-    The comparison is constant-time. Only :data:`PUBLIC_ROUTES` pass without a token.
+    The comparison is constant-time. Only :data:`PUBLIC_ROUTES` pass without a token, and
+    :data:`DOCUMENTATION_ROUTES` for a request the portal marked as signed in.
     """
 
     def __init__(self, app: ASGIApp, token: str) -> None:
@@ -79,6 +88,11 @@ class BearerAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (scope["method"], route_path(scope)) in PUBLIC_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        if (scope["method"], route_path(scope)) in DOCUMENTATION_ROUTES and scope.get(
+            "state", {}
+        ).get(PORTAL_SESSION) is True:
             await self.app(scope, receive, send)
             return
         problem = self._problem(Headers(scope=scope).get("authorization"))

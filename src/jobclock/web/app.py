@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobclock import describe
+from jobclock.api.middleware import DOCUMENTATION_ROUTES, PORTAL_SESSION, route_path
 from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
 from jobclock.domain.errors import SchedulerError
 from jobclock.ports import Clock
@@ -34,15 +35,23 @@ _PORTAL_PATHS = frozenset({"/", "/signin", "/signout", "/favicon.ico"})
 Handler = Callable[["Portal", Request], Awaitable[Response]]
 
 
-def with_portal(portal: ASGIApp, api: ASGIApp) -> ASGIApp:
-    """One ASGI app: the portal's paths to the portal, everything else to the API."""
+def with_portal(portal: Starlette, api: ASGIApp) -> ASGIApp:
+    """One ASGI app: the portal's paths to the portal, everything else to the API. A portal
+    session also opens the API's read-only documentation (the portal's "API" link)."""
+    sessions: Sessions = portal.state.portal.sessions
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path in _PORTAL_PATHS or path.startswith(_PORTAL_PREFIXES):
             await portal(scope, receive, send)
-        else:
-            await api(scope, receive, send)
+            return
+        if (
+            scope["type"] == "http"
+            and (scope["method"], route_path(scope)) in DOCUMENTATION_ROUTES
+            and sessions.valid(Request(scope).cookies.get(COOKIE))
+        ):
+            scope = dict(scope, state={**scope.get("state", {}), PORTAL_SESSION: True})
+        await api(scope, receive, send)
 
     return app
 
