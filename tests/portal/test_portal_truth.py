@@ -74,3 +74,19 @@ def test_the_api_documentation_opens_for_a_signed_in_user(server: RunningServer)
         assert anonymous.get("/docs").status_code == 401
         bearer = {"authorization": f"Bearer {server.token}"}
         assert anonymous.get("/openapi.json", headers=bearer).status_code == 200
+
+
+def test_a_non_ascii_cookie_or_csrf_token_is_a_clear_4xx(server: RunningServer) -> None:
+    raw_cookie = "jobclock_session=caf\u00e9.1.\u00e9".encode()
+    for path in ("/", "/docs"):
+        answer = httpx.get(server.base_url + path, headers={b"cookie": raw_cookie})
+        assert 300 <= answer.status_code < 500, (path, answer.status_code)
+    with _session(server) as client:
+        answer = client.post(
+            "/portal/preview",
+            content=b"{}",
+            headers={"content-type": "application/json", "x-csrf-token": "\u00e9t\u00e9".encode()},
+        )
+        assert answer.status_code == 403
+        answer = client.post("/c/new", data={"csrf": "\u00e9t\u00e9", "name": "x"})
+        assert answer.status_code == 403

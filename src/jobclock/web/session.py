@@ -38,7 +38,9 @@ class Sessions:
         return f"{payload}.{self._mac(payload)}"
 
     def valid(self, cookie: str | None) -> bool:
-        if not cookie or cookie.count(".") != 2:
+        # Headers arrive as Latin-1: a non-ASCII cookie is nobody's (and compare_digest
+        # refuses non-ASCII text).
+        if not cookie or not cookie.isascii() or cookie.count(".") != 2:
             return False
         payload, mac = cookie.rsplit(".", 1)
         if not hmac.compare_digest(mac, self._mac(payload)):
@@ -50,7 +52,11 @@ class Sessions:
         return self._mac("csrf:" + cookie)[:32]
 
     def csrf_matches(self, cookie: str, candidate: str | None) -> bool:
-        return candidate is not None and hmac.compare_digest(candidate, self.csrf(cookie))
+        return (
+            candidate is not None
+            and candidate.isascii()
+            and hmac.compare_digest(candidate, self.csrf(cookie))
+        )
 
     def _mac(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
