@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.harness import RunningServer
+from tests.e2e.harness import RunningServer, http_action
 from tests.portal.test_browser import collection_url, new_collection, sign_in
 
 
@@ -90,3 +90,29 @@ def test_a_non_ascii_cookie_or_csrf_token_is_a_clear_4xx(server: RunningServer) 
         assert answer.status_code == 403
         answer = client.post("/c/new", data={"csrf": "\u00e9t\u00e9", "name": "x"})
         assert answer.status_code == 403
+
+
+def test_the_history_fits_a_phone(chromium: Any, server: RunningServer) -> None:
+    api, name = new_collection(server)
+    api.create_job(
+        name,
+        "a-job-with-a-rather-long-name",
+        {"action": http_action("http://127.0.0.1:9/nothing-listens-here-at-all")},
+    )
+    api.wait_for_history(name, "a-job-with-a-rather-long-name", 1)
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    try:
+        sign_in(phone, server)
+        phone.goto(collection_url(server, name) + "/jobs/a-job-with-a-rather-long-name")
+        assert phone.locator("#history tbody tr").count() >= 1
+        overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the job page scrolls sideways by {overflow}px on a phone"
+        # Nor does the table scroll sideways inside its box: it fits.
+        inside = phone.evaluate(
+            "(() => { const box = document.querySelector('#history').parentElement;"
+            " return box.scrollWidth - box.clientWidth; })()"
+        )
+        assert inside <= 0, f"the history table is {inside}px wider than a phone"
+    finally:
+        context.close()
