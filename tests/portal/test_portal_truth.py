@@ -116,3 +116,24 @@ def test_the_history_fits_a_phone(chromium: Any, server: RunningServer) -> None:
         assert inside <= 0, f"the history table is {inside}px wider than a phone"
     finally:
         context.close()
+
+
+def test_a_save_error_stays_when_the_preview_answers_after_it(
+    page: Any, server: RunningServer
+) -> None:
+    """Saving right after an edit: the preview that edit scheduled answers later, and must
+    not wipe the server's refusal off the page."""
+    api, name = new_collection(server, plan="Standard")
+    sign_in(page, server)
+    page.goto(collection_url(server, name) + "/new")
+    page.locator("#preview-list li").first.wait_for()
+    page.fill("#job-name", "too-soon")
+    page.select_option("#f-properties-recurrence-frequency", "Second")
+    page.click("#save")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-status').textContent.includes('Standard')"
+    )
+    page.wait_for_timeout(300)
+    assert page.locator("#form-error").is_visible()
+    assert "Standard" in page.locator("#form-error").inner_text()
+    assert api.get(api.job_path(name, "too-soon")).status_code == 404

@@ -171,12 +171,18 @@
   }
 
   // -- errors -----------------------------------------------------------------------------
-  function clearErrors() {
-    formError.hidden = true;
-    for (const el of form.querySelectorAll(".field-error.live")) el.remove();
-    for (const el of form.querySelectorAll("[aria-invalid]")) {
-      el.removeAttribute("aria-invalid");
-      el.removeAttribute("aria-describedby");
+  // Each source clears only its own errors: a preview answering after a save (scheduled by
+  // the edit just before it) must not wipe the server's refusal off the page.
+  function clearErrors(source) {
+    if (source === "save") formError.hidden = true;
+    for (const note of form.querySelectorAll(".field-error.live")) {
+      if (note.dataset.source !== source) continue;
+      for (const el of form.querySelectorAll("[aria-describedby]")) {
+        if (el.getAttribute("aria-describedby") !== note.id) continue;
+        el.removeAttribute("aria-invalid");
+        el.removeAttribute("aria-describedby");
+      }
+      note.remove();
     }
   }
   function fieldFor(path) {
@@ -200,6 +206,7 @@
       const holder = target.closest(".field") || target.parentElement;
       const note = document.createElement("p");
       note.className = "field-error live";
+      note.dataset.source = where;
       note.id = "err-" + Math.random().toString(36).slice(2);
       note.textContent = error.message;
       holder.appendChild(note);
@@ -243,7 +250,7 @@
       return;
     }
     if (seq !== previewSeq) return; // a newer request is on its way
-    clearErrors();
+    clearErrors("preview");
     list.replaceChildren();
     calendar.replaceChildren();
     if (answer.error) {
@@ -340,7 +347,7 @@
   // -- saving -----------------------------------------------------------------------------
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    clearErrors();
+    clearErrors("save");
     let body;
     try {
       body = JSON.parse(jsonBox.value);
