@@ -26,25 +26,15 @@ from yarl import URL
 from jobclock.actions.amqp import AmqpExecutor, _connection_url
 from jobclock.domain.actions import ActionType, AmqpMessage, HttpMethod, HttpRequest
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.history import ActionName
 from jobclock.domain.secret import Secret
 from jobclock.testing import FakeClock
+from tests.actions.attempt_context import attempt_context
 
 BROKER = ("127.0.0.1", 5672)
 BROKER_URL = "amqp://guest@127.0.0.1:5672/"
 GUEST = Secret("guest")
 NOW = datetime(2015, 9, 10, 0, 0, 7, tzinfo=UTC)
-CONTEXT = AttemptContext(
-    collection="coll1",
-    job="job1",
-    execution_tag="c3b168c6a2f1f8d4f9b4a3e2c1d0e9f8",
-    request_id="2fd3a5a7-31b5-4c2c-9b8e-3d1c6b6d3e7f",
-    expected_time=datetime(2015, 9, 10, 0, 0, tzinfo=UTC),
-    region="West Europe",
-    action_name=ActionName.MAIN_ACTION,
-    retry_count=0,
-    repeat_count=1,
-)
+CONTEXT = attempt_context()
 WRONG_PASSWORD = "n0t-the-Gu3st-password"  # noqa: S105 - a test credential
 T = TypeVar("T")
 

@@ -11,7 +11,6 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,11 @@ from jobclock.domain.actions import (
     HttpRequest,
     StorageQueueMessage,
 )
-from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.history import ActionName
+from jobclock.domain.execution import AttemptResult, Invocation
 from jobclock.domain.secret import Secret
+from tests.actions.attempt_context import attempt_context
 
-CONTEXT = AttemptContext(
-    collection="coll1",
-    job="job1",
-    execution_tag="c3b168c6a2f1f8d4f9b4a3e2c1d0e9f8",
-    request_id="2fd3a5a7-31b5-4c2c-9b8e-3d1c6b6d3e7f",
-    expected_time=datetime(2015, 9, 10, 0, 0, tzinfo=UTC),
-    region="West Europe",
-    action_name=ActionName.MAIN_ACTION,
-    retry_count=0,
-    repeat_count=1,
-)
+CONTEXT = attempt_context()
 PASSWORD = "s3cret-Pa55word"  # noqa: S105 - a test credential
 
 

@@ -10,7 +10,6 @@ import asyncio
 import socket
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -35,26 +34,16 @@ from jobclock.domain.actions import (
     HttpRequest,
     OAuthAuthentication,
 )
-from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.history import ActionName
+from jobclock.domain.execution import AttemptResult, Invocation
 from jobclock.domain.secret import Secret
+from tests.actions.attempt_context import attempt_context
 from tests.auth_peers import Peers, running_peers
 from tests.codec.test_certificates import PFX_PASSWORD, Issued, issue
 
 CLIENT_SECRET = "oauth-Client-Secret-42"  # noqa: S105 - a test credential
 AUDIENCE = "https://management.core.windows.net/"
 T = TypeVar("T")
-CONTEXT = AttemptContext(
-    collection="coll1",
-    job="job1",
-    execution_tag="c3b168c6a2f1f8d4f9b4a3e2c1d0e9f8",
-    request_id="2fd3a5a7-31b5-4c2c-9b8e-3d1c6b6d3e7f",
-    expected_time=datetime(2015, 9, 10, 0, 0, tzinfo=UTC),
-    region="West Europe",
-    action_name=ActionName.MAIN_ACTION,
-    retry_count=0,
-    repeat_count=1,
-)
+CONTEXT = attempt_context()
 
 
 @pytest.fixture(scope="module")

@@ -8,28 +8,17 @@ import base64
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from jobclock.actions.http import HttpExecutor
 from jobclock.domain.actions import ActionType, HttpMethod, HttpRequest
-from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.history import ActionName
+from jobclock.domain.execution import AttemptResult, Invocation
+from tests.actions.attempt_context import attempt_context
 
 PASSWORD = "Pw-Sekrit-77"  # noqa: S105 - a test credential
-CONTEXT = AttemptContext(
-    collection="coll1",
-    job="job1",
-    execution_tag="c3b168c6a2f1f8d4f9b4a3e2c1d0e9f8",
-    request_id="2fd3a5a7-31b5-4c2c-9b8e-3d1c6b6d3e7f",
-    expected_time=datetime(2015, 9, 10, 0, 0, tzinfo=UTC),
-    region="West Europe",
-    action_name=ActionName.MAIN_ACTION,
-    retry_count=0,
-    repeat_count=1,
-)
+CONTEXT = attempt_context()
 
 
 class _Recorder(BaseHTTPRequestHandler):

@@ -64,27 +64,18 @@ from jobclock.domain.actions import (
     TransportType,
 )
 from jobclock.domain.durations import Duration, parse_duration
-from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.history import ActionName, HistoryStatus
+from jobclock.domain.execution import AttemptResult, Invocation
+from jobclock.domain.history import HistoryStatus
 from jobclock.domain.secret import Secret
 from jobclock.engine.dispatcher import Engine, EngineSettings
 from jobclock.secret_box import FernetSecretBox
 from jobclock.services import SchedulerService
 from jobclock.storage.sql_store import SqlStore
 from jobclock.testing import FakeClock, RecordingExecutor
+from tests.actions.attempt_context import attempt_context
 from tests.system import T0, System
 
-CONTEXT = AttemptContext(
-    collection="coll1",
-    job="job1",
-    execution_tag="c3b168c6a2f1f8d4f9b4a3e2c1d0e9f8",
-    request_id="2fd3a5a7-31b5-4c2c-9b8e-3d1c6b6d3e7f",
-    expected_time=datetime(2015, 9, 10, 0, 0, tzinfo=UTC),
-    region="West Europe",
-    action_name=ActionName.MAIN_ACTION,
-    retry_count=0,
-    repeat_count=1,
-)
+CONTEXT = attempt_context()
 KEY_NAME = "RootManageSharedAccessKey"
 KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHM="  # a test key (base64 text, like Azure's)
 METADATA = {

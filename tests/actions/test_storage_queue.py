@@ -19,22 +19,12 @@ from azure.storage.queue import QueueSasPermissions, generate_queue_sas
 
 from jobclock.actions.storage_queue import StorageQueueExecutor, envelope
 from jobclock.domain.actions import ActionType, HttpMethod, HttpRequest, StorageQueueMessage
-from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.history import ActionName
+from jobclock.domain.execution import AttemptResult, Invocation
 from jobclock.domain.secret import Secret
+from tests.actions.attempt_context import attempt_context
 from tests.azurite import ACCOUNT, SAS_EXPIRY, Azurite, free_port, running
 
-CONTEXT = AttemptContext(
-    collection="jc1",
-    job="job1",
-    execution_tag="c3b168c6a2f1f8d4f9b4a3e2c1d0e9f8",
-    request_id="2fd3a5a7-31b5-4c2c-9b8e-3d1c6b6d3e7f",
-    expected_time=datetime(2015, 9, 10, 0, 0, tzinfo=UTC),
-    region="West Europe",
-    action_name=ActionName.MAIN_ACTION,
-    retry_count=0,
-    repeat_count=1,
-)
+CONTEXT = attempt_context(collection="jc1")
 # §5.3's sample, as .NET's XmlSerializer wrote it on Windows (CRLF line ends).
 SAMPLE = "\r\n".join(
     [
