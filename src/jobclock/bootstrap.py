@@ -9,6 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from jobclock.access import AccessService
 from jobclock.actions.outbound import policy_from_environment
 from jobclock.actions.registry import build_executors
 from jobclock.api.app import create_app
@@ -18,6 +19,7 @@ from jobclock.engine.runner import EngineParts, EngineThread
 from jobclock.secret_box import FernetSecretBox, load_or_create_key
 from jobclock.services import SchedulerService
 from jobclock.settings import Settings
+from jobclock.storage.access_store import SqlAccessStore
 from jobclock.storage.definitions import StoredDefinitions
 from jobclock.storage.sql_store import SqlStore
 from jobclock.web import create_portal, with_portal
@@ -74,6 +76,7 @@ def build(settings: Settings, token: str) -> Application:
 
     engine = EngineThread(engine_parts)
     service = SchedulerService(store, box, clock, wake=engine.wake, outbound=outbound)
-    api = create_app(service, token)
-    portal = create_portal(service, token, clock)
+    access = AccessService(SqlAccessStore(store), clock, token)
+    api = create_app(service, access)
+    portal = create_portal(service, access, clock)
     return Application(settings, store, service, engine, api, with_portal(portal, api))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from jobclock.domain.access import AuditEntry, PortalSession, StoredToken
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 
 
@@ -53,3 +54,61 @@ class SecretBox(Protocol):
     def seal(self, plaintext: str) -> str: ...
 
     def open(self, sealed: str) -> str: ...
+
+
+class AccessStore(Protocol):
+    """Tokens, portal sessions, failed sign-ins and the audit trail, shared by every node.
+
+    Each method is one transaction of its own and sees what every node has committed, so a
+    revoked token or an ended session is refused everywhere from the next request on.
+    Names are matched case-insensitively. Secrets never reach the store: a token is kept
+    as its public id and a digest, a session as the digest of its id.
+    """
+
+    async def add_token(self, token: StoredToken) -> bool:
+        """Store a new token; False (and nothing stored) when the name is taken."""
+        ...
+
+    async def token_by_id(self, token_id: str) -> StoredToken | None: ...
+
+    async def list_tokens(self) -> list[StoredToken]:
+        """Every token, by name."""
+        ...
+
+    async def remove_token(self, name: str) -> StoredToken | None:
+        """Delete the token and every session it opened; the removed token, or None."""
+        ...
+
+    async def add_session(self, digest: str, session: PortalSession) -> None:
+        """Store a session and drop the expired ones (of every identity)."""
+        ...
+
+    async def session(self, digest: str) -> PortalSession | None:
+        """The session with this digest, expired or not (the caller checks the expiry)."""
+        ...
+
+    async def remove_session(self, digest: str) -> None:
+        """End one session; nothing happens for an unknown digest."""
+        ...
+
+    async def add_failure(self, client: str, at: datetime, forget_before: datetime) -> None:
+        """Record a failed sign-in of ``client`` and forget every failure before
+        ``forget_before`` (of every client), so the table stays small."""
+        ...
+
+    async def failures(self, client: str, since: datetime) -> list[datetime]:
+        """``client``'s failed sign-ins at or after ``since``, oldest first."""
+        ...
+
+    async def clear_failures(self, client: str) -> None: ...
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Append one entry (its ``id`` is assigned by the store and increases)."""
+        ...
+
+    async def audit(
+        self, *, before_id: int | None, top: int, identity: str | None = None
+    ) -> list[AuditEntry]:
+        """At most ``top`` entries, newest first, with an id below ``before_id`` when given,
+        of one identity when given (keyset paging: the last id is the next page's key)."""
+        ...

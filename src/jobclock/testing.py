@@ -1,10 +1,13 @@
-"""Test helpers that ship with jobclock: a hand-advanced clock and a recording executor."""
+"""Test helpers that ship with jobclock: a hand-advanced clock, a recording executor and
+an in-memory access store."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 
+from jobclock.domain.access import AuditEntry, PortalSession, StoredToken
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.instants import require_aware
 
@@ -75,3 +78,71 @@ class RecordingExecutor:
 
     async def aclose(self) -> None:
         return None
+
+
+class MemoryAccessStore:
+    """:class:`jobclock.ports.AccessStore` in memory: one process, nothing kept."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, StoredToken] = {}
+        self._sessions: dict[str, PortalSession] = {}
+        self._failures: list[tuple[str, datetime]] = []
+        self._audit: list[AuditEntry] = []
+
+    async def add_token(self, token: StoredToken) -> bool:
+        if token.name.lower() in self._tokens:
+            return False
+        self._tokens[token.name.lower()] = token
+        return True
+
+    async def token_by_id(self, token_id: str) -> StoredToken | None:
+        return next((t for t in self._tokens.values() if t.token_id == token_id), None)
+
+    async def list_tokens(self) -> list[StoredToken]:
+        return [self._tokens[key] for key in sorted(self._tokens)]
+
+    async def remove_token(self, name: str) -> StoredToken | None:
+        token = self._tokens.pop(name.lower(), None)
+        if token is not None:
+            self._sessions = {
+                digest: session
+                for digest, session in self._sessions.items()
+                if session.token_fingerprint != token.token_id
+            }
+        return token
+
+    async def add_session(self, digest: str, session: PortalSession) -> None:
+        self._sessions = {
+            d: s for d, s in self._sessions.items() if s.expires_at > session.created_at
+        }
+        self._sessions[digest] = session
+
+    async def session(self, digest: str) -> PortalSession | None:
+        return self._sessions.get(digest)
+
+    async def remove_session(self, digest: str) -> None:
+        self._sessions.pop(digest, None)
+
+    async def add_failure(self, client: str, at: datetime, forget_before: datetime) -> None:
+        self._failures = [(c, t) for c, t in self._failures if t >= forget_before]
+        self._failures.append((client, at))
+
+    async def failures(self, client: str, since: datetime) -> list[datetime]:
+        return sorted(t for c, t in self._failures if c == client and t >= since)
+
+    async def clear_failures(self, client: str) -> None:
+        self._failures = [(c, t) for c, t in self._failures if c != client]
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        self._audit.append(dataclasses.replace(entry, id=len(self._audit) + 1))
+
+    async def audit(
+        self, *, before_id: int | None, top: int, identity: str | None = None
+    ) -> list[AuditEntry]:
+        newest_first = [
+            entry
+            for entry in reversed(self._audit)
+            if (before_id is None or (entry.id or 0) < before_id)
+            and (identity is None or entry.identity == identity)
+        ]
+        return newest_first[:top]

@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware import Middleware
 
+from jobclock.access import AccessService
+from jobclock.api.access import access_routes
 from jobclock.api.arm import API_VERSION, SUPPORTED_API_VERSIONS
 from jobclock.api.collections import collection_routes
 from jobclock.api.docs import docs_response
@@ -24,6 +26,7 @@ from jobclock.api.middleware import (
     ResponseHeadersMiddleware,
 )
 from jobclock.api.nodes import node_routes
+from jobclock.clock import SystemClock
 from jobclock.services import SchedulerService
 
 OPENAPI_URL = "/openapi.json"
@@ -54,13 +57,13 @@ class _SchedulerApi(FastAPI):
         return document
 
 
-def create_app(service: SchedulerService, token: str) -> FastAPI:
-    """The API over ``service``; every request but ``GET /healthz`` needs ``token``.
-
-    Raises ``ValueError`` when ``token`` is empty: there is no unauthenticated mode.
-    """
-    if not token:
-        raise ValueError("an API token is required; there is no mode without one")
+def create_app(service: SchedulerService, access: AccessService | str) -> FastAPI:
+    """The API over ``service``; every request but ``GET /healthz`` needs a token that
+    ``access`` knows, with a role that permits the operation. A plain token stands for
+    :meth:`AccessService.in_memory` (that token only). Raises ``ValueError`` for an empty
+    token: there is no unauthenticated mode."""
+    if isinstance(access, str):
+        access = AccessService.in_memory(access, SystemClock())
     app = _SchedulerApi(
         title="jobclock",
         summary="A self-hosted Azure Scheduler (Microsoft.Scheduler).",
@@ -72,7 +75,7 @@ def create_app(service: SchedulerService, token: str) -> FastAPI:
         # Outermost first: headers reach every answer, the 401s and 500s included.
         middleware=[
             Middleware(ResponseHeadersMiddleware),
-            Middleware(BearerAuthMiddleware, token=token),
+            Middleware(BearerAuthMiddleware, access=access),
             Middleware(ArmPathCaseMiddleware),
             Middleware(UnexpectedErrorMiddleware),
         ],
@@ -86,6 +89,7 @@ def create_app(service: SchedulerService, token: str) -> FastAPI:
     app.include_router(job_routes(service))
     app.include_router(history_routes(service))
     app.include_router(node_routes(service))
+    app.include_router(access_routes(access))
     return app
 
 

@@ -6,14 +6,28 @@ response start, so they stream nothing through extra tasks.
 
 from __future__ import annotations
 
-import hmac
+import json
+import logging
 import uuid
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobclock.access import AccessService
 from jobclock.api.errors import scheduler_error_response
-from jobclock.domain.errors import Unauthorized
+from jobclock.domain.access import (
+    AuditEntry,
+    Identity,
+    Operation,
+    Permission,
+    api_operation,
+    permits,
+)
+from jobclock.domain.errors import AccessDenied, Unauthorized
+from jobclock.ports import Clock
+
+_log = logging.getLogger(__name__)
 
 # Requests that need no token: the liveness probe only.
 PUBLIC_ROUTES = frozenset({("GET", "/healthz"), ("HEAD", "/healthz")})
@@ -73,49 +87,174 @@ class ResponseHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class BearerAuthMiddleware:
-    """401 ``AuthenticationFailed`` unless ``Authorization: Bearer <token>`` matches.
+IDENTITY = "jobclock.identity"
+OPERATION = "jobclock.operation"
+# Who the audit trail names when no token was accepted (a failed portal sign-in).
+ANONYMOUS = "anonymous"
 
-    The comparison is constant-time. Only :data:`PUBLIC_ROUTES` pass without a token, and
-    :data:`DOCUMENTATION_ROUTES` for a request the portal marked as signed in.
+
+class BearerAuthMiddleware:
+    """Who is calling (401 ``AuthenticationFailed`` without a valid bearer token) and whether
+    their role may do what the request does (403 ``AuthorizationFailed``).
+
+    Tokens are checked by :class:`AccessService` in constant time. Only
+    :data:`PUBLIC_ROUTES` pass without a token, and :data:`DOCUMENTATION_ROUTES` for a
+    request the portal marked as signed in. The identity and the operation are left in the
+    scope's state for the handlers and the audit trail.
     """
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        if not token:
-            raise ValueError("an API token is required; there is no mode without one")
+    def __init__(self, app: ASGIApp, access: AccessService) -> None:
         self.app = app
-        self._token = token.encode()
+        self._access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (scope["method"], route_path(scope)) in PUBLIC_ROUTES:
             await self.app(scope, receive, send)
             return
-        if (scope["method"], route_path(scope)) in DOCUMENTATION_ROUTES and scope.get(
-            "state", {}
-        ).get(PORTAL_SESSION) is True:
+        state = scope.setdefault("state", {})
+        if (scope["method"], route_path(scope)) in DOCUMENTATION_ROUTES and state.get(
+            PORTAL_SESSION
+        ) is True:
             await self.app(scope, receive, send)
             return
-        problem = self._problem(Headers(scope=scope).get("authorization"))
-        if problem is None:
-            await self.app(scope, receive, send)
+        identity, problem = await self._identify(Headers(scope=scope).get("authorization"))
+        if identity is None:
+            response = scheduler_error_response(Unauthorized(problem))
+            response.headers["www-authenticate"] = 'Bearer error="invalid_token"'
+            await response(scope, receive, send)
             return
-        response = scheduler_error_response(Unauthorized(problem))
-        response.headers["www-authenticate"] = 'Bearer error="invalid_token"'
-        await response(scope, receive, send)
+        state[IDENTITY] = identity
+        state_only = False
+        if scope["method"] == "PATCH" and not permits(identity.role, Permission.ADMINISTER):
+            body, receive = await _buffered(receive)
+            state_only = is_state_only_patch(body)
+        operation = api_operation(scope["method"], route_path(scope), state_only_patch=state_only)
+        state[OPERATION] = operation
+        try:
+            self._access.authorize(identity, operation)
+        except AccessDenied as denied:
+            await scheduler_error_response(denied)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
-    def _problem(self, header: str | None) -> str | None:
-        """Why the header is refused, or None when it carries the token."""
+    async def _identify(self, header: str | None) -> tuple[Identity | None, str]:
+        """The caller's identity, or None and why the header is refused."""
         if header is None:
-            return "Authentication failed. The 'Authorization' header is missing."
+            return None, "Authentication failed. The 'Authorization' header is missing."
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
-            return (
+            return None, (
                 "Authentication failed. The 'Authorization' header is provided in an invalid "
                 "format; expected 'Bearer <token>'."
             )
-        if not hmac.compare_digest(credentials.strip().encode(), self._token):
-            return "Authentication failed. The access token is invalid."
-        return None
+        identity = await self._access.authenticate(credentials)
+        if identity is None:
+            return None, "Authentication failed. The access token is invalid."
+        return identity, ""
+
+
+def is_state_only_patch(body: bytes) -> bool:
+    """Whether a job PATCH changes nothing but ``properties.state`` (enable or disable)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(document, dict) or not set(document) <= {"properties", "id", "name", "type"}:
+        return False
+    properties = document.get("properties")
+    return isinstance(properties, dict) and set(properties) == {"state"}
+
+
+# A PATCH body an operator sends is read to classify it; larger ones need an admin anyway.
+_MAX_PEEK = 64 * 1024
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the request body (up to :data:`_MAX_PEEK`) and a ``receive`` that replays it."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more and size <= _MAX_PEEK:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", receive
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return (b"" if more else body), replay
+
+
+class AuditMiddleware:
+    """Appends every write (API and portal) to the audit trail: who, through which surface,
+    what, on which resource, when, and the answer's status.
+
+    The entry is written before the last byte of the answer is sent, so a client that has
+    its answer finds the entry. Only requests with an identity (or a sign-in attempt, which
+    the portal names) are recorded; an unauthenticated API call is not, so a flood of bad
+    tokens cannot fill the trail. A failure to write the entry is logged and does not change
+    the answer.
+    """
+
+    def __init__(self, app: ASGIApp, access: AccessService, clock: Clock) -> None:
+        self.app = app
+        self._access = access
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                await self._record(scope, state, status)
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+
+    async def _record(self, scope: Scope, state: dict[str, Any], status: int) -> None:
+        identity: Identity | None = state.get(IDENTITY)
+        operation: Operation | None = state.get(OPERATION)
+        actor = state.get(AUDIT_ACTOR) or (identity.name if identity is not None else None)
+        if actor is None or operation is None or not operation.audited:
+            return
+        client = scope.get("client")
+        entry = AuditEntry(
+            at=self._clock.now(),
+            identity=actor,
+            via=state.get(AUDIT_VIA, "api"),
+            operation=operation.name,
+            resource=state.get(AUDIT_RESOURCE) or route_path(scope),
+            status=status,
+            request_id=state.get("request_id") or str(uuid.uuid4()),
+            client=str(client[0]) if client else "",
+        )
+        try:
+            await self._access.record(entry)
+        except Exception:
+            _log.exception("audit.write_failed", extra={"event": "audit.write_failed"})
+
+
+# What the portal sets in the scope's state for the audit trail (see AuditMiddleware).
+AUDIT_ACTOR = "jobclock.audit_actor"
+AUDIT_VIA = "jobclock.audit_via"
+AUDIT_RESOURCE = "jobclock.audit_resource"
 
 
 # Literal segments of the ARM paths in their canonical spelling; None marks a name.

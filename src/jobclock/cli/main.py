@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import click
 
+from jobclock.cli.access import audit_group, tokens_group
 from jobclock.cli.collections import collections_group
 from jobclock.cli.history import history_group
 from jobclock.cli.jobs import jobs_group
@@ -31,6 +32,8 @@ cli.add_command(collections_group)
 cli.add_command(jobs_group)
 cli.add_command(history_group)
 cli.add_command(nodes_command)
+cli.add_command(tokens_group)
+cli.add_command(audit_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,6 +88,24 @@ class Forbidden(SchedulerError):
     status = 403
 
 
+class AccessDenied(Forbidden):
+    """The caller's token is valid but its role may not do this (403, ARM's
+    ``AuthorizationFailed``, naming the token, its role and the operation)."""
+
+    code = "AuthorizationFailed"
+
+
+class TooManyRequests(SchedulerError):
+    """Too many attempts in a short time (429); ``retry_after`` is in whole seconds."""
+
+    code = "TooManyRequests"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unauthorized(SchedulerError):
     """The caller did not present a valid token (401)."""
 

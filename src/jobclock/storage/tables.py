@@ -126,3 +126,55 @@ nodes = Table(
     Column("started_at", BigInteger, nullable=False),
     Column("heartbeat_at", BigInteger, nullable=False),
 )
+
+# Access (issue 11): API tokens with roles, portal sessions, sign-in failures, the audit trail.
+# A token's secret and a session's id are kept only as SHA-256 digests.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("name_key", String(100), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    # The token's public half (``jc_<token_id>_<secret>``): found by it, then compared.
+    Column("token_id", String(32), nullable=False),
+    Column("secret_digest", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    UniqueConstraint("token_id", name="uq_tokens_token_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("identity", String(100), nullable=False),
+    # Which token opened it: a revoked or replaced token ends its sessions.
+    Column("token_fingerprint", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+Index("ix_sessions_identity", sessions.c.identity)
+
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("client", String(100), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+Index("ix_signin_failures_client", signin_failures.c.client, signin_failures.c.at)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("identity", String(100), nullable=False),
+    Column("via", String(10), nullable=False),  # "api" or "portal"
+    Column("operation", String(200), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("client", String(100), nullable=False),
+)
+Index("ix_audit_at", audit.c.at)

@@ -7,7 +7,7 @@ nothing comes from the internet). Every other path goes to the API.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,23 +22,36 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobclock import describe
-from jobclock.api.middleware import DOCUMENTATION_ROUTES, PORTAL_SESSION, route_path
+from jobclock.access import AccessService
+from jobclock.api.middleware import (
+    AUDIT_ACTOR,
+    AUDIT_RESOURCE,
+    AUDIT_VIA,
+    DOCUMENTATION_ROUTES,
+    IDENTITY,
+    OPERATION,
+    PORTAL_SESSION,
+    AuditMiddleware,
+    route_path,
+)
+from jobclock.domain.access import Identity, Operation, Permission, api_operation, permits, read
 from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
-from jobclock.domain.errors import SchedulerError
+from jobclock.domain.errors import AccessDenied, SchedulerError
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
-from jobclock.web.session import COOKIE, Sessions
+from jobclock.web.session import COOKIE
 
 _PORTAL_PREFIXES = ("/c/", "/static/", "/portal/")
-_PORTAL_PATHS = frozenset({"/", "/signin", "/signout", "/favicon.ico"})
+_PORTAL_PATHS = frozenset({"/", "/signin", "/signout", "/favicon.ico", "/audit"})
 
 Handler = Callable[["Portal", Request], Awaitable[Response]]
 
 
 def with_portal(portal: Starlette, api: ASGIApp) -> ASGIApp:
-    """One ASGI app: the portal's paths to the portal, everything else to the API. A portal
-    session also opens the API's read-only documentation (the portal's "API" link)."""
-    sessions: Sessions = portal.state.portal.sessions
+    """One ASGI app: the portal's paths to the portal, everything else to the API, every
+    write of either in the audit trail. A portal session also opens the API's read-only
+    documentation (the portal's "API" link)."""
+    owner: Portal = portal.state.portal
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -48,20 +61,20 @@ def with_portal(portal: Starlette, api: ASGIApp) -> ASGIApp:
         if (
             scope["type"] == "http"
             and (scope["method"], route_path(scope)) in DOCUMENTATION_ROUTES
-            and sessions.valid(Request(scope).cookies.get(COOKIE))
+            and await owner.access.session(Request(scope).cookies.get(COOKIE)) is not None
         ):
-            scope = dict(scope, state={**scope.get("state", {}), PORTAL_SESSION: True})
+            scope.setdefault("state", {})[PORTAL_SESSION] = True
         await api(scope, receive, send)
 
-    return app
+    return AuditMiddleware(app, owner.access, owner.clock)
 
 
 class Portal:
-    """What every page handler needs: the service, the clock, sessions and templates."""
+    """What every page handler needs: the service, access, the clock and templates."""
 
-    def __init__(self, service: SchedulerService, sessions: Sessions, clock: Clock) -> None:
+    def __init__(self, service: SchedulerService, access: AccessService, clock: Clock) -> None:
         self.service = service
-        self.sessions = sessions
+        self.access = access
         self.clock = clock
         self.templates = Environment(
             loader=PackageLoader("jobclock.web", "templates"),
@@ -84,18 +97,25 @@ class Portal:
         self, request: Request, template: str, status: int = 200, **context: Any
     ) -> HTMLResponse:
         cookie = request.cookies.get(COOKIE, "")
+        identity = self.identity(request)
         context.setdefault("message", request.query_params.get("done"))
         context.setdefault("error_message", None)
         html = self.templates.get_template(template).render(
             request=request,
-            csrf=self.sessions.csrf(cookie) if cookie else "",
-            signed_in=self.sessions.valid(cookie),
+            csrf=self.access.csrf(cookie) if cookie and identity else "",
+            signed_in=identity is not None,
+            identity=identity,
+            can_operate=identity is not None and permits(identity.role, Permission.OPERATE),
+            can_administer=identity is not None and permits(identity.role, Permission.ADMINISTER),
             **context,
         )
         return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
 
-    def signed_in(self, request: Request) -> bool:
-        return self.sessions.valid(request.cookies.get(COOKIE))
+    @staticmethod
+    def identity(request: Request) -> Identity | None:
+        """Who the request's session stands for (set by the guard of every page)."""
+        identity = request.scope.get("state", {}).get(IDENTITY)
+        return identity if isinstance(identity, Identity) else None
 
     async def form(self, request: Request) -> dict[str, str]:
         """The url-encoded form of a POST, last value of each field."""
@@ -104,7 +124,57 @@ class Portal:
 
     def csrf_ok(self, request: Request, candidate: str | None) -> bool:
         cookie = request.cookies.get(COOKIE, "")
-        return self.sessions.csrf_matches(cookie, candidate)
+        return self.access.csrf_matches(cookie, candidate)
+
+    @staticmethod
+    def audit(request: Request, *, resource: str | None = None, actor: str | None = None) -> None:
+        """Name what the audit trail records for this request (see AuditMiddleware)."""
+        state = request.scope.setdefault("state", {})
+        state[AUDIT_VIA] = "portal"
+        if resource is not None:
+            state[AUDIT_RESOURCE] = resource
+        if actor is not None:
+            state[AUDIT_ACTOR] = actor
+
+
+def arm_id(params: Mapping[str, str]) -> str:
+    """The ARM id of the collection or job a portal path names."""
+    path = (
+        f"/subscriptions/{params['sub']}/resourceGroups/{params['rg']}"
+        f"/providers/Microsoft.Scheduler/jobCollections/{params['collection']}"
+    )
+    return path + (f"/jobs/{params['job']}" if "job" in params else "")
+
+
+# What a portal route does, as the API operation it stands for: (method, suffix of the
+# collection's or job's ARM id, whether it only changes the state).
+Action = Callable[[Request, dict[str, str]], Operation]
+
+
+def _reading(request: Request, form: dict[str, str]) -> Operation:
+    return read("jobclock/portal")
+
+
+def _arm(method: str, suffix: str = "", *, state_only: bool = False) -> Action:
+    def action(request: Request, form: dict[str, str]) -> Operation:
+        return api_operation(
+            method, arm_id(request.path_params) + suffix, state_only_patch=state_only
+        )
+
+    return action
+
+
+def _collection_state(request: Request, form: dict[str, str]) -> Operation:
+    verb = "enable" if form.get("state") == "Enabled" else "disable"
+    return api_operation("POST", f"{arm_id(request.path_params)}/{verb}")
+
+
+def _new_collection(request: Request, form: dict[str, str]) -> Operation:
+    return api_operation("PUT", "/subscriptions/-/providers/Microsoft.Scheduler/jobCollections/-")
+
+
+def _admin_page(request: Request, form: dict[str, str]) -> Operation:
+    return api_operation("GET", "/jobclock/audit")
 
 
 # No caching of pages, no framing by other sites, no sniffing; scripts and styles only
@@ -119,33 +189,22 @@ _PAGE_HEADERS = {
 }
 
 
-def create_portal(service: SchedulerService, token: str, clock: Clock) -> Starlette:
-    """The portal over ``service``; sign-in takes ``token`` (the API token)."""
-    from jobclock.web import editor, pages
+def create_portal(
+    service: SchedulerService, access: AccessService | str, clock: Clock
+) -> Starlette:
+    """The portal over ``service``; sign-in takes any token ``access`` knows, and each
+    page or action needs the role its API operation needs. A plain token stands for
+    :meth:`AccessService.in_memory` (that token only)."""
+    if isinstance(access, str):
+        access = AccessService.in_memory(access, clock)
+    from jobclock.web import audit_page, editor, pages
 
-    portal = Portal(service, Sessions(token, clock), clock)
+    portal = Portal(service, access, clock)
 
-    def guarded(handler: Handler, *, json: bool = False) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            if not portal.signed_in(request):
-                if json:
-                    return JSONResponse(
-                        {"error": {"code": "AuthenticationFailed", "message": "Sign in again."}},
-                        status_code=401,
-                    )
-                target = quote(
-                    request.url.path + ("?" + request.url.query if request.url.query else "")
-                )
-                return RedirectResponse(f"/signin?next={target}", status_code=303)
-            if request.method != "GET":
-                candidate = request.headers.get("x-csrf-token")
-                if candidate is None and not json:
-                    candidate = (await portal.form(request)).get("csrf")
-                if not portal.csrf_ok(request, candidate):
-                    return HTMLResponse("The form expired; go back and try again.", 403)
-            return await handler(portal, request)
-
-        return endpoint
+    def guarded(
+        handler: Handler, *, json: bool = False, action: Action = _reading
+    ) -> Callable[[Request], Any]:
+        return _guard(portal, handler, json=json, action=action)
 
     async def signin(request: Request) -> Response:
         # Behind TLS (or a proxy that says so), the cookie is only ever sent over TLS.
@@ -156,26 +215,52 @@ def create_portal(service: SchedulerService, token: str, clock: Clock) -> Starle
 
     job = "/c/{sub}/{rg}/{collection}/jobs/{job}"
     collection = "/c/{sub}/{rg}/{collection}"
+    delete_collection = _arm("DELETE")
+    delete_job = _arm("DELETE")
+
+    def on_post(write: Action) -> Action:
+        """GET shows a confirmation page (a read); POST does the write."""
+        return lambda request, form: (write if request.method == "POST" else _reading)(
+            request, form
+        )
+
     routes = [
         Route("/", guarded(pages.dashboard)),
         Route("/signin", signin, methods=["GET", "POST"]),
         Route("/signout", signout, methods=["POST"]),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
-        Route("/c/new", guarded(pages.create_collection), methods=["POST"]),
+        Route("/audit", guarded(audit_page.audit, action=_admin_page)),
+        Route("/c/new", guarded(pages.create_collection, action=_new_collection), methods=["POST"]),
         Route(collection, guarded(pages.collection)),
-        Route(collection + "/state", guarded(pages.collection_state), methods=["POST"]),
-        Route(collection + "/delete", guarded(pages.delete_collection), methods=["GET", "POST"]),
+        Route(
+            collection + "/state",
+            guarded(pages.collection_state, action=_collection_state),
+            methods=["POST"],
+        ),
+        Route(
+            collection + "/delete",
+            guarded(pages.delete_collection, action=on_post(delete_collection)),
+            methods=["GET", "POST"],
+        ),
         Route(collection + "/new", guarded(editor.new_job)),
         Route(job, guarded(pages.job)),
         Route(job + "/edit", guarded(editor.edit_job)),
-        Route(job + "/run", guarded(pages.run_job), methods=["POST"]),
-        Route(job + "/state", guarded(pages.job_state), methods=["POST"]),
-        Route(job + "/delete", guarded(pages.delete_job), methods=["GET", "POST"]),
+        Route(job + "/run", guarded(pages.run_job, action=_arm("POST", "/run")), methods=["POST"]),
+        Route(
+            job + "/state",
+            guarded(pages.job_state, action=_arm("PATCH", state_only=True)),
+            methods=["POST"],
+        ),
+        Route(
+            job + "/delete",
+            guarded(pages.delete_job, action=on_post(delete_job)),
+            methods=["GET", "POST"],
+        ),
         Route(job + "/history/{history_id}", guarded(pages.history_entry)),
         Route("/portal/preview", guarded(editor.preview, json=True), methods=["POST"]),
         Route(
             "/portal/jobs/{sub}/{rg}/{collection}/{job}",
-            guarded(editor.save_job, json=True),
+            guarded(editor.save_job, json=True, action=_arm("PUT")),
             methods=["PUT"],
         ),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
@@ -186,3 +271,58 @@ def create_portal(service: SchedulerService, token: str, clock: Clock) -> Starle
     )
     app.state.portal = portal
     return app
+
+
+def _guard(
+    portal: Portal, handler: Handler, *, json: bool, action: Action
+) -> Callable[[Request], Any]:
+    """The endpoint of a page or action: signed in, CSRF-checked, and allowed the API
+    operation ``action`` names for it; the identity and operation go to the audit trail."""
+    access = portal.access
+
+    async def endpoint(request: Request) -> Response:
+        identity = await access.session(request.cookies.get(COOKIE))
+        if identity is None:
+            if json:
+                return JSONResponse(
+                    {"error": {"code": "AuthenticationFailed", "message": "Sign in again."}},
+                    status_code=401,
+                )
+            target = quote(
+                request.url.path + ("?" + request.url.query if request.url.query else "")
+            )
+            return RedirectResponse(f"/signin?next={target}", status_code=303)
+        state = request.scope.setdefault("state", {})
+        state[IDENTITY] = identity
+        form: dict[str, str] = {}
+        if request.method != "GET":
+            candidate = request.headers.get("x-csrf-token")
+            if candidate is None and not json:
+                form = await portal.form(request)
+                candidate = form.get("csrf")
+            if not portal.csrf_ok(request, candidate):
+                return HTMLResponse("The form expired; go back and try again.", 403)
+        operation = action(request, form)
+        state[OPERATION] = operation
+        Portal.audit(request, resource=_resource(request))
+        try:
+            access.authorize(identity, operation)
+        except AccessDenied as denied:
+            if json:
+                return JSONResponse(
+                    {"error": {"code": denied.code, "message": denied.message}},
+                    status_code=403,
+                )
+            return portal.render(
+                request, "error.html", status=403, title="Not allowed", detail=denied.message
+            )
+        return await handler(portal, request)
+
+    return endpoint
+
+
+def _resource(request: Request) -> str:
+    params = request.path_params
+    if {"sub", "rg", "collection"} <= set(params):
+        return arm_id(params)
+    return request.url.path

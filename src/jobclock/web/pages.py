@@ -10,11 +10,20 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from jobclock.api.middleware import ANONYMOUS, OPERATION
 from jobclock.codec.collection import collection_properties_to_json
 from jobclock.codec.history import history_properties_to_json
 from jobclock.codec.job import job_properties_to_json
-from jobclock.domain.errors import NotFound, SchedulerError, UnreadableJob
+from jobclock.domain.access import Operation, Permission
+from jobclock.domain.errors import (
+    NotFound,
+    SchedulerError,
+    TooManyRequests,
+    Unauthorized,
+    UnreadableJob,
+)
 from jobclock.domain.history import HistoryStatus
+from jobclock.domain.instants import format_instant
 from jobclock.domain.job import JobState
 from jobclock.refs import CollectionRef, JobRef
 from jobclock.web.app import Portal
@@ -24,6 +33,8 @@ from jobclock.web.session import COOKIE
 log = logging.getLogger("jobclock.portal")
 
 PAGE_SIZE = 25
+SIGN_IN = Operation("jobclock/portal/signIn/action", Permission.READ)
+SIGN_OUT = Operation("jobclock/portal/signOut/action", Permission.READ)
 JOB_STATES = ("Enabled", "Disabled", "Completed", "Faulted")
 HISTORY_STATUSES = ("Completed", "Failed", "Postponed")
 # The chart: the last 24 hours in 24 bars.
@@ -37,25 +48,34 @@ _FREQUENCIES = ("Second", "Minute", "Hour", "Day", "Week", "Month")
 async def signin(portal: Portal, request: Request, secure: bool) -> Response:
     target = _local(request.query_params.get("next"))
     if request.method == "GET":
-        if portal.signed_in(request):
+        if await portal.access.session(request.cookies.get(COOKIE)) is not None:
             return RedirectResponse(target, status_code=303)
         return portal.render(request, "signin.html", next=target)
     form = await portal.form(request)
     target = _local(form.get("next"))
-    if not portal.sessions.token_matches(form.get("token", "")):
+    client = request.client.host if request.client else ""
+    request.scope.setdefault("state", {})[OPERATION] = SIGN_IN
+    try:
+        cookie, identity = await portal.access.sign_in(form.get("token", ""), client)
+    except (Unauthorized, TooManyRequests) as refused:
+        Portal.audit(request, actor=ANONYMOUS)
         log.info("portal.signin_failed", extra={"event": "portal.signin_failed"})
-        return portal.render(
+        page = portal.render(
             request,
             "signin.html",
-            status=401,
+            status=refused.status,
             next=target,
-            error_message="That token is not this server's API token.",
+            error_message=refused.message,
         )
+        if isinstance(refused, TooManyRequests):
+            page.headers["retry-after"] = str(refused.retry_after)
+        return page
+    Portal.audit(request, actor=identity.name)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
-        portal.sessions.issue(),
-        max_age=int(portal.sessions.lifetime.total_seconds()),
+        cookie,
+        max_age=int(portal.access.session_lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
         secure=secure,
@@ -65,9 +85,17 @@ async def signin(portal: Portal, request: Request, secure: bool) -> Response:
 
 
 async def signout(portal: Portal, request: Request) -> Response:
+    """End the session everywhere (the row goes, so a copied cookie is refused on every
+    node) and drop the cookie."""
     form = await portal.form(request)
     response = RedirectResponse("/signin", status_code=303)
-    if portal.csrf_ok(request, form.get("csrf")):
+    cookie = request.cookies.get(COOKIE)
+    if cookie and portal.csrf_ok(request, form.get("csrf")):
+        identity = await portal.access.session(cookie)
+        if identity is not None:
+            request.scope.setdefault("state", {})[OPERATION] = SIGN_OUT
+            Portal.audit(request, actor=identity.name)
+        await portal.access.sign_out(cookie)
         response.delete_cookie(COOKIE)
     return response
 
@@ -284,9 +312,12 @@ async def job(portal: Portal, request: Request) -> Response:
         _chart_start(portal.clock.now()), CHART_WIDTH, CHART_BARS, job=ref
     )
     properties = job_properties_to_json(view.job)
+    # Not on the wire (Azure showed no startTime that was not given), shown here (issue 11).
+    anchor = view.job.anchor
     return portal.render(
         request,
         "job.html",
+        effective_start=None if anchor is None else format_instant(anchor),
         ref=view.ref,
         url=job_url(view.ref),
         collection_url=collection_url(view.ref.collection),
