@@ -7,6 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
 
+from jobclock.api.body_schemas import (
+    NAME_SCHEMA,
+    collection_request_schema,
+    job_request_schema,
+    json_body,
+)
 from jobclock.api.schemas import ErrorResponse
 from jobclock.codec.job import parse_json_body
 from jobclock.domain.errors import InvalidApiVersion, InvalidDefinition, MalformedJob
@@ -36,8 +42,13 @@ MAX_JSON_DEPTH = 64
 
 SubscriptionId = Annotated[str, Path(alias="subscriptionId")]
 ResourceGroupName = Annotated[str, Path(alias="resourceGroupName")]
-JobCollectionName = Annotated[str, Path(alias="jobCollectionName")]
-JobName = Annotated[str, Path(alias="jobName")]
+# The name rule in the document; a name that breaks it is still the service's 400.
+JobCollectionName = Annotated[
+    str, Path(alias="jobCollectionName", json_schema_extra={"pattern": NAME_SCHEMA["pattern"]})
+]
+JobName = Annotated[
+    str, Path(alias="jobName", json_schema_extra={"pattern": NAME_SCHEMA["pattern"]})
+]
 
 # FastAPI's ``responses=`` documentation of status codes.
 Responses = dict[int | str, dict[str, Any]]
@@ -47,14 +58,52 @@ ERROR_RESPONSES: Responses = {
     401: {"model": ErrorResponse, "description": "Missing or invalid bearer token"},
     404: {"model": ErrorResponse, "description": "Resource not found"},
     409: {"model": ErrorResponse, "description": "Quota or plan limit exceeded"},
+    # Azure's swagger has a default CloudError too; declaring it keeps FastAPI from
+    # documenting a 422 the API never answers (its validation errors are 400s).
+    "default": {"model": ErrorResponse, "description": "Any other error"},
 }
+# With ``response_class=Response`` (no media type) FastAPI declares no content for it.
 EMPTY_RESPONSE: Responses = {200: {"description": "Done; the body is empty"}}
-JSON_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
+COLLECTION_PUT_BODY = json_body(collection_request_schema())
+COLLECTION_PATCH_BODY = json_body(collection_request_schema(patch=True))
+JOB_PUT_BODY = json_body(job_request_schema())
+JOB_PATCH_BODY = json_body(job_request_schema(patch=True))
+
+_COLLECTION_PARAMETERS = {
+    "subscriptionId": "$request.path.subscriptionId",
+    "resourceGroupName": "$request.path.resourceGroupName",
+    "jobCollectionName": "$request.path.jobCollectionName",
 }
+_JOB_PARAMETERS = _COLLECTION_PARAMETERS | {"jobName": "$request.path.jobName"}
+
+
+def _links(parameters: dict[str, str], *operations: str) -> dict[str, Any]:
+    return {
+        operation: {"operationId": operation, "parameters": dict(parameters)}
+        for operation in operations
+    }
+
+
+# OpenAPI links from a created or updated resource to what may follow it (stateful clients
+# and fuzzers follow them).
+COLLECTION_LINKS = _links(
+    _COLLECTION_PARAMETERS,
+    "JobCollections_Get",
+    "JobCollections_Patch",
+    "JobCollections_Enable",
+    "JobCollections_Disable",
+    "JobCollections_Delete",
+    "Jobs_CreateOrUpdate",
+    "Jobs_List",
+)
+JOB_LINKS = _links(
+    _JOB_PARAMETERS,
+    "Jobs_Get",
+    "Jobs_Patch",
+    "Jobs_Run",
+    "Jobs_ListJobHistory",
+    "Jobs_Delete",
+)
 
 
 async def require_api_version(

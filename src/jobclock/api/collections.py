@@ -7,10 +7,12 @@ from fastapi.responses import JSONResponse
 
 from jobclock.api.arm import (
     COLLECTION,
+    COLLECTION_LINKS,
+    COLLECTION_PATCH_BODY,
+    COLLECTION_PUT_BODY,
     EMPTY_RESPONSE,
     ERROR_RESPONSES,
     GROUP_COLLECTIONS,
-    JSON_BODY,
     SUBSCRIPTION_COLLECTIONS,
     JobCollectionName,
     ResourceGroupName,
@@ -70,8 +72,11 @@ def collection_routes(service: SchedulerService) -> APIRouter:
     @router.put(
         COLLECTION,
         operation_id="JobCollections_CreateOrUpdate",
-        responses={**_ONE, 201: {"model": JobCollectionDefinition}},
-        openapi_extra=JSON_BODY,
+        responses={
+            200: {"model": JobCollectionDefinition, "links": COLLECTION_LINKS},
+            201: {"model": JobCollectionDefinition, "links": COLLECTION_LINKS},
+        },
+        openapi_extra=COLLECTION_PUT_BODY,
     )
     async def put(
         request: Request,
@@ -84,7 +89,10 @@ def collection_routes(service: SchedulerService) -> APIRouter:
         return _one(view, 201 if created else 200)
 
     @router.patch(
-        COLLECTION, operation_id="JobCollections_Patch", responses=_ONE, openapi_extra=JSON_BODY
+        COLLECTION,
+        operation_id="JobCollections_Patch",
+        responses=_ONE,
+        openapi_extra=COLLECTION_PATCH_BODY,
     )
     async def patch(
         request: Request,
@@ -95,7 +103,12 @@ def collection_routes(service: SchedulerService) -> APIRouter:
         ref = collection_ref(subscription, resource_group, name)
         return _one(await service.patch_collection(ref, await read_json_body(request)))
 
-    @router.delete(COLLECTION, operation_id="JobCollections_Delete", responses=EMPTY_RESPONSE)
+    @router.delete(
+        COLLECTION,
+        operation_id="JobCollections_Delete",
+        responses=EMPTY_RESPONSE,
+        response_class=Response,
+    )
     async def delete(
         subscription: SubscriptionId, resource_group: ResourceGroupName, name: JobCollectionName
     ) -> Response:
@@ -103,7 +116,10 @@ def collection_routes(service: SchedulerService) -> APIRouter:
         return Response(status_code=200)
 
     @router.post(
-        f"{COLLECTION}/enable", operation_id="JobCollections_Enable", responses=EMPTY_RESPONSE
+        f"{COLLECTION}/enable",
+        operation_id="JobCollections_Enable",
+        responses=EMPTY_RESPONSE,
+        response_class=Response,
     )
     async def enable(
         subscription: SubscriptionId, resource_group: ResourceGroupName, name: JobCollectionName
@@ -112,7 +128,10 @@ def collection_routes(service: SchedulerService) -> APIRouter:
         return Response(status_code=200)
 
     @router.post(
-        f"{COLLECTION}/disable", operation_id="JobCollections_Disable", responses=EMPTY_RESPONSE
+        f"{COLLECTION}/disable",
+        operation_id="JobCollections_Disable",
+        responses=EMPTY_RESPONSE,
+        response_class=Response,
     )
     async def disable(
         subscription: SubscriptionId, resource_group: ResourceGroupName, name: JobCollectionName

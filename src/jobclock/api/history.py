@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import WithJsonSchema
 
 from jobclock.api.arm import (
     ERROR_RESPONSES,
@@ -18,13 +19,21 @@ from jobclock.api.arm import (
     require_api_version,
 )
 from jobclock.api.envelopes import history_resource, list_result
-from jobclock.api.listing import Skip, Top, next_link, parse_filter, parse_paging
+from jobclock.api.listing import (
+    Skip,
+    Top,
+    filter_schema,
+    next_link,
+    parse_filter,
+    parse_paging,
+)
 from jobclock.api.schemas import JobHistoryListResult
 from jobclock.domain.history import HistoryStatus
 from jobclock.services import SchedulerService
 
 StatusFilter = Annotated[
     str | None,
+    WithJsonSchema(filter_schema("status", HistoryStatus)),
     Query(
         alias="$filter", description="status eq Completed|Failed|Postponed (value may be quoted)"
     ),

@@ -6,13 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import WithJsonSchema
 
 from jobclock.api.arm import (
     EMPTY_RESPONSE,
     ERROR_RESPONSES,
     JOB,
+    JOB_LINKS,
+    JOB_PATCH_BODY,
+    JOB_PUT_BODY,
     JOBS,
-    JSON_BODY,
     JobCollectionName,
     JobName,
     ResourceGroupName,
@@ -24,7 +27,14 @@ from jobclock.api.arm import (
     require_api_version,
 )
 from jobclock.api.envelopes import job_resource, list_result
-from jobclock.api.listing import Skip, Top, next_link, parse_filter, parse_paging
+from jobclock.api.listing import (
+    Skip,
+    Top,
+    filter_schema,
+    next_link,
+    parse_filter,
+    parse_paging,
+)
 from jobclock.api.schemas import JobDefinition, JobListResult
 from jobclock.domain.job import JobState
 from jobclock.services import JobView, SchedulerService
@@ -33,6 +43,7 @@ _ONE: Responses = {200: {"model": JobDefinition}}
 
 StateFilter = Annotated[
     str | None,
+    WithJsonSchema(filter_schema("state", JobState)),
     Query(
         alias="$filter",
         description="state eq Enabled|Disabled|Faulted|Completed (value may be quoted)",
@@ -81,8 +92,11 @@ def job_routes(service: SchedulerService) -> APIRouter:
     @router.put(
         JOB,
         operation_id="Jobs_CreateOrUpdate",
-        responses={**_ONE, 201: {"model": JobDefinition}},
-        openapi_extra=JSON_BODY,
+        responses={
+            200: {"model": JobDefinition, "links": JOB_LINKS},
+            201: {"model": JobDefinition, "links": JOB_LINKS},
+        },
+        openapi_extra=JOB_PUT_BODY,
     )
     async def put(
         request: Request,
@@ -95,7 +109,7 @@ def job_routes(service: SchedulerService) -> APIRouter:
         view, created = await service.put_job(ref, await read_json_body(request))
         return _one(view, 201 if created else 200)
 
-    @router.patch(JOB, operation_id="Jobs_Patch", responses=_ONE, openapi_extra=JSON_BODY)
+    @router.patch(JOB, operation_id="Jobs_Patch", responses=_ONE, openapi_extra=JOB_PATCH_BODY)
     async def patch(
         request: Request,
         subscription: SubscriptionId,
@@ -106,7 +120,9 @@ def job_routes(service: SchedulerService) -> APIRouter:
         ref = job_ref(subscription, resource_group, collection, name)
         return _one(await service.patch_job(ref, await read_json_body(request)))
 
-    @router.delete(JOB, operation_id="Jobs_Delete", responses=EMPTY_RESPONSE)
+    @router.delete(
+        JOB, operation_id="Jobs_Delete", responses=EMPTY_RESPONSE, response_class=Response
+    )
     async def delete(
         subscription: SubscriptionId,
         resource_group: ResourceGroupName,
@@ -116,7 +132,9 @@ def job_routes(service: SchedulerService) -> APIRouter:
         await service.delete_job(job_ref(subscription, resource_group, collection, name))
         return Response(status_code=200)
 
-    @router.post(f"{JOB}/run", operation_id="Jobs_Run", responses=EMPTY_RESPONSE)
+    @router.post(
+        f"{JOB}/run", operation_id="Jobs_Run", responses=EMPTY_RESPONSE, response_class=Response
+    )
     async def run(
         subscription: SubscriptionId,
         resource_group: ResourceGroupName,

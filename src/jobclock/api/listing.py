@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import Query, Request
+from pydantic import WithJsonSchema
 
 from jobclock.domain.errors import InvalidDefinition
 
@@ -17,10 +18,25 @@ PAGE_SIZE = 100
 
 E = TypeVar("E", bound=Enum)
 
+# Strings to FastAPI, so that a bad value is Azure's 400 naming it (parse_paging); integers
+# in the OpenAPI document.
 Top = Annotated[
-    str | None, Query(alias="$top", description=f"At most this many items (1..{PAGE_SIZE}).")
+    str | None,
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": PAGE_SIZE}),
+    Query(alias="$top", description=f"At most this many items (1..{PAGE_SIZE})."),
 ]
-Skip = Annotated[str | None, Query(alias="$skip", description="Skip this many items first.")]
+Skip = Annotated[
+    str | None,
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 999_999_999}),
+    Query(alias="$skip", description="Skip this many items first."),
+]
+
+
+def filter_schema(field: str, kind: type[Enum]) -> dict[str, object]:
+    """The document's ``$filter``: one ``<field> eq <value>`` clause (see parse_filter)."""
+    values = "|".join(str(member.value) for member in kind)
+    return {"type": "string", "pattern": f"^{field} eq (({values})|'({values})')$"}
+
 
 _CLAUSE = re.compile(
     r"^\s*(?P<field>[A-Za-z]+)\s+eq\s+(?:'(?P<quoted>[^']*)'|(?P<bare>[^\s']+))\s*$",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from jobclock.api.schemas import ErrorResponse, NodeListResult
 from jobclock.domain.instants import format_instant
 from jobclock.services import SchedulerService
 
@@ -12,7 +13,11 @@ from jobclock.services import SchedulerService
 def node_routes(service: SchedulerService) -> APIRouter:
     router = APIRouter(tags=["Nodes"])
 
-    @router.get("/jobclock/nodes", operation_id="Nodes_List")
+    @router.get(
+        "/jobclock/nodes",
+        operation_id="Nodes_List",
+        responses={200: {"model": NodeListResult}, 401: {"model": ErrorResponse}},
+    )
     async def list_nodes() -> JSONResponse:
         """Every node that has run against this database, with its last heartbeat."""
         nodes = await service.list_nodes()

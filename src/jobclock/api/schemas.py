@@ -1,15 +1,21 @@
 """Wire models of the ARM surface, named after the 2016-03-01 swagger definitions.
 
 They document the OpenAPI responses and let tests check what :mod:`jobclock.api.envelopes`
-builds. ``properties`` stays a free-form object: its shape is the codec's (§3), which
-already turns domain values into Azure's JSON.
+builds. ``properties`` is the codec's JSON (§3); its JSON Schema in the document comes from
+:mod:`jobclock.api.body_schemas`, which builds it from the codec's known keys.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
+
+from jobclock.api.body_schemas import (
+    collection_properties_response_schema,
+    history_properties_response_schema,
+    job_properties_response_schema,
+)
 
 
 class _Wire(BaseModel):
@@ -31,41 +37,65 @@ class JobCollectionDefinition(_Wire):
     """A job collection in its ARM envelope (§1.2); ``tags`` is left out when empty."""
 
     id: str
-    type: str
+    type: Literal["Microsoft.Scheduler/jobCollections"]
     name: str
     location: str
-    tags: dict[str, str] | None = None
-    properties: dict[str, Any]
+    tags: Annotated[
+        dict[str, str] | None,
+        WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"}}),
+    ] = None
+    properties: Annotated[dict[str, Any], WithJsonSchema(collection_properties_response_schema())]
 
 
 class JobDefinition(_Wire):
     """A job in its ARM envelope (§1.3); ``name`` is ``{collection}/{job}``."""
 
     id: str
-    type: str
+    type: Literal["Microsoft.Scheduler/jobCollections/jobs"]
     name: str
-    properties: dict[str, Any]
+    properties: Annotated[dict[str, Any], WithJsonSchema(job_properties_response_schema())]
 
 
 class JobHistoryDefinition(_Wire):
     """One history entry (§1.5); ``name`` is ``{collection}/{job}/{historyId}``."""
 
     id: str
-    type: str
+    type: Literal["Microsoft.Scheduler/jobCollections/jobs/history"]
     name: str
-    properties: dict[str, Any]
+    properties: Annotated[dict[str, Any], WithJsonSchema(history_properties_response_schema())]
 
 
 class JobCollectionListResult(_Wire):
     value: list[JobCollectionDefinition]
-    nextLink: str | None = None
+    nextLink: Annotated[
+        str | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]})
+    ] = None
 
 
 class JobListResult(_Wire):
     value: list[JobDefinition]
-    nextLink: str | None = None
+    nextLink: Annotated[
+        str | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]})
+    ] = None
 
 
 class JobHistoryListResult(_Wire):
     value: list[JobHistoryDefinition]
-    nextLink: str | None = None
+    nextLink: Annotated[
+        str | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]})
+    ] = None
+
+
+class Health(_Wire):
+    status: Literal["ok"]
+
+
+class Node(_Wire):
+    name: str
+    startedAt: str
+    heartbeatAt: str
+    alive: bool
+
+
+class NodeListResult(_Wire):
+    value: list[Node]

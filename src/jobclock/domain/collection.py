@@ -71,7 +71,8 @@ MAX_COLLECTIONS_PER_SUBSCRIPTION = 200_000
 # class is an error and the whole pattern is then ignored).
 NAME_RULE = "use 1 to 100 letters, digits, '-' or '_', starting with a letter"
 NAME_HTML_PATTERN = r"[A-Za-z][A-Za-z0-9_\-]{0,99}"
-NAME_PATTERN = re.compile(r"^[a-zA-Z][-_a-zA-Z0-9]{0,99}$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline, which let "abc\n" in.
+NAME_PATTERN = re.compile(r"^[a-zA-Z][-_a-zA-Z0-9]{0,99}\Z")
 JOB_NAME_PATTERN = NAME_PATTERN
 
 

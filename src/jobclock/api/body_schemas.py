@@ -1,0 +1,485 @@
+"""JSON Schemas of the ARM bodies for the OpenAPI document, built from the codec's keys.
+
+The keys of every object come from :data:`jobclock.codec.keys.KNOWN_KEYS`: a request
+object declares exactly the keys known at its place (:func:`_request_object` raises when
+the two differ, so the document cannot drift from what the server accepts), with
+``additionalProperties: false`` because the server refuses any other key (400). Response
+objects declare what :mod:`jobclock.codec` writes, a subset of the same keys, and nothing
+else. Enumerations are the domain's enums. The schemas describe the canonical spellings;
+the server also reads keys and enum values in any case (§2.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import Any
+
+from jobclock.codec.action import PAYLOAD_KEYS
+from jobclock.codec.keys import KNOWN_KEYS
+from jobclock.domain.actions import ActionType, HttpMethod, TransportType
+from jobclock.domain.collection import NAME_HTML_PATTERN, CollectionState, Sku
+from jobclock.domain.history import ActionName, HistoryStatus
+from jobclock.domain.job import JobState
+from jobclock.domain.limits import (
+    MAX_BODY_LENGTH,
+    MAX_HEADERS,
+    MAX_RETRY_COUNT,
+    MAX_URI_LENGTH,
+)
+from jobclock.domain.recurrence import MAX_COUNT, DayOfWeek, Frequency
+from jobclock.domain.retry_policy import RetryType
+
+Schema = dict[str, Any]
+
+# The collection and job name rule of the path parameters (one rule, domain/collection.py).
+NAME_SCHEMA: Schema = {"type": "string", "pattern": f"^{NAME_HTML_PATTERN}$"}
+
+_STRING: Schema = {"type": "string"}
+_TEXT: Schema = {"type": "string", "minLength": 1}
+# Required names: not empty once stripped.
+_NAME: Schema = {"type": "string", "pattern": r"\S"}
+_INSTANT: Schema = {"type": "string", "format": "date-time"}
+_BOOLEAN: Schema = {"type": "boolean"}
+# ISO 8601 (PT30S, P1DT12H) or .NET TimeSpan (00:00:30) text (domain/durations.py).
+_DURATION: Schema = {
+    "type": "string",
+    "pattern": r"^(P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?"
+    r"|(\d+\.)?([01]?\d|2[0-3]):[0-5]?\d(:[0-5]?\d)?)$",
+}
+_HTTP_URI: Schema = {
+    "type": "string",
+    "format": "uri",
+    "maxLength": MAX_URI_LENGTH,
+    "description": "An absolute http:// or https:// URL.",
+}
+# RFC 9110 tokens as names, no control character but tab in values (domain/limits.py).
+_HEADER_MAP: Schema = {
+    "type": "object",
+    "maxProperties": MAX_HEADERS,
+    "propertyNames": {"pattern": r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"},
+    "additionalProperties": {"type": "string", "pattern": r"^[^\x00-\x08\x0a-\x1f\x7f]*$"},
+}
+_STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
+_BODY_TEXT: Schema = {"type": "string", "maxLength": MAX_BODY_LENGTH}
+
+
+def enum_schema(kind: type[Enum], only: Iterable[Enum] | None = None) -> Schema:
+    """A string enumeration of ``kind``'s values (or of ``only``)."""
+    members = list(kind) if only is None else list(only)
+    return {"type": "string", "enum": [str(member.value) for member in members]}
+
+
+def _request_object(place: str, properties: Mapping[str, Schema], *required: str) -> Schema:
+    """An object of the request with exactly the keys :data:`KNOWN_KEYS` knows at ``place``."""
+    declared, known = set(properties), set(KNOWN_KEYS[place])
+    if declared != known:
+        raise AssertionError(
+            f"the schema of {place!r} declares {sorted(declared)}, the codec knows {sorted(known)}"
+        )
+    return _object(properties, *required)
+
+
+def _object(properties: Mapping[str, Schema], *required: str) -> Schema:
+    schema: Schema = {
+        "type": "object",
+        "properties": dict(properties),
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _response_object(place: str, properties: Mapping[str, Schema], *required: str) -> Schema:
+    """An object of a response: only keys the codec knows at ``place``."""
+    unknown = set(properties) - set(KNOWN_KEYS[place])
+    if unknown:
+        raise AssertionError(f"the response schema of {place!r} declares unknown {unknown}")
+    return _object(properties, *required)
+
+
+# -- the parts shared by the main action and the error action ----------------------------
+
+
+def _retry_policy() -> Schema:
+    return _request_object(
+        "retryPolicy",
+        {
+            "retryType": enum_schema(RetryType),
+            "retryInterval": _DURATION,
+            "retryCount": {"type": "integer", "minimum": 0, "maximum": MAX_RETRY_COUNT},
+        },
+    )
+
+
+def _http_authentication(response: bool) -> Schema:
+    make = _response_object if response else _request_object
+    basic = {"type": {"const": "Basic"}, "username": _TEXT}
+    certificate: dict[str, Schema] = {
+        "type": {"const": "ClientCertificate"},
+        "certificateThumbprint": _STRING,
+        "certificateExpiration": _INSTANT,
+        "certificateExpirationDate": _INSTANT,
+        "certificateSubjectName": _STRING,
+    }
+    oauth = {
+        "type": {"const": "ActiveDirectoryOAuth"},
+        "tenant": _TEXT,
+        "audience": _TEXT,
+        "clientId": _TEXT,
+    }
+    if response:
+        # Secrets are never returned (§7).
+        return {
+            "anyOf": [
+                make("basicAuthentication", basic, "type", "username"),
+                make("clientCertificateAuthentication", certificate, "type"),
+                make("oauthAuthentication", oauth, "type", "tenant", "audience", "clientId"),
+            ]
+        }
+    return {
+        "anyOf": [
+            make(
+                "basicAuthentication", basic | {"password": _TEXT}, "type", "username", "password"
+            ),
+            make(
+                "clientCertificateAuthentication",
+                certificate
+                | {
+                    "pfx": {**_TEXT, "description": "A base64 PKCS#12 file."},
+                    "password": _STRING,
+                },
+                "type",
+                "pfx",
+            ),
+            make(
+                "oauthAuthentication",
+                oauth | {"secret": _TEXT},
+                "type",
+                "tenant",
+                "audience",
+                "clientId",
+                "secret",
+            ),
+            make("noAuthentication", {"type": {"const": "NotSpecified"}}, "type"),
+        ]
+    }
+
+
+def _http_request(response: bool) -> Schema:
+    make = _response_object if response else _request_object
+    return make(
+        "request",
+        {
+            "uri": _HTTP_URI,
+            "method": enum_schema(HttpMethod),
+            "headers": _HEADER_MAP,
+            "body": _BODY_TEXT,
+            "authentication": _http_authentication(response),
+        },
+        *(("uri", "method") if response else ("uri",)),
+    )
+
+
+def _queue_message(response: bool) -> Schema:
+    properties = {
+        "storageAccount": _NAME,
+        "queueName": _NAME,
+        "sasToken": _STRING,
+        "message": _BODY_TEXT,
+    }
+    if response:
+        del properties["sasToken"]
+        return _response_object("queueMessage", properties, "storageAccount", "queueName")
+    return _request_object("queueMessage", properties, "storageAccount", "queueName")
+
+
+def _brokered_properties() -> Schema:
+    text = (
+        "contentType correlationId label messageId partitionKey replyTo replyToSessionId "
+        "sessionId to viaPartitionKey"
+    )
+    properties: dict[str, Schema] = {key: _STRING for key in text.split()}
+    properties |= {
+        "forcePersistence": _BOOLEAN,
+        "scheduledEnqueueTimeUtc": _INSTANT,
+        "timeToLive": _DURATION,
+    }
+    return _request_object("brokeredMessageProperties", properties)
+
+
+def _service_bus(entity: str, response: bool) -> Schema:
+    place = "serviceBusQueueMessage" if entity == "queueName" else "serviceBusTopicMessage"
+    auth_keys = {
+        "type": {"type": "string", "enum": ["SharedAccessKey", "NotSpecified"]},
+        "sasKeyName": _STRING,
+        "sasKey": _STRING,
+    }
+    if response:
+        auth_keys = {"type": {"const": "SharedAccessKey"}, "sasKeyName": _STRING}
+        authentication = _response_object("serviceBusAuthentication", auth_keys, "type")
+    else:
+        authentication = _request_object("serviceBusAuthentication", auth_keys)
+    properties = {
+        "namespace": _NAME,
+        entity: _NAME,
+        "transportType": enum_schema(TransportType),
+        "authentication": authentication,
+        "message": _BODY_TEXT,
+        "brokeredMessageProperties": _brokered_properties(),
+        "customMessageProperties": _STRING_MAP,
+    }
+    make = _response_object if response else _request_object
+    return make(place, properties, "namespace", entity)
+
+
+def _amqp_message(response: bool) -> Schema:
+    properties = {
+        "url": {
+            "type": "string",
+            "pattern": "^[Aa][Mm][Qq][Pp][Ss]?://",
+            "description": "An amqp:// or amqps:// URL.",
+        },
+        "password": _STRING,
+        "exchange": _STRING,
+        "routingKey": _STRING,
+        "message": _BODY_TEXT,
+        "contentType": _STRING,
+        "headers": {**_STRING_MAP, "maxProperties": MAX_HEADERS},
+        "persistent": _BOOLEAN,
+    }
+    if response:
+        del properties["password"]
+        return _response_object("amqpMessage", properties, "url")
+    return _request_object("amqpMessage", properties, "url")
+
+
+def _payload(kind: ActionType, response: bool) -> Schema:
+    if kind in (ActionType.HTTP, ActionType.HTTPS):
+        return _http_request(response)
+    if kind is ActionType.STORAGE_QUEUE:
+        return _queue_message(response)
+    if kind is ActionType.SERVICE_BUS_QUEUE:
+        return _service_bus("queueName", response)
+    if kind is ActionType.SERVICE_BUS_TOPIC:
+        return _service_bus("topicPath", response)
+    return _amqp_message(response)
+
+
+def action_schema(place: str, *, response: bool = False) -> Schema:
+    """The action (``place`` ``action``) or the error action: one branch per action type,
+    each with the payload key of its type only (another type's payload is refused)."""
+    error_action = action_schema("errorAction", response=response) if place == "action" else None
+    branches = []
+    declared: set[str] = set()
+    for kind in ActionType:
+        properties: dict[str, Schema] = {
+            "type": {"const": kind.value},
+            PAYLOAD_KEYS[kind]: _payload(kind, response),
+            "retryPolicy": _retry_policy(),
+        }
+        if error_action is not None:
+            properties["errorAction"] = error_action
+        declared |= set(properties)
+        branches.append(_object(properties, "type", PAYLOAD_KEYS[kind]))
+    # ``errorAction`` inside an error action is known only to be refused with its message.
+    expected = set(KNOWN_KEYS[place]) - ({"errorAction"} if error_action is None else set())
+    if declared != expected:
+        raise AssertionError(f"the {place!r} branches declare {declared}, the codec {expected}")
+    return {"anyOf": branches}
+
+
+# -- recurrence --------------------------------------------------------------------------
+
+
+def _int_array(low: int, high: int, *, not_zero: bool = False) -> Schema:
+    item: Schema = {"type": "integer", "minimum": low, "maximum": high}
+    if not_zero:
+        item["not"] = {"const": 0}
+    return {"type": "array", "items": item, "minItems": 1}
+
+
+def recurrence_schema(*, response: bool = False) -> Schema:
+    make = _response_object if response else _request_object
+    occurrence = make(
+        "monthlyOccurrence",
+        {
+            "day": enum_schema(DayOfWeek),
+            "Occurrence": {"type": "integer", "minimum": -5, "maximum": 5, "not": {"const": 0}},
+        },
+        "day",
+    )
+    schedule = make(
+        "schedule",
+        {
+            "minutes": _int_array(0, 59),
+            "hours": _int_array(0, 23),
+            "weekDays": {"type": "array", "items": enum_schema(DayOfWeek), "minItems": 1},
+            "monthDays": _int_array(-31, 31, not_zero=True),
+            "monthlyOccurrences": {"type": "array", "items": occurrence, "minItems": 1},
+        },
+    )
+    return make(
+        "recurrence",
+        {
+            "frequency": enum_schema(Frequency),
+            "interval": {"type": "integer", "minimum": 1, "maximum": 86_400},
+            "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+            "endTime": _INSTANT,
+            "schedule": schedule,
+            "timeZone": {**_TEXT, "description": "An IANA or Windows zone name; UTC if absent."},
+        },
+        "frequency",
+        *(("interval",) if response else ()),
+    )
+
+
+# -- jobs --------------------------------------------------------------------------------
+
+_JOB_ENVELOPE_READ_ONLY: dict[str, Schema] = {
+    "id": _STRING,
+    "type": _STRING,
+    "name": _STRING,
+}
+
+
+def job_request_schema(*, patch: bool = False) -> Schema:
+    """The body of ``Jobs_CreateOrUpdate`` (or, ``patch``, of ``Jobs_Patch``: every key
+    optional, ``status`` refused, a null deletes a key)."""
+    properties: dict[str, Schema] = {
+        "startTime": _INSTANT,
+        "action": action_schema("action"),
+        "recurrence": recurrence_schema(),
+        "state": enum_schema(JobState, (JobState.ENABLED, JobState.DISABLED)),
+        "status": {"type": "object", "description": "Read-only; ignored on PUT."},
+    }
+    if patch:
+        job_properties = _request_object("properties", properties)
+        # The read-only status cannot be patched (400); the schema leaves it out.
+        del job_properties["properties"]["status"]
+        return _request_object(
+            "envelope", _JOB_ENVELOPE_READ_ONLY | {"properties": job_properties}, "properties"
+        )
+    job_properties = _request_object("properties", properties, "action")
+    return _request_object(
+        "envelope", _JOB_ENVELOPE_READ_ONLY | {"properties": job_properties}, "properties"
+    )
+
+
+def job_properties_response_schema() -> Schema:
+    status = _object(
+        {
+            "lastExecutionTime": _INSTANT,
+            "nextExecutionTime": _INSTANT,
+            "executionCount": {"type": "integer", "minimum": 0},
+            "failureCount": {"type": "integer", "minimum": 0},
+            "faultedCount": {"type": "integer", "minimum": 0},
+        },
+        "executionCount",
+        "failureCount",
+        "faultedCount",
+    )
+    return _response_object(
+        "properties",
+        {
+            "startTime": _INSTANT,
+            "action": action_schema("action", response=True),
+            "recurrence": recurrence_schema(response=True),
+            "state": enum_schema(JobState),
+            "status": status,
+        },
+        "action",
+        "state",
+        "status",
+    )
+
+
+# -- collections and history --------------------------------------------------------------
+
+
+def _quota() -> Schema:
+    return {
+        "type": "object",
+        "properties": {
+            "maxJobCount": {"type": "integer", "minimum": 1},
+            "maxJobOccurrence": {"type": "integer", "minimum": 1},
+            "maxRecurrence": {
+                "type": "object",
+                "properties": {
+                    "frequency": enum_schema(Frequency),
+                    "interval": {"type": "integer", "minimum": 1, "maximum": 86_400},
+                },
+                "required": ["frequency"],
+            },
+        },
+    }
+
+
+def collection_request_schema(*, patch: bool = False) -> Schema:
+    """The body of ``JobCollections_CreateOrUpdate`` (``patch``: of ``JobCollections_Patch``,
+    deep-merged into the stored collection, so nothing is required). The server ignores
+    keys it does not know here, so the schema allows them."""
+    properties = {
+        "sku": {"type": "object", "properties": {"name": enum_schema(Sku)}},
+        "state": enum_schema(CollectionState, (CollectionState.ENABLED, CollectionState.DISABLED)),
+        "quota": _quota(),
+    }
+    schema: Schema = {
+        "type": "object",
+        "properties": {
+            "location": {**_TEXT, "pattern": r"\S", "description": "An Azure region name."},
+            "tags": _STRING_MAP,
+            "properties": {"type": "object", "properties": properties},
+        },
+    }
+    if not patch:
+        schema["required"] = ["location"]
+    return schema
+
+
+def collection_properties_response_schema() -> Schema:
+    quota = _quota()
+    quota["additionalProperties"] = False
+    quota["properties"]["maxRecurrence"] |= {
+        "additionalProperties": False,
+        "required": ["frequency", "interval"],
+    }
+    return _object(
+        {
+            "sku": _object({"name": enum_schema(Sku)}, "name"),
+            "state": enum_schema(CollectionState),
+            "quota": quota,
+        },
+        "sku",
+        "state",
+    )
+
+
+def history_properties_response_schema() -> Schema:
+    count = {"type": "integer", "minimum": 0}
+    return _object(
+        {
+            "startTime": _INSTANT,
+            "endTime": _INSTANT,
+            "expectedExecutionTime": _INSTANT,
+            "message": _STRING,
+            "retryCount": count,
+            "repeatCount": count,
+            "actionName": enum_schema(ActionName),
+            "status": enum_schema(HistoryStatus),
+        },
+        "startTime",
+        "endTime",
+        "expectedExecutionTime",
+        "message",
+        "retryCount",
+        "repeatCount",
+        "actionName",
+        "status",
+    )
+
+
+def json_body(schema: Schema) -> dict[str, Any]:
+    """FastAPI's ``openapi_extra`` declaring a required JSON request body of ``schema``."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
