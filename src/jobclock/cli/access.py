@@ -106,7 +106,11 @@ def audit_list(session: Session, /, top: int, identity: str | None, everything: 
     table = _table("Time", "Who", "Via", "Operation", "Resource", "Outcome")
     for item in items:
         table.add_row(
-            *(_text(item.get(key)) for key in ("time", "identity", "via", "operation", "resource")),
+            _text(item.get("time")),
+            _text(item.get("identity")),
+            _text(item.get("via")),
+            _text(str(item.get("operation", "")).removeprefix("Microsoft.Scheduler/")),
+            _text(item.get("resource")),
             _text(f"{item.get('outcome')} ({item.get('status')})"),
         )
     session.out.console.print(table)
@@ -122,7 +126,8 @@ def _items(page: Any) -> list[dict[str, Any]]:
 def _table(*headers: str) -> Table:
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 0))
     for header in headers:
-        table.add_column(header)
+        # Ids and operation names are long: they wrap rather than lose their ends.
+        table.add_column(header, overflow="fold")
     return table
 
 
