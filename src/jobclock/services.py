@@ -43,7 +43,8 @@ from jobclock.domain.limits import (
 from jobclock.domain.occurrences import from_us, next_occurrence, to_us
 from jobclock.domain.outbound import OutboundPolicy
 from jobclock.domain.outbound import check_definition as check_outbound
-from jobclock.domain.planning import first_time
+from jobclock.domain.planning import Cursor, first_time
+from jobclock.domain.revision import Scheduled, keeps_schedule, timing_of, upcoming
 from jobclock.ports import Clock, SecretBox
 from jobclock.refs import (
     AttemptBucket,
@@ -263,7 +264,12 @@ class SchedulerService:
         hidden = {"properties": definition_to_json(definition)}
         return keep(body, plain, hidden)
 
-    async def _save_job(self, ref: JobRef, definition: JobDefinition) -> tuple[JobView, bool]:
+    async def _save_job(
+        self, ref: JobRef, definition: JobDefinition, *, keep_schedule: bool = False
+    ) -> tuple[JobView, bool]:
+        """Check and write ``definition``, rescheduling the job from now; with
+        ``keep_schedule`` (the portal's editor), a job whose timing is unchanged keeps its
+        anchor, cursor and next execution time (:mod:`jobclock.domain.revision`)."""
         now = self._clock.now()
         async with self._store.transaction() as conn:
             record = await self._collection(conn, ref.collection)
@@ -292,6 +298,12 @@ class SchedulerService:
                 "postponed": None,
                 "finished_at": finished,
             }
+            if (
+                keep_schedule
+                and existing is not None
+                and self._keeps_schedule(existing, definition)
+            ):
+                values = {"definition": stored}
             if existing is None:
                 await self._store.insert_job(
                     conn,
@@ -317,6 +329,10 @@ class SchedulerService:
             await self._store.notify(conn)
         self._wake()
         return view, existing is None
+
+    def _keeps_schedule(self, existing: JobRecord, definition: JobDefinition) -> bool:
+        stored = self._readable_definition(existing)
+        return stored is not None and keeps_schedule(timing_of(stored), timing_of(definition))
 
     def _storable(self, definition: JobDefinition) -> str:
         """The definition as stored, once it reads back as an equal definition: what runs
@@ -531,12 +547,32 @@ class SchedulerService:
         return HistoryView(stored, _entry(stored, row))
 
     async def put_job_keeping_secrets(self, ref: JobRef, body: object) -> tuple[JobView, bool]:
-        """PUT, except that a secret the body leaves out or empty keeps its stored value
-        when the object holding it keeps its type (the portal's write-only fields)."""
+        """The portal's save: PUT, except that a secret the body leaves out or empty keeps
+        its stored value when the object holding it keeps its type (write-only fields), and
+        a job whose timing (startTime, recurrence, state) is unchanged keeps its schedule:
+        saving an unchanged form changes nothing (issue 11)."""
         check_job_name(ref.name)
         if isinstance(body, dict):
             body = await self._keeping(ref, body, keep_secrets)
-        return await self._save_job(ref, job_definition_from_json(body))
+        definition = job_definition_from_json(body)
+        return await self._save_job(ref, definition, keep_schedule=True)
+
+    async def job_schedule(self, ref: JobRef) -> Scheduled:
+        """Where the stored job stands: its timing as the user set it (its state before the
+        engine completed it or its collection disabled it), its cursor and next time."""
+        async with self._store.reading() as conn:
+            record = await self._job(conn, ref)
+        last = None if record.last_occurrence is None else from_us(record.last_occurrence)
+        next_time = record.next_execution_time
+        return Scheduled(
+            timing_of(self._definition_of(record)),
+            Cursor(from_us(record.anchor), last, record.occurrences_done),
+            None if next_time is None else from_us(next_time),
+        )
+
+    async def upcoming_runs(self, ref: JobRef, count: int) -> list[datetime]:
+        """The stored job's next ``count`` runs, as the engine claims them when on time."""
+        return upcoming(await self.job_schedule(ref), count)
 
     async def _job(self, conn: AsyncConnection, ref: JobRef) -> JobRecord:
         collection = await self._collection(conn, ref.collection)
@@ -561,6 +597,7 @@ class SchedulerService:
             record.name,
             replace(definition, state=state),
             status_of(record),
+            from_us(record.anchor),
         )
 
     def _view(self, collection: CollectionRecord, record: JobRecord) -> JobView:

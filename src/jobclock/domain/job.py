@@ -52,12 +52,17 @@ class JobDefinition:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A stored job: its place, its definition and its status."""
+    """A stored job: its place, its definition and its status.
+
+    ``anchor`` is its effective start (None: not known, e.g. not stored yet): the
+    startTime, or without one when the job was saved; a chained job (§4.2) moves it to
+    each actual start. Not on the wire: Azure showed no startTime that was not given."""
 
     collection: str
     name: str
     definition: JobDefinition
     status: JobStatus = field(default_factory=JobStatus)
+    anchor: datetime | None = None
 
     @property
     def state(self) -> JobState:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,9 +15,10 @@ from jobclock.codec.job import definition_to_json, parse_json_body
 from jobclock.codec.recurrence import recurrence_from_json
 from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, SchedulerError
 from jobclock.domain.instants import format_instant_seconds, parse_instant
+from jobclock.domain.job import JobState
 from jobclock.domain.limits import check_recurrence_allowed
-from jobclock.domain.occurrences import preview as preview_occurrences
 from jobclock.domain.recurrence import Recurrence
+from jobclock.domain.revision import Scheduled, Timing, keeps_schedule, runs_after_save
 from jobclock.refs import CollectionRef, JobRef
 from jobclock.services import secret_paths
 from jobclock.web.app import Portal
@@ -47,11 +49,28 @@ async def new_job(portal: Portal, request: Request) -> Response:
 async def edit_job(portal: Portal, request: Request) -> Response:
     ref = job_ref(request)
     view = await portal.service.get_job(ref)
+    scheduled = await portal.service.job_schedule(ref)
     collection = await portal.service.get_collection(ref.collection)
-    properties = definition_to_json(view.job.definition)
-    plain = portal.service.codec.plain_json(view.job.definition)
+    # The form edits the definition as the user set it (its state, not the Completed the
+    # engine or the Disabled its collection gave it), so saved unchanged it keeps the job's
+    # schedule (issue 11).
+    definition = replace(view.job.definition, state=scheduled.timing.state)
+    properties = definition_to_json(definition)
+    plain = portal.service.codec.plain_json(definition)
     secrets = secret_paths(plain, properties)
-    return _editor(portal, request, collection, view.ref, _without_nulls(properties), secrets)
+    effective = None
+    if definition.start_time is None and view.job.anchor is not None:
+        effective = format_instant_seconds(view.job.anchor).replace("T", " ")
+    return _editor(
+        portal,
+        request,
+        collection,
+        view.ref,
+        _without_nulls(properties),
+        secrets,
+        effective_start=effective,
+        chained=scheduled.timing.chained,
+    )
 
 
 def _editor(
@@ -61,6 +80,9 @@ def _editor(
     ref: JobRef | None,
     properties: dict[str, Any],
     secrets: set[str],
+    *,
+    effective_start: str | None = None,
+    chained: bool = False,
 ) -> Response:
     return portal.render(
         request,
@@ -81,6 +103,8 @@ def _editor(
         ),
         initial={"properties": properties},
         stored_secrets=sorted(secrets),
+        effective_start=effective_start,
+        chained=chained,
     )
 
 
@@ -92,26 +116,33 @@ def _without_nulls(value: Any) -> Any:
 
 
 async def preview(portal: Portal, request: Request) -> Response:
-    """``{"startTime"?, "recurrence"?, "collection"?}`` → the next occurrences, as
-    ``jobclock preview`` computes them (the same engine), in UTC and in the recurrence's
-    time zone. With ``collection`` (``{"subscription", "resourceGroup", "name"}``), a
-    recurrence its plan refuses is the PUT's error, not a list of runs that never happen."""
+    """``{"startTime"?, "recurrence"?, "state"?, "collection"?, "job"?}`` → the next
+    occurrences, as ``jobclock preview`` computes them (the same engine), in UTC and in the
+    recurrence's time zone. With ``collection`` (``{"subscription", "resourceGroup",
+    "name"}``), a recurrence its plan refuses is the PUT's error, not a list of runs that
+    never happen. With ``job`` too (its name), the runs are those the job has once the
+    editor saves this schedule: its own next runs while the schedule is its own
+    (``"kept": true``), else those of a schedule that starts when saved."""
     try:
         body = parse_json_body(await request.body())
         if not isinstance(body, dict):
             raise InvalidDefinition("The preview needs a JSON object.")
         now = portal.clock.now()
         start_text = body.get("startTime")
-        anchor = (
-            now
+        start = (
+            None
             if start_text in (None, "")
             else parse_instant(str(start_text), field="properties.startTime")
         )
         raw = body.get("recurrence")
         recurrence = None if raw in (None, {}) else recurrence_from_json(raw)
-        if recurrence is not None:
-            await _check_plan(portal, body.get("collection"), recurrence)
-        instants = preview_occurrences(recurrence, anchor, now, PREVIEW_COUNT)
+        collection = _collection_named(body.get("collection"))
+        if recurrence is not None and collection is not None:
+            await _check_plan(portal, collection, recurrence)
+        state = JobState.DISABLED if body.get("state") == "Disabled" else JobState.ENABLED
+        edited = Timing(start, recurrence, state)
+        stored = await _stored(portal, collection, body.get("job"))
+        instants = runs_after_save(stored, edited, now, PREVIEW_COUNT)
     except SchedulerError as error:
         return _error(error)
     zone_name = None
@@ -132,20 +163,38 @@ async def preview(portal: Portal, request: Request) -> Response:
             "timeZone": None if zone_name is None else str(zone_name),
             "now": format_instant_seconds(now),
             "complete": len(instants) < PREVIEW_COUNT,
+            "kept": stored is not None and keeps_schedule(stored.timing, edited),
+            "scheduled": stored is None or stored.next_time is not None,
         }
     )
 
 
-async def _check_plan(portal: Portal, named: object, recurrence: Recurrence) -> None:
-    """The collection's plan refuses what the PUT would refuse (409 ``QuotaExceeded``)."""
+def _collection_named(named: object) -> CollectionRef | None:
     if not isinstance(named, dict):
-        return
+        return None
     parts = [named.get(key) for key in ("subscription", "resourceGroup", "name")]
     if not all(isinstance(part, str) and part for part in parts):
         raise InvalidDefinition("The preview's 'collection' needs its three names.")
     sub, group, name = (str(part) for part in parts)
-    view = await portal.service.get_collection(CollectionRef(sub, group, name))
+    return CollectionRef(sub, group, name)
+
+
+async def _check_plan(portal: Portal, collection: CollectionRef, recurrence: Recurrence) -> None:
+    """The collection's plan refuses what the PUT would refuse (409 ``QuotaExceeded``)."""
+    view = await portal.service.get_collection(collection)
     check_recurrence_allowed(recurrence, view.collection)
+
+
+async def _stored(
+    portal: Portal, collection: CollectionRef | None, job: object
+) -> Scheduled | None:
+    """Where the edited job stands; None for a new job (or one deleted meanwhile)."""
+    if collection is None or not isinstance(job, str) or not job:
+        return None
+    try:
+        return await portal.service.job_schedule(JobRef(collection, job))
+    except NotFound:
+        return None
 
 
 async def save_job(portal: Portal, request: Request) -> Response:

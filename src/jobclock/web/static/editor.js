@@ -235,7 +235,15 @@
   async function preview() {
     const properties = build().properties;
     const seq = ++previewSeq;
-    const request = { startTime: properties.startTime || null, recurrence: properties.recurrence || null, collection: context.collection };
+    // With the job's name, the server previews the job's own next runs while its schedule
+    // is unchanged (saving it then keeps them), and a fresh schedule once it is changed.
+    const request = {
+      startTime: properties.startTime || null,
+      recurrence: properties.recurrence || null,
+      state: properties.state || null,
+      collection: context.collection,
+      job: context.job,
+    };
     let answer;
     try {
       const response = await fetch("/portal/preview", {
@@ -261,8 +269,16 @@
     }
     status.className = "hint";
     const count = answer.occurrences.length;
-    status.textContent = count === 0 ? "This schedule never runs (after now)."
-      : (answer.complete ? "The series ends after " + count + " run" + (count > 1 ? "s" : "") + "." : "Times in UTC" + (answer.timeZone ? " and " + answer.timeZone : "") + ".");
+    if (count === 0) {
+      status.textContent = answer.kept ? "The job has no next run: its series has ended."
+        : "This schedule never runs (after now).";
+    } else {
+      const kept = !answer.kept ? ""
+        : (answer.scheduled ? "The job's next runs, kept when saved with this schedule. "
+          : "The job is not scheduled now (not enabled): its schedule gives these times. ");
+      status.textContent = kept
+        + (answer.complete ? "The series ends after " + count + " run" + (count > 1 ? "s" : "") + "." : "Times in UTC" + (answer.timeZone ? " and " + answer.timeZone : "") + ".");
+    }
     for (const item of answer.occurrences) {
       const li = document.createElement("li");
       const time = document.createElement("time");
