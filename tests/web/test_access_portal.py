@@ -201,3 +201,24 @@ def test_the_audit_page_lists_portal_writes_with_who_and_outcome(site: Site) -> 
     )
     entries = site.system.run(site.access.audit_page())
     assert all("wrong" not in (e.resource + e.operation + e.identity) for e in entries)
+
+
+def test_each_role_is_offered_only_what_it_may_do(site: Site) -> None:
+    offered = {}
+    for name, role in (("r", Role.READER), ("o", Role.OPERATOR), ("a", Role.ADMIN)):
+        person = site.person()
+        assert person.sign_in(site.token(name, role)).status_code == 303
+        job = person.get(JOB).text
+        offered[role] = {
+            "run": "Run now" in job,
+            "state": "Disable job" in job,
+            "delete": "Delete…" in job,
+            "edit": ">Edit<" in job,
+            "new job": "New job" in person.get(COLLECTION).text,
+            "new collection": "Create collection" in person.get("/").text,
+            "save": 'id="save"' in person.get(JOB + "/edit").text,
+            "audit": 'href="/audit"' in person.get("/").text,
+        }
+    assert {k for k, v in offered[Role.READER].items() if v} == set()
+    assert {k for k, v in offered[Role.OPERATOR].items() if v} == {"run", "state"}
+    assert all(offered[Role.ADMIN].values()), offered[Role.ADMIN]

@@ -381,6 +381,7 @@
     }
     const url = context.saveUrl + "/" + encodeURIComponent(name) + (context.isNew ? "?new=1" : "");
     const save = document.getElementById("save");
+    if (!save) return; // a read-only view: this role may not change jobs
     save.disabled = true;
     try {
       const response = await fetch(url, {
