@@ -58,7 +58,18 @@ async def test_migrations_yield_the_table_definitions(empty_store: SqlStore) -> 
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
     assert diff == []
     # On PostgreSQL only the store's schema is on the search path: everything went there.
-    assert tables == {"collections", "jobs", "occurrences", "history", "nodes", "alembic_version"}
+    assert tables == {
+        "collections",
+        "jobs",
+        "occurrences",
+        "history",
+        "nodes",
+        "tokens",
+        "sessions",
+        "signin_failures",
+        "audit",
+        "alembic_version",
+    }
     assert len(version) == 1
 
 
