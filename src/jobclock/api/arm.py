@@ -58,9 +58,10 @@ ERROR_RESPONSES: Responses = {
     401: {"model": ErrorResponse, "description": "Missing or invalid bearer token"},
     404: {"model": ErrorResponse, "description": "Resource not found"},
     409: {"model": ErrorResponse, "description": "Quota or plan limit exceeded"},
-    # Azure's swagger has a default CloudError too; declaring it keeps FastAPI from
-    # documenting a 422 the API never answers (its validation errors are 400s).
-    "default": {"model": ErrorResponse, "description": "Any other error"},
+    # 403 (a role that may not), 405, 413, 415... Declaring a range keeps FastAPI from
+    # documenting a 422 the API never answers (its validation errors are 400s), while a
+    # 5xx stays undocumented: the API is not meant to answer one.
+    "4XX": {"model": ErrorResponse, "description": "Any other client error"},
 }
 # With ``response_class=Response`` (no media type) FastAPI declares no content for it.
 EMPTY_RESPONSE: Responses = {200: {"description": "Done; the body is empty"}}

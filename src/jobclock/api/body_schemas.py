@@ -328,7 +328,7 @@ def recurrence_schema(*, response: bool = False) -> Schema:
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
             "endTime": _INSTANT,
             "schedule": schedule,
-            "timeZone": {**_TEXT, "description": "An IANA or Windows zone name; UTC if absent."},
+            "timeZone": {**_TEXT, "description": "An IANA time zone name; UTC if absent."},
         },
         "frequency",
         *(("interval",) if response else ()),

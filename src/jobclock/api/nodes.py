@@ -16,7 +16,7 @@ def node_routes(service: SchedulerService) -> APIRouter:
     @router.get(
         "/jobclock/nodes",
         operation_id="Nodes_List",
-        responses={200: {"model": NodeListResult}, 401: {"model": ErrorResponse}},
+        responses={200: {"model": NodeListResult}, "4XX": {"model": ErrorResponse}},
     )
     async def list_nodes() -> JSONResponse:
         """Every node that has run against this database, with its last heartbeat."""
