@@ -7,6 +7,7 @@ import contextlib
 import errno
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -14,10 +15,13 @@ from collections.abc import Generator
 
 import click
 import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from jobclock import logs
 from jobclock.bootstrap import build
 from jobclock.settings import Settings, load_or_create_token
+from jobclock.storage.sql_store import SqlStore
 
 
 def run(settings: Settings) -> None:
@@ -87,7 +91,31 @@ class _Server(uvicorn.Server):
             )
 
 
+async def open_database(url: str) -> None:
+    """Connect and migrate once before anything is written (token, key): a database that
+    cannot be opened is one :class:`click.ClickException` (the URL without its password)."""
+    store = SqlStore(url)
+    try:
+        await store.migrate()
+    except (OSError, SQLAlchemyError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise click.ClickException(f"cannot open the database {shown}: {_reason(exc)}") from None
+    finally:
+        await store.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the driver's own words where there are some, without SQLAlchemy's notes."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, OSError) and cause.errno is not None:
+        return os.strerror(cause.errno).lower()
+    text = str(cause).strip().splitlines()
+    line = text[0] if text else type(cause).__name__
+    return line.split(": ", 1)[1] if line.startswith("<class") and ": " in line else line
+
+
 async def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
+    await open_database(settings.db)
     token = settings.token
     if token is None:
         path = settings.data_dir / "jobclock.token"

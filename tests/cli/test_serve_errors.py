@@ -122,3 +122,22 @@ def test_a_malformed_setting_from_the_environment_is_one_line(
     result = jobclock("serve", "--port", "18099", cwd=tmp_path, env={variable: value})
     assert one_line(result).startswith(f"jobclock: {message}"), result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        # Nothing listens on port 1.
+        ("postgresql://jobclock:s3cret-pw@127.0.0.1:1/x", "connection refused"),
+        ("postgresql://127.0.0.1:5432/jobclock_no_such_database", "does not exist"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_line_and_nothing_is_created(
+    tmp_path: Path, url: str, reason: str
+) -> None:
+    result = jobclock("serve", "--port", "18559", "--db", url, cwd=tmp_path)
+    line = one_line(result)
+    assert line.startswith("jobclock: cannot open the database postgresql://"), line
+    assert reason in line.lower(), line
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    assert list(tmp_path.iterdir()) == []  # no token, no key
