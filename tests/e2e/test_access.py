@@ -246,6 +246,8 @@ def test_every_write_is_audited_with_who_what_when_and_outcome_and_no_secret(
     assert all(entry["requestId"] for entry in entries)
     tokens_made = [e for e in page["value"] if e["operation"] == "jobclock/tokens/write"]
     assert {e["identity"] for e in tokens_made if e["status"] == 201} == {"admin"}
+    # Made with the CLI, and the audit says so.
+    assert {e["via"] for e in tokens_made if e["status"] == 201} == {"cli"}
     # The refused attempts to make one are there too, under the names that tried.
     assert {e["identity"] for e in tokens_made if e["status"] == 403} >= {"reader-1", "operator-1"}
     everything = json.dumps(page)

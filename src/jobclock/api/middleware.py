@@ -196,7 +196,7 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
 
 
 class AuditMiddleware:
-    """Appends every write (API and portal) to the audit trail: who, through which surface,
+    """Appends every write (API, CLI and portal) to the audit trail: who, through which surface,
     what, on which resource, when, and the answer's status.
 
     The entry is written before the last byte of the answer is sent, so a client that has
@@ -238,7 +238,7 @@ class AuditMiddleware:
         entry = AuditEntry(
             at=self._clock.now(),
             identity=actor,
-            via=state.get(AUDIT_VIA, "api"),
+            via=state.get(AUDIT_VIA) or _surface(scope),
             operation=operation.name,
             resource=state.get(AUDIT_RESOURCE) or route_path(scope),
             status=status,
@@ -249,6 +249,12 @@ class AuditMiddleware:
             await self._access.record(entry)
         except Exception:
             _log.exception("audit.write_failed", extra={"event": "audit.write_failed"})
+
+
+def _surface(scope: Scope) -> str:
+    """``cli`` for jobclock's own command line (its User-Agent), else ``api``."""
+    agent = Headers(scope=scope).get("user-agent", "")
+    return "cli" if agent.startswith("jobclock-cli/") else "api"
 
 
 # What the portal sets in the scope's state for the audit trail (see AuditMiddleware).
