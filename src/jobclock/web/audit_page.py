@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from jobclock.api.access import audit_json
-from jobclock.web.app import Portal
+from jobclock.web.portal import Portal
 
 PAGE_SIZE = 50
 

@@ -21,8 +21,7 @@ from jobclock.domain.recurrence import Recurrence
 from jobclock.domain.revision import Scheduled, Timing, keeps_schedule, runs_after_save
 from jobclock.refs import CollectionRef, JobRef
 from jobclock.services import secret_paths
-from jobclock.web.app import Portal
-from jobclock.web.pages import collection_ref, collection_url, job_ref, job_url
+from jobclock.web.portal import Portal, collection_ref, collection_url, job_ref, job_url
 
 PREVIEW_COUNT = 10
 

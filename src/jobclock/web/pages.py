@@ -26,8 +26,8 @@ from jobclock.domain.history import HistoryStatus
 from jobclock.domain.instants import format_instant
 from jobclock.domain.job import JobState
 from jobclock.refs import CollectionRef, JobRef
-from jobclock.web.app import Portal
 from jobclock.web.charts import attempts_chart
+from jobclock.web.portal import Portal, collection_ref, collection_url, job_ref, job_url
 from jobclock.web.session import COOKIE
 
 log = logging.getLogger("jobclock.portal")
@@ -412,24 +412,6 @@ async def unexpected(request: Request, error: Exception) -> Response:
 
 
 # -- helpers -------------------------------------------------------------------------------
-def collection_ref(request: Request) -> CollectionRef:
-    params = request.path_params
-    return CollectionRef(params["sub"], params["rg"], params["collection"])
-
-
-def job_ref(request: Request) -> JobRef:
-    return JobRef(collection_ref(request), request.path_params["job"])
-
-
-def collection_url(ref: CollectionRef) -> str:
-    parts = (ref.subscription, ref.resource_group, ref.name)
-    return "/c/" + "/".join(quote(part, safe="") for part in parts)
-
-
-def job_url(ref: JobRef) -> str:
-    return collection_url(ref.collection) + "/jobs/" + quote(ref.name, safe="")
-
-
 def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
     """A filter from the query string: one of ``allowed``, else none."""
     value = request.query_params.get(name)

@@ -1,4 +1,5 @@
-"""The portal application and how it shares one server with the API.
+"""The portal application: its route table, the guard of every page, and how it shares
+one server with the API.
 
 Pages live at ``/`` and under ``/c/``; the page scripts call JSON endpoints under
 ``/portal/``; scripts and styles are served from ``/static/`` (shipped in the package,
@@ -7,13 +8,11 @@ nothing comes from the internet). Every other path goes to the API.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -21,12 +20,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jobclock import describe
 from jobclock.access import AccessService
 from jobclock.api.middleware import (
-    AUDIT_ACTOR,
-    AUDIT_RESOURCE,
-    AUDIT_VIA,
     DOCUMENTATION_ROUTES,
     IDENTITY,
     OPERATION,
@@ -34,11 +29,12 @@ from jobclock.api.middleware import (
     AuditMiddleware,
     route_path,
 )
-from jobclock.domain.access import Identity, Operation, Permission, api_operation, permits, read
-from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
+from jobclock.domain.access import Operation, api_operation, read
 from jobclock.domain.errors import AccessDenied, SchedulerError
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
+from jobclock.web import audit_page, editor, pages
+from jobclock.web.portal import Portal, arm_id
 from jobclock.web.session import COOKIE
 
 _PORTAL_PREFIXES = ("/c/", "/static/", "/portal/")
@@ -67,83 +63,6 @@ def with_portal(portal: Starlette, api: ASGIApp) -> ASGIApp:
         await api(scope, receive, send)
 
     return AuditMiddleware(app, owner.access, owner.clock)
-
-
-class Portal:
-    """What every page handler needs: the service, access, the clock and templates."""
-
-    def __init__(self, service: SchedulerService, access: AccessService, clock: Clock) -> None:
-        self.service = service
-        self.access = access
-        self.clock = clock
-        self.templates = Environment(
-            loader=PackageLoader("jobclock.web", "templates"),
-            autoescape=select_autoescape(["html"]),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.templates.globals.update(
-            describe_recurrence=partial(describe.describe_recurrence, cmdlet=False),
-            describe_end=describe.describe_end,
-            describe_action=describe.describe_action,
-            describe_retry=describe.describe_retry,
-            when=describe.when,
-            quote=lambda text: quote(str(text), safe=""),
-            name_pattern=NAME_HTML_PATTERN,
-            name_rule=NAME_RULE,
-        )
-
-    def render(
-        self, request: Request, template: str, status: int = 200, **context: Any
-    ) -> HTMLResponse:
-        cookie = request.cookies.get(COOKIE, "")
-        identity = self.identity(request)
-        context.setdefault("message", request.query_params.get("done"))
-        context.setdefault("error_message", None)
-        html = self.templates.get_template(template).render(
-            request=request,
-            csrf=self.access.csrf(cookie) if cookie and identity else "",
-            signed_in=identity is not None,
-            identity=identity,
-            can_operate=identity is not None and permits(identity.role, Permission.OPERATE),
-            can_administer=identity is not None and permits(identity.role, Permission.ADMINISTER),
-            **context,
-        )
-        return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
-
-    @staticmethod
-    def identity(request: Request) -> Identity | None:
-        """Who the request's session stands for (set by the guard of every page)."""
-        identity = request.scope.get("state", {}).get(IDENTITY)
-        return identity if isinstance(identity, Identity) else None
-
-    async def form(self, request: Request) -> dict[str, str]:
-        """The url-encoded form of a POST, last value of each field."""
-        body = (await request.body()).decode("utf-8", errors="replace")
-        return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
-
-    def csrf_ok(self, request: Request, candidate: str | None) -> bool:
-        cookie = request.cookies.get(COOKIE, "")
-        return self.access.csrf_matches(cookie, candidate)
-
-    @staticmethod
-    def audit(request: Request, *, resource: str | None = None, actor: str | None = None) -> None:
-        """Name what the audit trail records for this request (see AuditMiddleware)."""
-        state = request.scope.setdefault("state", {})
-        state[AUDIT_VIA] = "portal"
-        if resource is not None:
-            state[AUDIT_RESOURCE] = resource
-        if actor is not None:
-            state[AUDIT_ACTOR] = actor
-
-
-def arm_id(params: Mapping[str, str]) -> str:
-    """The ARM id of the collection or job a portal path names."""
-    path = (
-        f"/subscriptions/{params['sub']}/resourceGroups/{params['rg']}"
-        f"/providers/Microsoft.Scheduler/jobCollections/{params['collection']}"
-    )
-    return path + (f"/jobs/{params['job']}" if "job" in params else "")
 
 
 # What a portal route does, as the API operation it stands for: (method, suffix of the
@@ -177,18 +96,6 @@ def _admin_page(request: Request, form: dict[str, str]) -> Operation:
     return api_operation("GET", "/jobclock/audit")
 
 
-# No caching of pages, no framing by other sites, no sniffing; scripts and styles only
-# from this server (the page's JSON data is not a script).
-_PAGE_HEADERS = {
-    "cache-control": "no-store",
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "content-security-policy": "default-src 'self'; img-src 'self' data:; "
-    "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-}
-
-
 def create_portal(
     service: SchedulerService, access: AccessService | str, clock: Clock
 ) -> Starlette:
@@ -197,8 +104,6 @@ def create_portal(
     :meth:`AccessService.in_memory` (that token only)."""
     if isinstance(access, str):
         access = AccessService.in_memory(access, clock)
-    from jobclock.web import audit_page, editor, pages
-
     portal = Portal(service, access, clock)
 
     def guarded(

@@ -1,0 +1,133 @@
+"""What every portal handler needs (:class:`Portal`) and the small helpers they share.
+
+The handler modules (``pages``, ``editor``, ``audit_page``) import this module only;
+:mod:`jobclock.web.routes` imports them to build the route table, so nothing imports back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from jobclock import describe
+from jobclock.access import AccessService
+from jobclock.api.middleware import AUDIT_ACTOR, AUDIT_RESOURCE, AUDIT_VIA, IDENTITY
+from jobclock.domain.access import Identity, Permission, permits
+from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
+from jobclock.ports import Clock
+from jobclock.refs import CollectionRef, JobRef
+from jobclock.services import SchedulerService
+from jobclock.web.session import COOKIE
+
+
+class Portal:
+    """What every page handler needs: the service, access, the clock and templates."""
+
+    def __init__(self, service: SchedulerService, access: AccessService, clock: Clock) -> None:
+        self.service = service
+        self.access = access
+        self.clock = clock
+        self.templates = Environment(
+            loader=PackageLoader("jobclock.web", "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.globals.update(
+            describe_recurrence=partial(describe.describe_recurrence, cmdlet=False),
+            describe_end=describe.describe_end,
+            describe_action=describe.describe_action,
+            describe_retry=describe.describe_retry,
+            when=describe.when,
+            quote=lambda text: quote(str(text), safe=""),
+            name_pattern=NAME_HTML_PATTERN,
+            name_rule=NAME_RULE,
+        )
+
+    def render(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        cookie = request.cookies.get(COOKIE, "")
+        identity = self.identity(request)
+        context.setdefault("message", request.query_params.get("done"))
+        context.setdefault("error_message", None)
+        html = self.templates.get_template(template).render(
+            request=request,
+            csrf=self.access.csrf(cookie) if cookie and identity else "",
+            signed_in=identity is not None,
+            identity=identity,
+            can_operate=identity is not None and permits(identity.role, Permission.OPERATE),
+            can_administer=identity is not None and permits(identity.role, Permission.ADMINISTER),
+            **context,
+        )
+        return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
+
+    @staticmethod
+    def identity(request: Request) -> Identity | None:
+        """Who the request's session stands for (set by the guard of every page)."""
+        identity = request.scope.get("state", {}).get(IDENTITY)
+        return identity if isinstance(identity, Identity) else None
+
+    async def form(self, request: Request) -> dict[str, str]:
+        """The url-encoded form of a POST, last value of each field."""
+        body = (await request.body()).decode("utf-8", errors="replace")
+        return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+
+    def csrf_ok(self, request: Request, candidate: str | None) -> bool:
+        cookie = request.cookies.get(COOKIE, "")
+        return self.access.csrf_matches(cookie, candidate)
+
+    @staticmethod
+    def audit(request: Request, *, resource: str | None = None, actor: str | None = None) -> None:
+        """Name what the audit trail records for this request (see AuditMiddleware)."""
+        state = request.scope.setdefault("state", {})
+        state[AUDIT_VIA] = "portal"
+        if resource is not None:
+            state[AUDIT_RESOURCE] = resource
+        if actor is not None:
+            state[AUDIT_ACTOR] = actor
+
+
+def arm_id(params: Mapping[str, str]) -> str:
+    """The ARM id of the collection or job a portal path names."""
+    path = (
+        f"/subscriptions/{params['sub']}/resourceGroups/{params['rg']}"
+        f"/providers/Microsoft.Scheduler/jobCollections/{params['collection']}"
+    )
+    return path + (f"/jobs/{params['job']}" if "job" in params else "")
+
+
+def collection_ref(request: Request) -> CollectionRef:
+    params = request.path_params
+    return CollectionRef(params["sub"], params["rg"], params["collection"])
+
+
+def job_ref(request: Request) -> JobRef:
+    return JobRef(collection_ref(request), request.path_params["job"])
+
+
+def collection_url(ref: CollectionRef) -> str:
+    parts = (ref.subscription, ref.resource_group, ref.name)
+    return "/c/" + "/".join(quote(part, safe="") for part in parts)
+
+
+def job_url(ref: JobRef) -> str:
+    return collection_url(ref.collection) + "/jobs/" + quote(ref.name, safe="")
+
+
+# No caching of pages, no framing by other sites, no sniffing; scripts and styles only
+# from this server (the page's JSON data is not a script).
+_PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+}
