@@ -6,7 +6,10 @@ been sent. Prints the total, the count of each status code, the share of 400s, t
 and the answers that break the document (status code, content type, body schema), and
 the first of those with a curl command that reproduces it. Exits 1 if there is any.
 
-    .venv/bin/python bench/fuzz.py [--requests 10000] [--seed 1] [--examples 100]
+    .venv/bin/python bench/fuzz.py [--requests 10000] [--seed 1] [--backend postgresql]
+
+PostgreSQL is the tests' (``JOBCLOCK_TEST_POSTGRES_URL``, default 127.0.0.1:5432): a
+database of the run's own, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -19,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import running_server
-from tests.fuzz.driver import Fuzzer, closed_port, server_env
+from tests.fuzz.driver import Fuzzer, closed_port, fuzzed_server
 
 
 def main() -> int:
@@ -31,6 +33,9 @@ def main() -> int:
     parser.add_argument("--scenarios", type=int, default=100, help="stateful, per round")
     parser.add_argument("--steps", type=int, default=20, help="per stateful scenario")
     parser.add_argument("--minutes", type=float, default=30.0, help="stop after this long")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="the server's store"
+    )
     args = parser.parse_args()
 
     port = closed_port()
@@ -38,7 +43,7 @@ def main() -> int:
     until = started + args.minutes * 60
     with (
         tempfile.TemporaryDirectory() as directory,
-        running_server(Path(directory), env=server_env(port)) as server,
+        fuzzed_server(Path(directory), args.backend, port) as server,
     ):
         fuzzer = Fuzzer(server.base_url, server.token, port, seed=args.seed)
         fuzzer.campaign(

@@ -15,10 +15,12 @@ import contextlib
 import copy
 import random
 import socket
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -35,6 +37,18 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.e2e.harness import (
+    TOKEN,
+    RunningServer,
+    _environment,
+    _free_port,
+    _wait_healthy,
+    jobclock_executable,
+    running_server,
+    stop_server,
+)
+from tests.ha.cluster import create_database
 
 SUBSCRIPTION = "fuzz-subscription"
 GROUP = "fuzz-group"
@@ -56,6 +70,7 @@ NEAR_INSTANT = {
     r":[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):(00|30))\Z",
 }
 TIME_ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")
+
 
 CHECKS = [
     not_a_server_error,
@@ -83,6 +98,50 @@ def server_env(port: int) -> dict[str, str]:
         "JOBCLOCK_OUTBOUND_DENY": "0.0.0.0/0,::/0",
         "JOBCLOCK_OUTBOUND_ALLOW": "127.0.0.0/8",
     }
+
+
+@contextlib.contextmanager
+def fuzzed_server(directory: Path, backend: str, target_port: int) -> Iterator[RunningServer]:
+    """``jobclock serve`` on ``backend`` (``sqlite``, or ``postgresql``: a database of its
+    own, dropped afterwards) with :func:`server_env`."""
+    if backend == "sqlite":
+        with running_server(directory, env=server_env(target_port)) as server:
+            yield server
+        return
+    with contextlib.contextmanager(create_database)() as database:
+        directory.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        log = (directory / "server.log").open("ab")
+        process = subprocess.Popen(
+            [
+                str(jobclock_executable()),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--db",
+                database.url,
+                "--token",
+                TOKEN,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=directory,
+            env=_environment() | server_env(target_port) | {"JOBCLOCK_DATA_DIR": str(directory)},
+        )
+        log.close()
+        server = RunningServer(
+            f"http://127.0.0.1:{port}", TOKEN, directory / "jobclock.db", process
+        )
+        try:
+            if not _wait_healthy(server):
+                raise AssertionError(f"jobclock did not start on PostgreSQL:\n{server.log()}")
+            yield server
+        finally:
+            if process.poll() is None:
+                stop_server(server)
 
 
 def _walk(value: Any) -> Iterator[dict[str, Any]]:
@@ -200,7 +259,7 @@ class Fuzzer:
         self.schema = schemathesis.openapi.from_dict(local_document(document, target_port))
         self.schema.config.update(base_url=base_url, headers=self.headers)
         self.schema.config.generation.update(
-            modes=[GenerationMode.POSITIVE], allow_x00=False, codec="utf-8"
+            modes=[GenerationMode.POSITIVE], allow_x00=True, codec="utf-8"
         )
         self.seed = seed
         self.random = random.Random(seed)  # noqa: S311 - picks test cases, not secrets

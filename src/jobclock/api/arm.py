@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from jobclock.api.body_schemas import (
     collection_request_schema,
     job_request_schema,
     json_body,
+    scope_schema,
 )
 from jobclock.api.schemas import ErrorResponse
 from jobclock.codec.job import parse_json_body
@@ -40,8 +42,17 @@ MAX_BODY_BYTES = 1 << 20
 # and of the codec's walks (a 500); they are malformed.
 MAX_JSON_DEPTH = 64
 
-SubscriptionId = Annotated[str, Path(alias="subscriptionId")]
-ResourceGroupName = Annotated[str, Path(alias="resourceGroupName")]
+# ARM's longest resource group name (a subscription id is a 36-character GUID). The store
+# holds 200 characters, lower-cased too ("İ" lowers to two), and no NUL on PostgreSQL.
+MAX_SCOPE_LENGTH = 90
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+SubscriptionId = Annotated[
+    str, Path(alias="subscriptionId", json_schema_extra=scope_schema(MAX_SCOPE_LENGTH))
+]
+ResourceGroupName = Annotated[
+    str, Path(alias="resourceGroupName", json_schema_extra=scope_schema(MAX_SCOPE_LENGTH))
+]
 # The name rule in the document; a name that breaks it is still the service's 400.
 JobCollectionName = Annotated[
     str, Path(alias="jobCollectionName", json_schema_extra={"pattern": NAME_SCHEMA["pattern"]})
@@ -129,7 +140,26 @@ async def require_api_version(
         )
 
 
+def check_scope(subscription: str, resource_group: str | None = None) -> None:
+    """400 ``BadRequest`` unless the subscription and resource group are 1 to
+    :data:`MAX_SCOPE_LENGTH` characters with no control character: a NUL or a longer name
+    was a 500 on PostgreSQL, whatever the operation."""
+    for parameter, value in (
+        ("subscriptionId", subscription),
+        ("resourceGroupName", resource_group),
+    ):
+        if value is None:
+            continue
+        if not value or len(value) > MAX_SCOPE_LENGTH or _CONTROL.search(value):
+            raise InvalidDefinition(
+                f"'{parameter}' must be 1 to {MAX_SCOPE_LENGTH} characters, none of them a "
+                f"control character; got {value[: MAX_SCOPE_LENGTH + 10]!r}.",
+                field=parameter,
+            )
+
+
 def collection_ref(subscription: str, resource_group: str, name: str) -> CollectionRef:
+    check_scope(subscription, resource_group)
     return CollectionRef(subscription=subscription, resource_group=resource_group, name=name)
 
 

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from jobclock.codec.action import PAYLOAD_KEYS
+from jobclock.codec.collection import MAX_LOCATION_LENGTH
 from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.actions import ActionType, HttpMethod, TransportType
 from jobclock.domain.collection import NAME_HTML_PATTERN, CollectionState, Sku
@@ -34,6 +35,17 @@ Schema = dict[str, Any]
 
 # The collection and job name rule of the path parameters (one rule, domain/collection.py).
 NAME_SCHEMA: Schema = {"type": "string", "pattern": f"^{NAME_HTML_PATTERN}$"}
+
+
+def scope_schema(max_length: int) -> Schema:
+    """A subscription or resource group path parameter (see ``api.arm.check_scope``)."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_length,
+        "pattern": r"^[^\x00-\x1f\x7f]*$",
+    }
+
 
 _STRING: Schema = {"type": "string"}
 _TEXT: Schema = {"type": "string", "minLength": 1}
@@ -428,7 +440,12 @@ def collection_request_schema(*, patch: bool = False) -> Schema:
     schema: Schema = {
         "type": "object",
         "properties": {
-            "location": {**_TEXT, "pattern": r"\S", "description": "An Azure region name."},
+            "location": {
+                "type": "string",
+                "maxLength": MAX_LOCATION_LENGTH,
+                "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+                "description": "An Azure region name.",
+            },
             "tags": _STRING_MAP,
             "properties": {"type": "object", "properties": properties},
         },

@@ -18,6 +18,7 @@ from jobclock.api.arm import (
     ResourceGroupName,
     Responses,
     SubscriptionId,
+    check_scope,
     collection_ref,
     read_json_body,
     require_api_version,
@@ -51,6 +52,7 @@ def collection_routes(service: SchedulerService) -> APIRouter:
         SUBSCRIPTION_COLLECTIONS, operation_id="JobCollections_ListBySubscription", responses=_LIST
     )
     async def list_by_subscription(subscription: SubscriptionId) -> JSONResponse:
+        check_scope(subscription)
         return _all(await service.list_collections(subscription, None))
 
     @router.get(
@@ -59,6 +61,7 @@ def collection_routes(service: SchedulerService) -> APIRouter:
     async def list_by_resource_group(
         subscription: SubscriptionId, resource_group: ResourceGroupName
     ) -> JSONResponse:
+        check_scope(subscription, resource_group)
         return _all(await service.list_collections(subscription, resource_group))
 
     @router.get(COLLECTION, operation_id="JobCollections_Get", responses=_ONE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jobclock.codec.fields import Fields
@@ -30,6 +31,11 @@ _REGIONS = {
 }  # fmt: skip
 
 
+# Region names are short ("Australia Southeast"); the store holds 200 characters.
+MAX_LOCATION_LENGTH = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def display_location(location: str) -> str:
     """``"westus"`` and ``"West US"`` → ``"West US"``; unknown names are kept as given."""
     return _REGIONS.get(location.replace(" ", "").lower(), location)
@@ -42,6 +48,13 @@ def collection_from_json(name: str, body: object) -> JobCollection:
     location = envelope.text("location")
     if not location or not location.strip():
         raise InvalidDefinition("'location' is required.", field="location")
+    if len(location.strip()) > MAX_LOCATION_LENGTH or _CONTROL.search(location):
+        # A NUL or a longer name was a 500 on PostgreSQL (issue 11).
+        raise InvalidDefinition(
+            f"'location' must be a region name of at most {MAX_LOCATION_LENGTH} characters, "
+            f"none of them a control character; got {location[: MAX_LOCATION_LENGTH + 10]!r}.",
+            field="location",
+        )
     properties = envelope.obj("properties")
     sku_fields = None if properties is None else properties.obj("sku")
     sku = (sku_fields.enum("name", Sku) if sku_fields is not None else None) or Sku.STANDARD
