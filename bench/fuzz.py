@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from schemathesis import GenerationMode
 from tests.fuzz.driver import Fuzzer, closed_port, fuzzed_server
 
 
@@ -33,6 +34,12 @@ def main() -> int:
     parser.add_argument("--scenarios", type=int, default=100, help="stateful, per round")
     parser.add_argument("--steps", type=int, default=20, help="per stateful scenario")
     parser.add_argument("--minutes", type=float, default=30.0, help="stop after this long")
+    parser.add_argument(
+        "--negative",
+        type=int,
+        default=0,
+        help="then this many requests per operation that break the document on purpose",
+    )
     parser.add_argument(
         "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="the server's store"
     )
@@ -56,6 +63,10 @@ def main() -> int:
                 f"round {rounds}: {tally.total} requests", flush=True
             ),
         )
+        if args.negative:
+            positive = fuzzer.tally.total
+            fuzzer.per_operation(args.negative, until, GenerationMode.NEGATIVE)
+            print(f"negative: {fuzzer.tally.total - positive} requests", flush=True)
         tracebacks = server.log().count("Traceback")
     elapsed = time.monotonic() - started
     tally = fuzzer.tally

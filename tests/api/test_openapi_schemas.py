@@ -336,3 +336,14 @@ def test_the_request_bodies_and_links_are_in_the_document(api: Api) -> None:
         if path.startswith("/subscriptions/"):
             for operation in item.values():
                 assert "422" not in operation["responses"], operation["operationId"]
+
+
+def test_a_patch_may_leave_out_any_part(api: Api) -> None:
+    patch = {"properties": {"action": {"request": {"uri": "http://127.0.0.1:9/other"}}}}
+    assert _valid(job_request_schema(patch=True), patch)
+    assert not _valid(job_request_schema(), patch)
+    answer = api.request("PATCH", f"{P}/jc1/jobs/job1?{V}", json=patch)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["properties"]["action"]["request"]["uri"] == "http://127.0.0.1:9/other"
+    quota = {"properties": {"quota": {"maxRecurrence": {"interval": 2}}}}
+    assert _valid(collection_request_schema(patch=True), quota)

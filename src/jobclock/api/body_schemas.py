@@ -356,6 +356,16 @@ _JOB_ENVELOPE_READ_ONLY: dict[str, Schema] = {
 }
 
 
+def partial(schema: Schema) -> Schema:
+    """``schema`` with nothing required at any depth: a PATCH body is deep-merged into the
+    stored resource, so any part of it may be left out (the merge must still be whole)."""
+    if isinstance(schema, dict):
+        return {key: partial(value) for key, value in schema.items() if key != "required"}
+    if isinstance(schema, list):
+        return [partial(item) for item in schema]
+    return schema
+
+
 def job_request_schema(*, patch: bool = False) -> Schema:
     """The body of ``Jobs_CreateOrUpdate`` (or, ``patch``, of ``Jobs_Patch``: every key
     optional, ``status`` refused, a null deletes a key)."""
@@ -370,9 +380,10 @@ def job_request_schema(*, patch: bool = False) -> Schema:
         job_properties = _request_object("properties", properties)
         # The read-only status cannot be patched (400); the schema leaves it out.
         del job_properties["properties"]["status"]
-        return _request_object(
-            "envelope", _JOB_ENVELOPE_READ_ONLY | {"properties": job_properties}, "properties"
+        envelope = _request_object(
+            "envelope", _JOB_ENVELOPE_READ_ONLY | {"properties": job_properties}
         )
+        return partial(envelope)
     job_properties = _request_object("properties", properties, "action")
     return _request_object(
         "envelope", _JOB_ENVELOPE_READ_ONLY | {"properties": job_properties}, "properties"
@@ -450,9 +461,7 @@ def collection_request_schema(*, patch: bool = False) -> Schema:
             "properties": {"type": "object", "properties": properties},
         },
     }
-    if not patch:
-        schema["required"] = ["location"]
-    return schema
+    return partial(schema) if patch else schema | {"required": ["location"]}
 
 
 def collection_properties_response_schema() -> Schema:
