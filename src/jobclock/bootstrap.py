@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,8 +9,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from jobclock.access import AccessService
-from jobclock.actions.outbound import policy_from_environment
-from jobclock.actions.registry import build_executors
+from jobclock.actions.outbound import server_policy
+from jobclock.actions.registry import executors_for
 from jobclock.api.app import create_app
 from jobclock.clock import SystemClock
 from jobclock.engine.dispatcher import Engine, EngineSettings
@@ -22,6 +21,7 @@ from jobclock.settings import Settings
 from jobclock.storage.access_store import SqlAccessStore
 from jobclock.storage.definitions import StoredDefinitions
 from jobclock.storage.sql_store import SqlStore
+from jobclock.storage.wakeup import SqlWakeup
 from jobclock.web import create_portal, with_portal
 
 
@@ -47,13 +47,17 @@ def build(settings: Settings, token: str) -> Application:
     box = FernetSecretBox(key)
     clock = SystemClock()
     # What HTTP actions may reach: never this server itself (issue 11).
-    outbound = policy_from_environment(os.environ, host=settings.host, port=settings.port)
+    outbound = server_policy(
+        settings.outbound_deny, settings.outbound_allow, host=settings.host, port=settings.port
+    )
 
     def engine_parts() -> EngineParts:
         """Built on the engine's own thread and loop: nothing here is shared with the API
         but the secret box (stateless) and the database."""
         engine_store = SqlStore(settings.db, urgent=True)
-        executors = build_executors(os.environ, engine_clock := SystemClock(), outbound=outbound)
+        executors = executors_for(
+            settings.actions, engine_clock := SystemClock(), outbound=outbound
+        )
         engine = Engine(
             engine_store,
             StoredDefinitions(box),
@@ -65,6 +69,7 @@ def build(settings: Settings, token: str) -> Application:
                 node=settings.node_name,
                 lease=timedelta(seconds=settings.lease_seconds),
             ),
+            wakeup=SqlWakeup(engine_store),
         )
 
         async def close() -> None:

@@ -1,4 +1,9 @@
-"""Settings: command-line options over ``JOBCLOCK_*`` environment variables over defaults."""
+"""Settings: command-line options over ``JOBCLOCK_*`` environment variables over defaults.
+
+The only module that reads the process environment (:meth:`Settings.from_environment`);
+everything else gets its values from :class:`Settings`, passed down by the composition
+root (:mod:`jobclock.bootstrap`).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,15 @@ import os
 import secrets
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from jobclock.domain.outbound import ALLOW_VARIABLE, DENY_VARIABLE, parse_networks
+from jobclock.actions.registry import ActionSettings
+from jobclock.domain.outbound import ALLOW_VARIABLE, DENY_VARIABLE, Network, parse_networks
 
 # The URL spellings SqlStore can open (it swaps in the async driver itself).
 _DRIVERS = {"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"}
@@ -28,6 +34,13 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Everything ``jobclock serve`` is configured with (README, "Running the service").
+
+    ``data_directory``: ``JOBCLOCK_DATA_DIR`` (see :attr:`data_dir`). ``actions``: the
+    executors' variables. ``outbound_deny``/``outbound_allow``: ``JOBCLOCK_OUTBOUND_DENY``
+    and ``_ALLOW``, the ranges HTTP actions may not / may reach.
+    """
+
     host: str = "127.0.0.1"
     port: int = 8080
     db: str = "sqlite:///jobclock.db"
@@ -37,6 +50,15 @@ class Settings:
     concurrency: int = 256
     node: str | None = None
     lease_seconds: float = 20.0
+    data_directory: str | None = None
+    actions: ActionSettings = field(default_factory=ActionSettings)
+    outbound_deny: tuple[Network, ...] = ()
+    outbound_allow: tuple[Network, ...] = ()
+
+    @classmethod
+    def from_environment(cls, overrides: Mapping[str, object]) -> Settings:
+        """:meth:`load` over this process's environment."""
+        return cls.load(overrides, os.environ)
 
     @classmethod
     def load(cls, overrides: Mapping[str, object], env: Mapping[str, str]) -> Settings:
@@ -51,7 +73,7 @@ class Settings:
         defaults = cls()
         db = str(pick("db", defaults.db))
         _check_db(db)
-        _check_outbound(env)
+        deny, allow = _outbound(env)
         return cls(
             host=str(pick("host", defaults.host)),
             port=_port(pick("port", defaults.port)),
@@ -66,6 +88,10 @@ class Settings:
             lease_seconds=_number(
                 float, "JOBCLOCK_LEASE_SECONDS", pick("lease_seconds", defaults.lease_seconds), 1
             ),
+            data_directory=_optional(env.get("JOBCLOCK_DATA_DIR")),
+            actions=_actions(env),
+            outbound_deny=deny,
+            outbound_allow=allow,
         )
 
     @property
@@ -81,7 +107,7 @@ class Settings:
         url = make_url(self.db)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             return Path(str(url.database)).resolve().parent
-        return Path(os.environ.get("JOBCLOCK_DATA_DIR", ".")).resolve()
+        return Path(self.data_directory or ".").resolve()
 
 
 def _number(kind: type[_N], name: str, value: object, least: _N) -> _N:
@@ -94,14 +120,24 @@ def _number(kind: type[_N], name: str, value: object, least: _N) -> _N:
     return number
 
 
-def _check_outbound(env: Mapping[str, str]) -> None:
-    """The outbound ranges are read when the executors are built; a malformed one is a
-    one-line start-up error, not a traceback."""
-    for variable in (DENY_VARIABLE, ALLOW_VARIABLE):
-        try:
-            parse_networks(env.get(variable, ""), variable)
-        except ValueError as error:
-            raise SettingsError(str(error)) from None
+def _outbound(env: Mapping[str, str]) -> tuple[tuple[Network, ...], tuple[Network, ...]]:
+    """The deny and allow ranges; a malformed one is a one-line start-up error, not a
+    traceback."""
+    try:
+        return (
+            parse_networks(env.get(DENY_VARIABLE, ""), DENY_VARIABLE),
+            parse_networks(env.get(ALLOW_VARIABLE, ""), ALLOW_VARIABLE),
+        )
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+
+
+def _actions(env: Mapping[str, str]) -> ActionSettings:
+    """The executors' variables; a bad one is a one-line start-up error naming it."""
+    try:
+        return ActionSettings.from_variables(env)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
 
 
 def _port(value: object) -> int:

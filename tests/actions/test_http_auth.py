@@ -36,6 +36,7 @@ from jobclock.domain.actions import (
 )
 from jobclock.domain.execution import AttemptResult, Invocation
 from jobclock.domain.secret import Secret
+from jobclock.settings import Settings
 from tests.actions.attempt_context import attempt_context
 from tests.auth_peers import Peers, running_peers
 from tests.codec.test_certificates import PFX_PASSWORD, Issued, issue
@@ -385,13 +386,13 @@ def test_the_secret_and_the_token_never_reach_a_message(peers: Peers) -> None:
     assert "Body: you sent Bearer ***" in mirrored.message
 
 
-def test_the_authority_comes_from_the_environment(
-    peers: Peers, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(AUTHORITY_VARIABLE, peers.authority + "/")
+def test_the_authority_comes_from_the_environment(peers: Peers) -> None:
+    # Read by the settings (the only reader of the environment), handed to the executor.
+    settings = Settings.load({}, {AUTHORITY_VARIABLE: peers.authority + "/"})
+    executor = HttpExecutor(oauth_authority=settings.actions.oauth_authority)
     name = tenant("ok")
 
-    [result] = attempts(HttpExecutor(), get(peers.url("/target"), oauth(name)), 1)
+    [result] = attempts(executor, get(peers.url("/target"), oauth(name)), 1)
 
     assert result.succeeded, result.message
     assert len(peers.token_requests_of(name)) == 1

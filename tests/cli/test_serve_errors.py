@@ -114,6 +114,11 @@ def test_a_busy_port_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
         ("JOBCLOCK_CONCURRENCY", "many", "JOBCLOCK_CONCURRENCY must be a number, not 'many'"),
         ("JOBCLOCK_CONCURRENCY", "0", "JOBCLOCK_CONCURRENCY must be at least 1, not '0'"),
         ("JOBCLOCK_LEASE_SECONDS", "nan", "JOBCLOCK_LEASE_SECONDS must be at least 1"),
+        # The executors' variables are read with the others (issue 12), not on the engine's
+        # thread once the server is up.
+        ("JOBCLOCK_HTTP_LEAN_CLIENT", "yes", "JOBCLOCK_HTTP_LEAN_CLIENT must be '0' or '1'"),
+        ("JOBCLOCK_STORAGE_QUEUE_ENCODING", "utf8", "JOBCLOCK_STORAGE_QUEUE_ENCODING must be"),
+        ("JOBCLOCK_STORAGE_QUEUE_ENDPOINT", "ftp://{account}", "JOBCLOCK_STORAGE_QUEUE_ENDPOINT:"),
     ],
 )
 def test_a_malformed_setting_from_the_environment_is_one_line(

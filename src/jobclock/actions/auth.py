@@ -46,10 +46,10 @@ class AuthenticationError(Exception):
     """The attempt cannot be authenticated; ``str()`` is the reason, without secrets."""
 
 
-def authority_from_environment(env: Mapping[str, str] | None = None) -> str:
-    """``JOBCLOCK_OAUTH_AUTHORITY``, or Entra ID's authority when it is unset or empty."""
-    environment = os.environ if env is None else env
-    value = environment.get(AUTHORITY_VARIABLE, "").strip()
+def authority_from_environment(env: Mapping[str, str]) -> str:
+    """``JOBCLOCK_OAUTH_AUTHORITY`` in ``env`` (the variables :mod:`jobclock.settings` was
+    given), or Entra ID's authority when it is unset or empty."""
+    value = env.get(AUTHORITY_VARIABLE, "").strip()
     return value or DEFAULT_AUTHORITY
 
 

@@ -18,10 +18,10 @@ from yarl import URL
 
 from jobclock.actions.attempts import finish, scheduler_metadata
 from jobclock.actions.auth import (
+    DEFAULT_AUTHORITY,
     AuthenticationError,
     ClientCertificates,
     OAuthTokens,
-    authority_from_environment,
     read_up_to,
 )
 from jobclock.actions.http_wire import Reply, WireClient
@@ -69,7 +69,8 @@ class HttpExecutor:
 
     Targets' certificates are checked against the system's CAs plus ``ca_file`` (PEM), or
     not at all with ``verify_tls=False``. ``ActiveDirectoryOAuth`` tokens come from
-    ``oauth_authority`` (default: ``JOBCLOCK_OAUTH_AUTHORITY``, else Entra ID, read here);
+    ``oauth_authority`` (default: Entra ID; the server passes ``JOBCLOCK_OAUTH_AUTHORITY`` down
+    from its settings);
     ``oauth_tokens`` replaces the token cache altogether (tests give one a fake clock).
 
     Every connection, on every redirect hop and after DNS, is checked against ``outbound``
@@ -116,7 +117,7 @@ class HttpExecutor:
             enabled=lean_client and connection_limit == 0, resolve=self._guard.resolve
         )
         self._tokens = oauth_tokens or OAuthTokens(
-            authority_from_environment() if oauth_authority is None else oauth_authority,
+            DEFAULT_AUTHORITY if oauth_authority is None else oauth_authority,
             timeout=timeout,
         )
 

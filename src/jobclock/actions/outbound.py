@@ -24,6 +24,7 @@ from jobclock.domain.outbound import (
     ALLOW_VARIABLE,
     DENY_VARIABLE,
     Address,
+    Network,
     OutboundPolicy,
     literal_address,
     parse_networks,
@@ -111,11 +112,28 @@ def literal_middleware(guard: OutboundGuard) -> Any:
 def policy_from_environment(
     env: Mapping[str, str], *, host: str | None = None, port: int | None = None
 ) -> OutboundPolicy:
-    """The policy of ``JOBCLOCK_OUTBOUND_DENY``/``_ALLOW`` for a server listening on
-    ``host:port`` (None: not a server). Raises ``ValueError`` for a malformed range."""
+    """The policy of ``JOBCLOCK_OUTBOUND_DENY``/``_ALLOW`` in ``env`` for a server listening
+    on ``host:port`` (None: not a server). Raises ``ValueError`` for a malformed range."""
+    return server_policy(
+        parse_networks(env.get(DENY_VARIABLE, ""), DENY_VARIABLE),
+        parse_networks(env.get(ALLOW_VARIABLE, ""), ALLOW_VARIABLE),
+        host=host,
+        port=port,
+    )
+
+
+def server_policy(
+    deny: tuple[Network, ...],
+    allow: tuple[Network, ...],
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> OutboundPolicy:
+    """The policy of the ranges ``deny`` and ``allow`` for a server listening on
+    ``host:port`` (None: not a server): its own addresses and port are refused."""
     return OutboundPolicy(
-        deny=parse_networks(env.get(DENY_VARIABLE, ""), DENY_VARIABLE),
-        allow=parse_networks(env.get(ALLOW_VARIABLE, ""), ALLOW_VARIABLE),
+        deny=deny,
+        allow=allow,
         own_port=port,
         own_addresses=frozenset() if host is None else _own_addresses(host),
     )

@@ -99,6 +99,29 @@ class Endpoint:
         }
 
 
+def endpoint_template_from_environment(env: Mapping[str, str]) -> str:
+    """``JOBCLOCK_SERVICEBUS_ENDPOINT`` in ``env``, or Azure's template when it is unset or
+    empty. Raises ``ValueError`` naming the variable for a template that renders to no host."""
+    template = env.get(ENDPOINT_VARIABLE, "").strip() or DEFAULT_ENDPOINT_TEMPLATE
+    try:
+        checked_endpoint_template(template)
+    except ValueError as error:
+        raise ValueError(f"{ENDPOINT_VARIABLE}: {error}") from None
+    return template
+
+
+def checked_endpoint_template(template: str) -> str:
+    """``template`` if it renders to a host name for a namespace, else ``ValueError``."""
+    try:
+        resolve_endpoint(template, "namespace")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"endpoint template '{template}' must render to a host name, with "
+            f"'{{namespace}}' where the namespace goes: {error!r}"
+        ) from error
+    return template
+
+
 def resolve_endpoint(template: str, namespace: str) -> Endpoint:
     """The endpoint of ``namespace`` under ``template``; ``ValueError`` if there is none."""
     if not _NAMESPACE.fullmatch(namespace):
@@ -193,21 +216,13 @@ class ServiceBusExecutor:
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
-        try:
-            resolve_endpoint(endpoint_template, "namespace")
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(
-                f"endpoint template '{endpoint_template}' must render to a host name, with "
-                f"'{{namespace}}' where the namespace goes: {error!r}"
-            ) from error
-        self._template = endpoint_template
+        self._template = checked_endpoint_template(endpoint_template)
         self._timeout = timeout
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> ServiceBusExecutor:
         """An executor whose template is ``JOBCLOCK_SERVICEBUS_ENDPOINT`` when it is set."""
-        template = env.get(ENDPOINT_VARIABLE, "").strip() or DEFAULT_ENDPOINT_TEMPLATE
-        return cls(endpoint_template=template)
+        return cls(endpoint_template=endpoint_template_from_environment(env))
 
     async def execute(self, invocation: Invocation, context: AttemptContext) -> AttemptResult:
         payload = invocation.payload

@@ -100,20 +100,8 @@ class StorageQueueExecutor:
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> StorageQueueExecutor:
         """Configured by ``JOBCLOCK_STORAGE_QUEUE_ENDPOINT`` and ``JOBCLOCK_STORAGE_QUEUE_ENCODING``
-        (``base64`` or ``text``); unset or empty means the default. Raises ``ValueError`` for
-        a template without ``{account}`` or an unknown encoding, naming the variable."""
-        template = env.get(ENDPOINT_VARIABLE) or None
-        encoding = (env.get(ENCODING_VARIABLE) or DEFAULT_ENCODING).strip().lower()
-        if encoding == "base64":
-            chosen: QueueEncoding = "base64"
-        elif encoding == "text":
-            chosen = "text"
-        else:
-            raise ValueError(f"{ENCODING_VARIABLE} must be 'base64' or 'text', got {encoding!r}")
-        try:
-            return cls(template, chosen)
-        except ValueError as error:
-            raise ValueError(f"{ENDPOINT_VARIABLE}: {error}") from None
+        in ``env`` (see :func:`queue_settings_from_environment`)."""
+        return cls(*queue_settings_from_environment(env))
 
     @property
     def encoding(self) -> QueueEncoding:
@@ -233,6 +221,27 @@ def _element(name: str, text: str) -> str:
     if not text:
         return f"<{name} />"
     return f"<{name}>{text.translate(_XML_ESCAPES)}</{name}>"
+
+
+def queue_settings_from_environment(env: Mapping[str, str]) -> tuple[str | None, QueueEncoding]:
+    """The endpoint template (None: Azure's) and encoding that ``JOBCLOCK_STORAGE_QUEUE_ENDPOINT``
+    and ``JOBCLOCK_STORAGE_QUEUE_ENCODING`` (``base64`` or ``text``) in ``env`` name; unset or
+    empty means the default. Raises ``ValueError`` for a template without ``{account}`` or an
+    unknown encoding, naming the variable."""
+    template = env.get(ENDPOINT_VARIABLE) or None
+    encoding = (env.get(ENCODING_VARIABLE) or DEFAULT_ENCODING).strip().lower()
+    if encoding == "base64":
+        chosen: QueueEncoding = "base64"
+    elif encoding == "text":
+        chosen = "text"
+    else:
+        raise ValueError(f"{ENCODING_VARIABLE} must be 'base64' or 'text', got {encoding!r}")
+    if template is not None:
+        try:
+            _checked_template(template)
+        except ValueError as error:
+            raise ValueError(f"{ENDPOINT_VARIABLE}: {error}") from None
+    return template, chosen
 
 
 def _checked_template(template: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 
@@ -19,7 +17,7 @@ def serve_command(host: str | None, port: int | None, db: str | None, token: str
     from jobclock.settings import Settings, SettingsError
 
     try:
-        settings = Settings.load({"host": host, "port": port, "db": db, "token": token}, os.environ)
+        settings = Settings.from_environment({"host": host, "port": port, "db": db, "token": token})
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     run(settings)
