@@ -6,6 +6,8 @@ these and never on a concrete adapter.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -44,6 +46,20 @@ class ActionExecutor(Protocol):
     async def aclose(self) -> None:
         """Release pooled connections; called once at shutdown."""
         ...
+
+
+class Wakeup(Protocol):
+    """Wake-ups across the nodes of one database: a node that changes a job or a collection
+    signals, and every node's engine hears it (so a job created through one node fires on
+    time on another, and an attempt claimed ahead for a job just disabled is dropped).
+
+    ``listen`` calls ``changed()`` (cheap, never blocking) for each signal until ``stop`` is
+    set, then returns. It never raises: a lost connection is logged and listened to again.
+    It returns at once where there is nothing to listen to (one node: SQLite). A signal may
+    be lost while reconnecting; the engine's own timer still finds the work.
+    """
+
+    async def listen(self, stop: asyncio.Event, changed: Callable[[], None]) -> None: ...
 
 
 class SecretBox(Protocol):

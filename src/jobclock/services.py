@@ -60,8 +60,9 @@ from jobclock.refs import (
     Page,
     UnreadableJobView,
 )
-from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, status_of
+from jobclock.storage.definitions import StoredDefinitions, status_of
 from jobclock.storage.sql_store import CollectionRecord, HistoryRecord, JobRecord, SqlStore
+from jobclock.tags import new_execution_tag
 
 __all__ = [
     "AttemptBucket",

@@ -10,7 +10,6 @@ from typing import Any
 
 from jobclock.codec.job import job_properties_to_json
 from jobclock.domain.job import JobDefinition, JobState
-from jobclock.engine import dispatcher
 from jobclock.services import JobRef
 from tests.system import T0, System
 
@@ -156,10 +155,12 @@ def test_the_service_previews_the_stored_jobs_real_next_runs(system: System) -> 
 
 
 def test_the_chained_rule_is_the_engines() -> None:
+    from jobclock.domain import planning
     from jobclock.domain.revision import chained
 
     for definition in _definitions():
-        assert chained(definition) == dispatcher._chained(definition)
+        expected = planning.chained(definition.start_time, definition.recurrence)
+        assert chained(definition) == expected
 
 
 def _definitions() -> list[JobDefinition]:

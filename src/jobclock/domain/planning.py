@@ -247,3 +247,76 @@ def state_after_occurrence(final: bool, main_failed: bool) -> JobState | None:
     if not final:
         return None
     return JobState.FAULTED if main_failed else JobState.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """What one finished attempt decides (§5.5, §5.7): what follows it, the job's counters
+    after it, and whether it was the occurrence's first main attempt (whose start is the
+    job's last execution time and whose expected time is the slot itself)."""
+
+    step: Step
+    status: JobStatus
+    first: bool
+
+
+def attempted(
+    action: JobAction,
+    phase: Phase,
+    attempt: int,
+    succeeded: bool,
+    main_failed: bool,
+    ended: datetime,
+    status: JobStatus,
+) -> Attempted:
+    step = after_attempt(action, phase, attempt, succeeded, main_failed, ended)
+    exhausted = phase is Phase.MAIN and not succeeded and step.kind is not StepKind.RETRY
+    return Attempted(
+        step,
+        count_attempt(status, phase, succeeded, exhausted),
+        attempt == 0 and phase is Phase.MAIN,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """What follows a scheduled occurrence that has ended (§5.1, §5.7).
+
+    ``state``: Completed or Faulted when the series ended with it (None: the job goes on,
+    or a user changed its state meanwhile, which is kept). ``overlap``: the slots that came
+    due while it ran (one Postponed entry; the latest runs now or is skipped), None when
+    nothing overlapped (the next slot is ahead, or it was backlog already due when the
+    occurrence started, claimed in turn)."""
+
+    state: JobState | None
+    overlap: Overlap | None
+
+
+def after_occurrence(
+    *,
+    state: JobState,
+    final: bool,
+    main_failed: bool,
+    recurrence: Recurrence | None,
+    cursor: Cursor,
+    waiting: datetime | None,
+    busy_since: datetime,
+    ended: datetime,
+    chained: bool,
+    grace: timedelta = DEFAULT_MISFIRE_GRACE,
+) -> Ending:
+    if state is not JobState.ENABLED:
+        return Ending(None, None)
+    finished = state_after_occurrence(final, main_failed)
+    if finished is not None:
+        return Ending(finished, None)
+    overlap = after_busy(
+        recurrence, cursor, waiting, busy_since, ended, chained=chained, grace=grace
+    )
+    return Ending(None, overlap)
+
+
+def chained(start_time: datetime | None, recurrence: Recurrence | None) -> bool:
+    """No startTime and no schedule: each run is one period after the last actual start
+    (§4.2, the faithful mode)."""
+    return start_time is None and recurrence is not None and recurrence.effective_schedule is None

@@ -22,6 +22,7 @@ from itertools import islice
 from jobclock.domain.job import JobDefinition, JobState
 from jobclock.domain.occurrences import next_occurrence, occurrences, preview
 from jobclock.domain.planning import Cursor
+from jobclock.domain.planning import chained as is_chained
 from jobclock.domain.recurrence import Recurrence
 
 
@@ -37,11 +38,7 @@ class Timing:
     def chained(self) -> bool:
         """No startTime and no schedule: each run is one period after the last actual
         start (§4.2), so the anchor moves with every run."""
-        return (
-            self.start_time is None
-            and self.recurrence is not None
-            and self.recurrence.effective_schedule is None
-        )
+        return is_chained(self.start_time, self.recurrence)
 
 
 def timing_of(definition: JobDefinition) -> Timing:
@@ -49,7 +46,7 @@ def timing_of(definition: JobDefinition) -> Timing:
 
 
 def chained(definition: JobDefinition) -> bool:
-    """The engine's rule (:mod:`jobclock.engine.dispatcher`): see :attr:`Timing.chained`."""
+    """The engine's rule (:func:`jobclock.domain.planning.chained`)."""
     return timing_of(definition).chained
 
 

@@ -1,4 +1,6 @@
-"""The engine: claims due work, runs attempts with bounded concurrency, records results.
+"""The engine's loop: claims due work, runs attempts with bounded concurrency, and hands
+finished ones to recording (:mod:`jobclock.engine.recording`); leases, the heartbeat and
+takeover are :mod:`jobclock.engine.leases`.
 
 Every decision is a call into :mod:`jobclock.domain.planning`; this module only moves data
 between the store, the executors and the clock. Durable state first: an occurrence row is
@@ -14,7 +16,6 @@ continuously, with attempts in flight while it sleeps until the next due instant
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -25,32 +26,29 @@ from typing import Any
 
 from jobclock.domain.actions import ActionType, ErrorAction, JobAction
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
-from jobclock.domain.history import ActionName, HistoryStatus, history_id
-from jobclock.domain.job import JobDefinition, JobState
+from jobclock.domain.history import ActionName
+from jobclock.domain.job import JobDefinition
 from jobclock.domain.occurrences import from_us, to_us
-from jobclock.domain.planning import (
-    DEFAULT_MISFIRE_GRACE,
-    Claim,
-    Cursor,
-    Phase,
-    StepKind,
-    after_attempt,
-    after_busy,
-    claim,
-    count_attempt,
-    postponed_message,
-    state_after_occurrence,
+from jobclock.domain.planning import DEFAULT_MISFIRE_GRACE, Phase, chained, claim
+from jobclock.engine.leases import Leases, OccurrenceKey
+from jobclock.engine.recording import (
+    CHUNK,
+    Claimed,
+    Finished,
+    Recorder,
+    cursor_of,
+    cursor_values,
+    key,
+    occurrence_record,
+    occurrence_row,
 )
-from jobclock.ports import ActionExecutor, Clock
-from jobclock.storage.definitions import StoredDefinitions, new_execution_tag, status_of
-from jobclock.storage.sql_store import WAKEUP_CHANNEL, JobRecord, OccurrenceRecord, SqlStore
+from jobclock.ports import ActionExecutor, Clock, Wakeup
+from jobclock.storage.definitions import StoredDefinitions
+from jobclock.storage.sql_store import JobRecord, OccurrenceRecord, SqlStore
 
 log = logging.getLogger("jobclock.engine")
 
 CLAIM_INTERVAL = timedelta(milliseconds=50)
-# Jobs scheduled or attempts recorded between two returns to the event loop: a long batch
-# of pure Python would otherwise hold back the timers of the attempts claimed ahead.
-_CHUNK = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +74,6 @@ class EngineSettings:
     lookahead: timedelta = timedelta(milliseconds=400)
 
 
-@dataclass(slots=True)
-class _Finished:
-    occurrence: OccurrenceRecord
-    job: JobRecord
-    action: JobAction
-    started: datetime
-    ended: datetime
-    result: AttemptResult
-
-
 class Engine:
     """The scheduler loop over a store, the executors and one clock."""
 
@@ -96,53 +84,43 @@ class Engine:
         executors: Mapping[ActionType, ActionExecutor],
         clock: Clock,
         settings: EngineSettings | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self._store = store
+        self._wakeup = wakeup
         self._definitions = definitions
         self._executors = executors
         self._clock = clock
         self.settings = settings or EngineSettings()
-        self._finished: list[_Finished] = []
+        self._recorder = Recorder(
+            store, self._definition, self.settings.node, self.settings.misfire_grace
+        )
+        self._leases = Leases(
+            store, self.settings.node, self.settings.lease, self.settings.heartbeat
+        )
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._cache: dict[str, JobDefinition] = {}
         self._next_purge: datetime | None = None
         self._stopping = False
         self._started = False
-        self._leased: set[tuple[int, int, str]] = set()
-        self._next_renewal: datetime | None = None
-        self._started_at: datetime | None = None
         self._next_claim = datetime.min.replace(tzinfo=UTC)
         # Attempts claimed ahead, waiting for their instant: cancelled if their job is
         # disabled or deleted meanwhile (see ``changed``).
-        self._waiting: dict[tuple[int, int, str], tuple[asyncio.Task[None], int]] = {}
+        self._waiting: dict[OccurrenceKey, tuple[asyncio.Task[None], int]] = {}
         self._recheck = False
 
     # -- the loop ------------------------------------------------------------------------
     async def start(self) -> None:
         """Recover: attempts this node left running when it stopped are tried again."""
-        now = self._clock.now()
-        self._started_at = self._started_at or now
-        async with self._store.transaction() as conn:
-            count = await self._store.reset_running(conn, self.settings.node, to_us(now))
-            await self._store.heartbeat(
-                conn, self.settings.node, to_us(self._started_at), to_us(now)
-            )
-        if count:
-            log.warning("engine.recovered", extra={"event": "engine.recovered", "count": count})
+        await self._leases.recover(self._clock.now())
 
-    async def _renew(self, now: datetime) -> None:
-        """Heartbeat, and push the leases of the attempts in flight (every third of a lease)."""
-        if self._next_renewal is not None and now < self._next_renewal:
-            return
-        settings = self.settings
-        self._next_renewal = now + min(settings.heartbeat, settings.lease / 3)
-        started = to_us(self._started_at or now)
-        async with self._store.transaction() as conn:
-            await self._store.heartbeat(conn, settings.node, started, to_us(now))
-            await self._store.extend_leases(
-                conn, settings.node, sorted(self._leased), to_us(now + settings.lease)
-            )
+    async def _record(self) -> None:
+        await self._recorder.record()
+
+    @property
+    def _finished(self) -> list[Finished]:
+        return self._recorder.finished
 
     async def tick(self) -> int:
         """One step: record what finished, schedule due jobs, run every due attempt to its
@@ -173,8 +151,8 @@ class Engine:
         until they are recorded."""
         failures = 0
         listener = None
-        if self._store.dialect == "postgresql":
-            listener = asyncio.create_task(self._listen(stop))
+        if self._wakeup is not None:
+            listener = asyncio.create_task(self._wakeup.listen(stop, self.changed))
         while not stop.is_set():
             try:
                 if not self._started:
@@ -195,28 +173,9 @@ class Engine:
             listener.cancel()
         await self.shutdown()
 
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Wake this node when any node changes a job (PostgreSQL LISTEN/NOTIFY), so a job
-        created through another node fires on time; reconnects after a cut connection."""
-        while not stop.is_set():
-            try:
-                async with self._store.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    driver: Any = raw.driver_connection
-                    await driver.add_listener(WAKEUP_CHANNEL, lambda *_: self.changed())
-                    while not stop.is_set() and not driver.is_closed():
-                        # Not ``self._sleep``: that consumes the clock's wake-up, which
-                        # belongs to the main loop (a wake-up taken here was lost there).
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), timeout=5.0)
-            except Exception:  # the connection was cut: listen again shortly
-                log.warning("engine.listen_lost", extra={"event": "engine.listen_lost"})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-
     async def _step(self, stop: asyncio.Event) -> None:
         now = self._clock.now()
-        await self._renew(now)
+        await self._leases.renew(now)
         await self._drop_disabled()
         await self._record()
         free = self.settings.concurrency - len(self._in_flight)
@@ -238,7 +197,8 @@ class Engine:
         if self._finished:
             return
         wake_at = min(
-            await self._next_wakeup(now) - self.settings.lookahead, self._next_renewal or now
+            await self._next_wakeup(now) - self.settings.lookahead,
+            self._leases.next_renewal or now,
         )
         # Attempts that finish during that round trip wake the clock: the sleep returns at
         # once (the clock keeps a wake-up until a sleep consumes it; only this loop sleeps
@@ -318,7 +278,7 @@ class Engine:
 
     async def _schedule(
         self, now: datetime, capacity: int, ahead: timedelta = timedelta(0)
-    ) -> list[_Claimed]:
+    ) -> list[Claimed]:
         """Turn up to ``capacity`` jobs due by ``now + ahead`` into occurrences (or skips), in
         one transaction, and return the new occurrences, written as running, to be run at
         their time. Due jobs beyond ``capacity`` stay due, for this node's next step or
@@ -327,85 +287,41 @@ class Engine:
         limit = min(capacity, self.settings.batch)
         if limit <= 0:
             return []
-        now_us = to_us(now + ahead)
-        lease_expiry = to_us(now + self.settings.lease)
-        started: list[_Claimed] = []
         async with self._store.transaction() as conn:
-            due = await self._store.due_jobs(conn, now_us, limit)
+            due = await self._store.due_jobs(conn, to_us(now + ahead), limit)
             if not due:
-                return started
-            new_occurrences: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            unreadable: list[tuple[JobRecord, Exception]] = []
-            for index, record in enumerate(due):
-                if index % _CHUNK == _CHUNK - 1:
-                    await asyncio.sleep(0)  # let the attempts' timers fire on time
-                try:
-                    update, occurrence = self._schedule_job(record, now)
-                except Exception as error:  # this job's stored data: it alone stops
-                    unreadable.append((record, error))
-                    continue
-                updates.append(update)
-                if occurrence is None:
-                    continue
-                occurrence["status"] = "running"
-                occurrence["lease_owner"] = self.settings.node
-                occurrence["lease_expiry"] = lease_expiry
-                started.append(
-                    _Claimed(_occurrence_record(occurrence), record, self._definition(record))
-                )
-                new_occurrences.append(occurrence)
-            await self._store.insert_occurrences(conn, new_occurrences)
-            await self._store.update_jobs(conn, updates)
-            await self._fault_unreadable(conn, unreadable, now)
-        return started
+                return []
+            plan = await self._plan(due, now)
+            await self._store.insert_occurrences(conn, plan.occurrences)
+            await self._store.update_jobs(conn, plan.updates)
+            await self._recorder.fault_unreadable(conn, plan.unreadable, now)
+        return plan.started
 
-    async def _fault_unreadable(
-        self, conn: Any, broken: list[tuple[JobRecord, Exception]], now: datetime
-    ) -> None:
-        """Jobs whose stored definition cannot be read (written by an older version, or a
-        secret sealed with another key) are faulted, each with a history entry that says
-        why, so they stop coming due and every other job goes on. A PUT revives them."""
-        if not broken:
-            return
-        entries, sequences = [], []
-        for record, error in broken:
-            log.error(
-                "job.unreadable",
-                extra={"event": "job.unreadable", "id": record.id, "error": repr(error)},
-            )
-            record.history_seq += 1
-            # Its occurrence (if any) is dropped: a PUT that revives it finds it free.
-            sequences.append(
-                {
-                    "id": record.id,
-                    "history_seq": record.history_seq,
-                    "busy": False,
-                    "busy_since": None,
-                }
-            )
-            slot = record.next_execution_time or to_us(now)
-            entries.append(
-                _engine_entry(
-                    record,
-                    now,
-                    slot,
-                    HistoryStatus.FAILED,
-                    f"The job's stored definition cannot be read ({error}); the job is "
-                    "faulted and will not run until it is replaced (PUT) or deleted.",
-                    record.occurrences_done,
-                )
-            )
-        await self._store.insert_history(conn, entries)
-        await self._store.update_jobs(conn, sequences)
-        finished = to_us(now)
-        await self._store.finish_jobs(
-            conn,
-            [
-                {"id": record.id, "state": JobState.FAULTED.value, "finished_at": finished}
-                for record, _ in broken
-            ],
-        )
+    async def _plan(self, due: list[JobRecord], now: datetime) -> _Plan:
+        """What scheduling writes for these due jobs: each job's cursor and the occurrence it
+        runs now (leased to this node, as running), or why it cannot be read."""
+        plan = _Plan()
+        lease_expiry = self._leases.until(now)
+        for index, record in enumerate(due):
+            if index % CHUNK == CHUNK - 1:
+                await asyncio.sleep(0)  # let the attempts' timers fire on time
+            try:
+                update, occurrence = self._schedule_job(record, now)
+            except Exception as error:  # this job's stored data: it alone stops
+                plan.unreadable.append((record, error))
+                continue
+            plan.updates.append(update)
+            if occurrence is None:
+                continue
+            occurrence |= {
+                "status": "running",
+                "lease_owner": self.settings.node,
+                "lease_expiry": lease_expiry,
+            }
+            claimed = Claimed(occurrence_record(occurrence), record, self._definition(record))
+            plan.started.append(claimed)
+            plan.occurrences.append(occurrence)
+        return plan
 
     def _schedule_job(
         self, record: JobRecord, now: datetime
@@ -417,13 +333,13 @@ class Engine:
         slot = from_us(record.next_execution_time)
         decision = claim(
             definition.recurrence,
-            _cursor(record),
+            cursor_of(record),
             slot,
             now,
-            chained=_chained(definition),
+            chained=chained(definition.start_time, definition.recurrence),
             grace=self.settings.misfire_grace,
         )
-        update: dict[str, Any] = _cursor_values(record.id, decision) | {
+        update: dict[str, Any] = cursor_values(record.id, decision) | {
             "busy": record.busy,
             "busy_since": record.busy_since,
         }
@@ -433,12 +349,12 @@ class Engine:
         update["busy"] = True
         slot = decision.slot  # a job that never ran starts at its latest due slot
         update["busy_since"] = to_us(max(now, slot))  # when it starts
-        occurrence = _occurrence_row(
+        occurrence = occurrence_row(
             record.id, slot, "scheduled", decision.cursor.done, decision.final
         )
         return update, occurrence
 
-    async def _claim_attempts(self, now: datetime, limit: int) -> list[_Claimed]:
+    async def _claim_attempts(self, now: datetime, limit: int) -> list[Claimed]:
         if limit <= 0:
             return []
         async with self._store.transaction() as conn:
@@ -452,57 +368,33 @@ class Engine:
                 if record is None:
                     continue
                 try:
-                    claimed.append(_Claimed(item, record, self._definition(record)))
+                    claimed.append(Claimed(item, record, self._definition(record)))
                 except Exception as error:  # this job's stored data: it alone stops
                     unreadable[record.id] = (record, error)
-                    dropped.append(_key(item))
+                    dropped.append(key(item))
             await self._store.delete_occurrences(conn, dropped)
-            await self._fault_unreadable(conn, list(unreadable.values()), now)
+            await self._recorder.fault_unreadable(conn, list(unreadable.values()), now)
         return claimed
 
     # -- attempts ------------------------------------------------------------------------
-    async def _attempt(self, claimed: _Claimed, notify: bool = False, timed: bool = False) -> None:
+    async def _attempt(self, claimed: Claimed, notify: bool = False, timed: bool = False) -> None:
         """Run one attempt and queue its result for recording; ``timed``: not before its
         due time (a slot claimed ahead starts from a timer at its instant)."""
         occurrence, record, definition = claimed.occurrence, claimed.job, claimed.definition
         if timed:
-            delay = (from_us(occurrence.due_at) - self._clock.now()).total_seconds()
-            if delay > 0:
-                task = asyncio.current_task()
-                assert task is not None  # noqa: S101 - always run as a task
-                self._waiting[_key(occurrence)] = (task, occurrence.job_id)
-                try:
-                    await asyncio.sleep(delay)
-                finally:
-                    self._waiting.pop(_key(occurrence), None)
+            await self._until_due(occurrence)
         action = definition.action
-        phase = Phase(occurrence.phase)
-        target: JobAction | ErrorAction = action
-        if phase is Phase.ERROR and action.error_action is not None:
-            target = action.error_action
-        first = occurrence.attempt == 0 and phase is Phase.MAIN
-        expected = from_us(occurrence.scheduled_time if first else occurrence.due_at)
-        context = AttemptContext(
-            collection=record.collection_name,
-            job=record.name,
-            execution_tag=occurrence.execution_tag,
-            request_id=str(uuid.UUID(int=random.getrandbits(128), version=4)),
-            expected_time=expected,
-            region=self.settings.region,
-            action_name=ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION,
-            retry_count=occurrence.attempt,
-            repeat_count=occurrence.repeat_count,
-        )
-        key = _key(occurrence)
-        self._leased.add(key)
+        target, context = _invocation(occurrence, record, action, self.settings.region)
+        held = key(occurrence)
+        self._leases.held.add(held)
         try:
             async with self._slots:
                 started = self._clock.now()
                 result = await self._invoke(Invocation(target.type, target.payload), context)
                 ended = self._clock.now()
         finally:
-            self._leased.discard(key)
-        self._finished.append(_Finished(occurrence, record, action, started, ended, result))
+            self._leases.held.discard(held)
+        self._finished.append(Finished(occurrence, record, action, started, ended, result))
         log.debug(
             "attempt.finished",
             extra={
@@ -516,6 +408,20 @@ class Engine:
         if notify:
             self.wake()
 
+    async def _until_due(self, occurrence: OccurrenceRecord) -> None:
+        """Wait for the occurrence's due time (a slot claimed ahead); meanwhile it can be
+        dropped (see ``changed``)."""
+        delay = (from_us(occurrence.due_at) - self._clock.now()).total_seconds()
+        if delay <= 0:
+            return
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - always run as a task
+        self._waiting[key(occurrence)] = (task, occurrence.job_id)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._waiting.pop(key(occurrence), None)
+
     async def _invoke(self, invocation: Invocation, context: AttemptContext) -> AttemptResult:
         executor = self._executors.get(invocation.type)
         if executor is None:
@@ -527,166 +433,6 @@ class Engine:
         except Exception as exc:  # an executor bug must not stop the engine
             log.exception("attempt.crashed", extra={"event": "attempt.crashed"})
             return AttemptResult(False, f"{invocation.type.value} Action - internal error: {exc}")
-
-    # -- recording -----------------------------------------------------------------------
-    async def _record(self) -> None:
-        """Write every finished attempt in one transaction."""
-        if not self._finished:
-            return
-        batch, self._finished = self._finished, []
-        try:
-            await self._record_batch(batch)
-        except BaseException:
-            self._finished = batch + self._finished  # recorded by a later try
-            raise
-
-    async def _record_batch(self, batch: list[_Finished]) -> None:
-        async with self._store.transaction() as conn:
-            held = await self._store.still_leased(
-                conn, self.settings.node, [_key(item.occurrence) for item in batch]
-            )
-            records = await self._store.jobs_by_ids(
-                conn, (item.job.id for item in batch), lock=True
-            )
-            writes = _Writes()
-            for index, item in enumerate(batch):
-                if index % _CHUNK == _CHUNK - 1:
-                    await asyncio.sleep(0)  # let the attempts' timers fire on time
-                record = records.get(item.job.id)
-                if record is None:
-                    continue  # the job was deleted while its attempt ran
-                if _key(item.occurrence) not in held:
-                    # Our lease expired and another node took the attempt over: it records
-                    # the occurrence, exactly once.
-                    log.warning("attempt.lease_lost", extra={"event": "attempt.lease_lost"})
-                    continue
-                self._record_one(item, record, writes)
-            await self._store.insert_history(conn, writes.entries)
-            await self._store.delete_occurrences(conn, writes.done)
-            await self._store.update_occurrences(conn, writes.continued)
-            await self._store.insert_occurrences(conn, writes.follow_ups)
-            await self._store.update_jobs(
-                conn, [_job_values(record) for record in records.values()]
-            )
-            await self._store.update_jobs(conn, writes.cursors)
-            await self._store.finish_jobs(conn, writes.finished)
-
-    def _record_one(self, item: _Finished, record: JobRecord, writes: _Writes) -> None:
-        occurrence = item.occurrence
-        phase = Phase(occurrence.phase)
-        succeeded = item.result.succeeded
-        step = after_attempt(
-            item.action, phase, occurrence.attempt, succeeded, occurrence.main_failed, item.ended
-        )
-        exhausted = phase is Phase.MAIN and not succeeded and step.kind is not StepKind.RETRY
-        status = count_attempt(status_of(record), phase, succeeded, exhausted)
-        record.execution_count = status.execution_count
-        record.failure_count = status.failure_count
-        record.faulted_count = status.faulted_count
-        first = occurrence.attempt == 0 and phase is Phase.MAIN
-        if first:
-            record.last_execution_time = to_us(item.started)
-        record.history_seq += 1
-        writes.entries.append(
-            {
-                "job_id": record.id,
-                "history_id": history_id(item.started, record.history_seq),
-                "start_time": to_us(item.started),
-                "end_time": to_us(item.ended),
-                "expected_execution_time": occurrence.scheduled_time
-                if first
-                else occurrence.due_at,
-                "action_name": (
-                    ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION
-                ).value,
-                "status": (HistoryStatus.COMPLETED if succeeded else HistoryStatus.FAILED).value,
-                "message": item.result.message,
-                "retry_count": occurrence.attempt,
-                "repeat_count": occurrence.repeat_count,
-            }
-        )
-        key = {
-            "job_id": occurrence.job_id,
-            "scheduled_time": occurrence.scheduled_time,
-            "kind": occurrence.kind,
-        }
-        if step.kind is not StepKind.DONE:
-            assert step.due is not None  # noqa: S101 - retries and error actions have a time
-            writes.continued.append(
-                key
-                | {
-                    "phase": step.phase.value,
-                    "attempt": step.attempt,
-                    "due_at": to_us(step.due),
-                    "status": "pending",
-                    "main_failed": step.main_failed,
-                    "execution_tag": new_execution_tag(),
-                    "lease_owner": None,
-                    "lease_expiry": None,
-                }
-            )
-            return
-        writes.done.append((occurrence.job_id, occurrence.scheduled_time, occurrence.kind))
-        if occurrence.kind != "scheduled":
-            return
-        busy_since = item.started if record.busy_since is None else from_us(record.busy_since)
-        record.busy = False
-        record.busy_since = None
-        record.postponed = None
-        final_state = state_after_occurrence(occurrence.final, step.main_failed)
-        if final_state is not None and record.state == JobState.ENABLED.value:
-            record.state = final_state.value
-            record.next_execution_time = None
-            record.finished_at = to_us(item.ended)
-            writes.finished.append(
-                {"id": record.id, "state": record.state, "finished_at": record.finished_at}
-            )
-        if record.state == JobState.ENABLED.value:
-            self._resume_after(record, busy_since, item.ended, writes)
-
-    def _resume_after(
-        self, record: JobRecord, busy_since: datetime, ended: datetime, writes: _Writes
-    ) -> None:
-        """The slots that came due while the job's occurrence ran (§5.1): one Postponed entry
-        for all of them, and the latest runs now (``planning.after_busy``)."""
-        try:
-            definition = self._definition(record)
-        except Exception:  # unreadable now: faulted when it next comes due
-            return
-        waiting = record.next_execution_time
-        overlap = after_busy(
-            definition.recurrence,
-            _cursor(record),
-            None if waiting is None else from_us(waiting),
-            busy_since,
-            ended,
-            chained=_chained(definition),
-            grace=self.settings.misfire_grace,
-        )
-        if overlap is None:
-            return
-        resume = overlap.resume
-        record.history_seq += 1
-        writes.entries.append(
-            _engine_entry(
-                record,
-                ended,
-                to_us(overlap.waited[0]),
-                HistoryStatus.POSTPONED,
-                postponed_message(overlap, busy_since),
-                resume.cursor.done,
-            )
-        )
-        writes.cursors.append(_cursor_values(record.id, resume))
-        if resume.run:
-            writes.follow_ups.append(
-                _occurrence_row(
-                    record.id, resume.slot, "scheduled", resume.cursor.done, resume.final
-                )
-                | {"due_at": to_us(ended)}
-            )
-            record.busy = True
-            record.busy_since = to_us(ended)
 
     async def _purge(self, now: datetime) -> None:
         if self._next_purge is not None and now < self._next_purge:
@@ -708,125 +454,34 @@ class Engine:
 
 
 @dataclass(slots=True)
-class _Writes:
-    """The statements one recording batch issues."""
+class _Plan:
+    """What one scheduling transaction writes (see ``Engine._plan``)."""
 
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    done: list[tuple[int, int, str]] = field(default_factory=list)
-    continued: list[dict[str, Any]] = field(default_factory=list)
-    follow_ups: list[dict[str, Any]] = field(default_factory=list)
-    finished: list[dict[str, Any]] = field(default_factory=list)  # Completed or Faulted
-    cursors: list[dict[str, Any]] = field(default_factory=list)  # after an overlap
+    started: list[Claimed] = field(default_factory=list)
+    occurrences: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[tuple[JobRecord, Exception]] = field(default_factory=list)
 
 
-def _engine_entry(
-    record: JobRecord,
-    at: datetime,
-    expected: int,
-    status: HistoryStatus,
-    message: str,
-    repeat_count: int,
-) -> dict[str, Any]:
-    """A history row the engine writes itself, not an attempt's (a postponement, a job
-    faulted for its unreadable definition): it starts and ends at ``at``. The caller has
-    advanced ``record.history_seq``."""
-    return {
-        "job_id": record.id,
-        "history_id": history_id(at, record.history_seq),
-        "start_time": to_us(at),
-        "end_time": to_us(at),
-        "expected_execution_time": expected,
-        "action_name": ActionName.MAIN_ACTION.value,
-        "status": status.value,
-        "message": message,
-        "retry_count": 0,
-        "repeat_count": repeat_count,
-    }
-
-
-def _cursor_values(job_id: int, decision: Claim) -> dict[str, Any]:
-    """The job columns a claim moves: its cursor and its next execution time."""
-    cursor = decision.cursor
-    return {
-        "id": job_id,
-        "anchor": to_us(cursor.anchor),
-        "last_occurrence": None if cursor.last is None else to_us(cursor.last),
-        "occurrences_done": cursor.done,
-        "next_execution_time": None if decision.next_time is None else to_us(decision.next_time),
-    }
-
-
-def _cursor(record: JobRecord) -> Cursor:
-    last = None if record.last_occurrence is None else from_us(record.last_occurrence)
-    return Cursor(from_us(record.anchor), last, record.occurrences_done)
-
-
-def _chained(definition: JobDefinition) -> bool:
-    """No startTime and no schedule: each run is one period after the last actual start."""
-    recurrence = definition.recurrence
-    return (
-        definition.start_time is None
-        and recurrence is not None
-        and recurrence.effective_schedule is None
+def _invocation(
+    occurrence: OccurrenceRecord, record: JobRecord, action: JobAction, region: str
+) -> tuple[JobAction | ErrorAction, AttemptContext]:
+    """The action an attempt invokes (the main one, or the error action in its phase) and
+    the context its executor sends along (§5.2)."""
+    phase = Phase(occurrence.phase)
+    target: JobAction | ErrorAction = action
+    if phase is Phase.ERROR and action.error_action is not None:
+        target = action.error_action
+    first = occurrence.attempt == 0 and phase is Phase.MAIN
+    context = AttemptContext(
+        collection=record.collection_name,
+        job=record.name,
+        execution_tag=occurrence.execution_tag,
+        request_id=str(uuid.UUID(int=random.getrandbits(128), version=4)),
+        expected_time=from_us(occurrence.scheduled_time if first else occurrence.due_at),
+        region=region,
+        action_name=ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION,
+        retry_count=occurrence.attempt,
+        repeat_count=occurrence.repeat_count,
     )
-
-
-def _key(occurrence: OccurrenceRecord) -> tuple[int, int, str]:
-    return (occurrence.job_id, occurrence.scheduled_time, occurrence.kind)
-
-
-def _occurrence_record(row: dict[str, Any]) -> OccurrenceRecord:
-    return OccurrenceRecord(
-        None,
-        row["job_id"],
-        row["scheduled_time"],
-        row["kind"],
-        row["repeat_count"],
-        row["final"],
-        row["phase"],
-        row["attempt"],
-        row["due_at"],
-        row["execution_tag"],
-        row["main_failed"],
-    )
-
-
-@dataclass(slots=True)
-class _Claimed:
-    occurrence: OccurrenceRecord
-    job: JobRecord
-    definition: JobDefinition
-
-
-def _occurrence_row(
-    job_id: int, slot: datetime, kind: str, repeat_count: int, final: bool
-) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "scheduled_time": to_us(slot),
-        "kind": kind,
-        "repeat_count": repeat_count,
-        "final": final,
-        "phase": Phase.MAIN.value,
-        "attempt": 0,
-        "due_at": to_us(slot),
-        "status": "pending",
-        "execution_tag": new_execution_tag(),
-        "main_failed": False,
-    }
-
-
-def _job_values(record: JobRecord) -> dict[str, Any]:
-    """What recording changes in a job. Not its state or next time: a user may have
-    disabled the job meanwhile (those change only through ``finish_jobs``)."""
-    return {
-        "id": record.id,
-        "execution_count": record.execution_count,
-        "failure_count": record.failure_count,
-        "faulted_count": record.faulted_count,
-        "last_execution_time": record.last_execution_time,
-        "history_seq": record.history_seq,
-        "busy": record.busy,
-        "busy_since": record.busy_since,
-        "postponed": record.postponed,
-    }
+    return target, context

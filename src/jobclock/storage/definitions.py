@@ -4,7 +4,6 @@ engine share: Azure JSON with every secret sealed by the SecretBox."""
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from jobclock.codec.job import definition_to_json, job_definition_from_json
@@ -48,11 +47,6 @@ def _unseal(value: Any, box: SecretBox) -> Any:
     if isinstance(value, list):
         return [_unseal(item, box) for item in value]
     return value
-
-
-def new_execution_tag() -> str:
-    """32 lowercase hex characters, unique per attempt (§5.2)."""
-    return os.urandom(16).hex()
 
 
 def status_of(record: JobRecord) -> JobStatus:
