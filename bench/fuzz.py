@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemathesis import GenerationMode
-from tests.fuzz.driver import Fuzzer, closed_port, fuzzed_server
+from tests.fuzz.driver import TRACEBACK, Fuzzer, closed_port, fuzzed_server
 
 
 def main() -> int:
@@ -67,7 +67,8 @@ def main() -> int:
             positive = fuzzer.tally.total
             fuzzer.per_operation(args.negative, until, GenerationMode.NEGATIVE)
             print(f"negative: {fuzzer.tally.total - positive} requests", flush=True)
-        tracebacks = server.log().count("Traceback")
+        log = server.log()
+        tracebacks = log.count(TRACEBACK)
     elapsed = time.monotonic() - started
     tally = fuzzer.tally
     print(f"\n{tally.summary()}")
@@ -78,6 +79,9 @@ def main() -> int:
         print(f"  {count:5d}  {message}")
     for found in (tally.server_errors + tally.violations)[:3]:
         print(f"\n{found}")
+    if tracebacks:
+        start = log.index(TRACEBACK)
+        print(f"\nthe server's first traceback:\n{log[max(0, start - 1500) : start + 4000]}")
     return 1 if tally.server_errors or tally.violations or tracebacks else 0
 
 

@@ -2,11 +2,18 @@
 stateful runs along the document's links, counting every request and every failed check.
 
 Used by ``tests/fuzz/test_schemathesis.py`` (a CI-sized run) and ``bench/fuzz.py`` (a long
-one). The OpenAPI document is the server's own ``/openapi.json``, with one change for
-safety only: every address a generated job could reach (its HTTP URI, its AMQP URL) is
-narrowed to a closed port on 127.0.0.1, so that jobs the engine fires stay on this machine.
-Storage queue, Service Bus and OAuth endpoints are pointed at the same place through the
-server's environment (:data:`SERVER_ENV`).
+one). The OpenAPI document is the server's own ``/openapi.json``, changed by
+:func:`local_document` in the request bodies only:
+
+* for safety, every address a generated job could reach (its HTTP URI, its AMQP URL) is a
+  closed port on 127.0.0.1, so that the jobs the engine fires stay on this machine; the
+  Storage queue, Service Bus and OAuth endpoints go there too (:func:`server_env`);
+* for reach, half of the instants are near now and time zones are real ones, so that more
+  generated jobs pass the 18-month and zone rules; the stateful runs leave the DELETE links
+  out (a scenario that deletes what it made early ends in 404s; DELETEs are fuzzed per
+  operation).
+
+Three cases in four are aimed at seeded collections (:data:`SEEDS`) for the same reason.
 """
 
 from __future__ import annotations
@@ -71,6 +78,9 @@ NEAR_INSTANT = {
 }
 TIME_ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")
 
+
+# How a traceback starts in the server's log (a bare "Traceback" may be a generated name).
+TRACEBACK = "Traceback (most recent call last)"
 
 CHECKS = [
     not_a_server_error,

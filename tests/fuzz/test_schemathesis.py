@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.fuzz.driver import Fuzzer, Tally, closed_port, fuzzed_server
+import pytest
+
+from tests.fuzz.driver import TRACEBACK, Fuzzer, Tally, closed_port, fuzzed_server
 
 # Per backend: rounds of EXAMPLES per operation (17 of them) and SCENARIOS stateful runs of
 # up to STEPS steps, each round about 1,200 requests, until REQUESTS.
@@ -33,14 +35,20 @@ def _fuzz(directory: Path, backend: str, seed: int) -> Tally:
     print(f"{backend}:\n{tally.summary()}")  # shown with -s, and on failure
     assert tally.server_errors == [], "\n\n".join(tally.server_errors[:5])
     assert tally.violations == [], "\n\n".join(tally.violations[:5])
-    assert "Traceback" not in log, log[log.index("Traceback") :][:3000]
+    assert TRACEBACK not in log, log[log.index(TRACEBACK) :][:3000]
     return tally
 
 
 def test_2000_generated_requests_get_no_5xx_and_conform_to_the_document(
     tmp_path: Path,
 ) -> None:
-    tallies = [_fuzz(tmp_path, "sqlite", 20161103), _fuzz(tmp_path, "postgresql", 20160301)]
+    tallies = [_fuzz(tmp_path, "sqlite", 20161103)]
+    try:
+        tallies.append(_fuzz(tmp_path, "postgresql", 20160301))
+    except pytest.skip.Exception:
+        # No PostgreSQL here (CI has one, and JOBCLOCK_REQUIRE_SERVICES=1 fails instead):
+        # the second half runs on SQLite, with another seed.
+        tallies.append(_fuzz(tmp_path / "again", "sqlite", 20160301))
     total = sum(tally.total for tally in tallies)
     server_errors = sum(n for tally in tallies for code, n in tally.statuses.items() if code >= 500)
     assert server_errors == 0

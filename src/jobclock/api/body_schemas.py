@@ -151,6 +151,8 @@ def _http_authentication(response: bool) -> Schema:
             ]
         }
     return {
+        "description": "Secrets are write-only: GET never shows them, and a PUT that "
+        "echoes a job without them keeps the stored ones.",
         "anyOf": [
             make(
                 "basicAuthentication", basic | {"password": _TEXT}, "type", "username", "password"
@@ -175,7 +177,7 @@ def _http_authentication(response: bool) -> Schema:
                 "secret",
             ),
             make("noAuthentication", {"type": {"const": "NotSpecified"}}, "type"),
-        ]
+        ],
     }
 
 
