@@ -215,6 +215,8 @@ class Tally:
     server_errors: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     refusals: Counter[str] = field(default_factory=Counter)
+    phases: Counter[str] = field(default_factory=Counter)
+    phase: str = "per-operation"
 
     @property
     def total(self) -> int:
@@ -226,6 +228,7 @@ class Tally:
 
     def record(self, case: schemathesis.Case, response: schemathesis.Response) -> None:
         self.statuses[response.status_code] += 1
+        self.phases[self.phase] += 1
         self.operations[f"{case.operation.label} {response.status_code}"] += 1
         if response.status_code == 400:
             try:
@@ -250,8 +253,9 @@ class Tally:
 
     def summary(self) -> str:
         codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()))
+        phases = ", ".join(f"{phase}: {n}" for phase, n in sorted(self.phases.items()))
         return (
-            f"requests: {self.total}\nby status: {codes}\n"
+            f"requests: {self.total} ({phases})\nby status: {codes}\n"
             f"400 share: {self.share_400:.1%}\n5xx: {sum(n for c, n in self.statuses.items() if c >= 500)}\n"
             f"schema violations: {len(self.violations)}"
         )
@@ -324,6 +328,7 @@ class Fuzzer:
         """``examples`` generated requests for every operation (or until ``until``);
         ``mode`` NEGATIVE generates requests that break the document on purpose."""
         self.seed_resources()
+        self.tally.phase = "per-operation" if mode is GenerationMode.POSITIVE else "negative"
         for operation in self.operations():
             if time.monotonic() >= until:
                 return
@@ -388,6 +393,7 @@ class Fuzzer:
         not the fuzzing: the next one starts afresh.
         """
         fuzzer = self
+        self.tally.phase = "stateful"
         base = self.schema.as_state_machine()
 
         class Machine(base):  # type: ignore[valid-type, misc]
