@@ -71,3 +71,26 @@ def test_failed_sign_ins_count_across_nodes(cluster: Cluster) -> None:
             assert client.post("/signin", data={"token": "guess"}).status_code == 401
         assert on_b.post("/signin", data={"token": TOKEN}).status_code == 429
         assert on_a.post("/signin", data={"token": TOKEN}).status_code == 429
+
+
+def test_a_refused_write_with_a_nul_in_its_path_is_audited_on_postgresql(
+    cluster: Cluster,
+) -> None:
+    """A fuzzer's find: the 400 was right, but its audit entry failed to store (PostgreSQL
+    text holds no NUL), so the refused write was missing from the trail."""
+    a = cluster.start("a").server
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    path = "/subscriptions/s%00x/resourceGroups/g/providers/Microsoft.Scheduler/jobCollections/c0"
+    answer = httpx.put(
+        a.base_url + path,
+        params={"api-version": API_VERSION},
+        json={"location": "West US"},
+        headers=admin,
+    )
+    assert answer.status_code == 400, answer.text
+    entries = httpx.get(a.base_url + "/jobclock/audit", headers=admin).json()["value"]
+    refused = [e for e in entries if e["status"] == 400]
+    assert [e["resource"] for e in refused] == [
+        "/subscriptions/s\ufffdx/resourceGroups/g/providers/Microsoft.Scheduler/jobCollections/c0"
+    ]
+    assert "audit.write_failed" not in cluster.nodes["a"].log()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobclock.domain.access import Permission, Role, Throttle, api_operation, permits
+from jobclock.domain.access import Permission, Role, Throttle, api_operation, permits, readable
 
 ARM = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Scheduler/jobCollections"
 P = "Microsoft.Scheduler/jobCollections"
@@ -111,3 +111,7 @@ def test_the_throttle_waits_until_the_window_holds_fewer_failures(
 ) -> None:
     failures = [NOW - timedelta(seconds=s) for s in ago_seconds]
     assert Throttle(failures=5, window=timedelta(minutes=5)).retry_after(failures, NOW) == wait
+
+
+def test_what_the_audit_keeps_of_a_path_has_no_control_character() -> None:
+    assert readable("/s\x00x/\x1f\x7f\x9f/é İ") == "/s\ufffdx/\ufffd\ufffd\ufffd/é İ"

@@ -23,6 +23,7 @@ from jobclock.domain.access import (
     Permission,
     api_operation,
     permits,
+    readable,
 )
 from jobclock.domain.errors import AccessDenied, Unauthorized
 from jobclock.ports import Clock
@@ -223,7 +224,10 @@ class AuditMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                await self._record(scope, state, status)
+                try:
+                    await self._record(scope, state, status)
+                except Exception:  # the answer goes out whatever the trail's trouble
+                    _log.exception("audit.write_failed", extra={"event": "audit.write_failed"})
             await send(message)
 
         await self.app(scope, receive, recording_send)
@@ -240,15 +244,12 @@ class AuditMiddleware:
             identity=actor,
             via=state.get(AUDIT_VIA) or _surface(scope),
             operation=operation.name,
-            resource=state.get(AUDIT_RESOURCE) or route_path(scope),
+            resource=readable(state.get(AUDIT_RESOURCE) or route_path(scope)),
             status=status,
             request_id=state.get("request_id") or str(uuid.uuid4()),
-            client=str(client[0]) if client else "",
+            client=readable(str(client[0])) if client else "",
         )
-        try:
-            await self._access.record(entry)
-        except Exception:
-            _log.exception("audit.write_failed", extra={"event": "audit.write_failed"})
+        await self._access.record(entry)
 
 
 def _surface(scope: Scope) -> str:

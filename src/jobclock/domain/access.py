@@ -151,6 +151,12 @@ class Throttle:
         return max(oldest_counted + self.window - now, timedelta(seconds=1))
 
 
+def readable(text: str) -> str:
+    """``text`` with every control character (NUL included, which PostgreSQL text cannot
+    hold) replaced by U+FFFD: what the audit trail keeps of a request's path."""
+    return "".join("\ufffd" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
+
+
 # -- records ------------------------------------------------------------------------------
 
 
