@@ -281,3 +281,20 @@ def test_a_created_token_reads_what_azure_clients_read(
     answer = call(server, tokens["reader"], "GET", f"{ARM}/jc/jobs")
     assert answer.status_code == 200
     assert any(item["name"] == "jc/seed" for item in answer.json()["value"])
+
+
+def test_an_operators_patch_that_is_not_json_is_refused_not_a_500(
+    server: RunningServer, tokens: dict[str, str]
+) -> None:
+    """The operator's PATCH body is read to tell an enable/disable from an edit."""
+    path = f"{ARM}/jc/jobs/seed"
+    for body in (b"[" * 60_000, b"\xff\xfe", b'{"properties": {"state": "Disabled"'):
+        answer = httpx.patch(
+            server.base_url + path,
+            params={"api-version": API_VERSION},
+            content=body,
+            headers={"Authorization": f"Bearer {tokens['operator']}"},
+            timeout=30,
+        )
+        assert answer.status_code == 403, (body[:20], answer.status_code, answer.text)
+        assert answer.json()["error"]["code"] == "AuthorizationFailed"

@@ -158,7 +158,7 @@ def is_state_only_patch(body: bytes) -> bool:
     """Whether a job PATCH changes nothing but ``properties.state`` (enable or disable)."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
         return False
     if not isinstance(document, dict) or not set(document) <= {"properties", "id", "name", "type"}:
         return False
