@@ -47,6 +47,11 @@ _TOKEN = re.compile(r"jc_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})")
 AUDIT_PAGE = 100
 
 
+def _nameable(name: str) -> bool:
+    """Whether an identity could have this name (a token's, or ``admin`` / ``anonymous``)."""
+    return NAME_PATTERN.match(name) is not None
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -144,7 +149,8 @@ class AccessService:
 
     async def revoke_token(self, name: str) -> StoredToken:
         """Delete the token; its portal sessions end with it."""
-        removed = await self._store.remove_token(name)
+        # A name no token can have names none (and never reaches the database as such).
+        removed = await self._store.remove_token(name) if _nameable(name) else None
         if removed is None:
             raise NotFound(f"The token '{name}' could not be found.")
         return removed
@@ -214,4 +220,6 @@ class AccessService:
     ) -> list[AuditEntry]:
         if not 1 <= top <= AUDIT_PAGE:
             raise InvalidDefinition(f"$top must be between 1 and {AUDIT_PAGE}.", field="$top")
+        if identity is not None and not _nameable(identity):
+            return []  # no entry is any identity's but a token's, admin's or anonymous's
         return await self._store.audit(before_id=before_id, top=top, identity=identity)

@@ -94,3 +94,16 @@ def test_a_refused_write_with_a_nul_in_its_path_is_audited_on_postgresql(
         "/subscriptions/s\ufffdx/resourceGroups/g/providers/Microsoft.Scheduler/jobCollections/c0"
     ]
     assert "audit.write_failed" not in cluster.nodes["a"].log()
+
+
+def test_a_nul_in_a_token_name_or_audit_filter_is_no_500_on_postgresql(
+    cluster: Cluster,
+) -> None:
+    a = cluster.start("a").server
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    audit = httpx.get(a.base_url + "/jobclock/audit?identity=a%00b", headers=admin)
+    assert audit.status_code == 200, audit.text
+    assert audit.json()["value"] == []
+    revoke = httpx.delete(a.base_url + "/jobclock/tokens/a%00b", headers=admin)
+    assert revoke.status_code == 404, revoke.text
+    assert revoke.json()["error"]["code"] == "ResourceNotFound"
