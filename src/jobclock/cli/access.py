@@ -6,11 +6,9 @@ keeps only its digest.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import click
-from rich.table import Table
 from rich.text import Text
 
 from jobclock.cli.client import Choice, Session, api_command, connection_options
@@ -50,18 +48,7 @@ def create(session: Session, /, name: str, role: str) -> None:
 @api_command
 def list_(session: Session, /) -> None:
     """List the tokens: name, role, when and by whom created (never the token itself)."""
-    page = session.api.get("/jobclock/tokens")
-    if session.out.is_json:
-        session.out.json(page)
-        return
-    items = _items(page)
-    if not items:
-        session.out.console.print(Text("No tokens besides the server's own (admin)."))
-        return
-    table = _table("Name", "Role", "Created", "Created by")
-    for item in items:
-        table.add_row(*(_text(item.get(key)) for key in ("name", "role", "createdAt", "createdBy")))
-    session.out.console.print(table)
+    session.out.tokens(session.api.get("/jobclock/tokens"))
 
 
 @tokens_group.command("revoke")
@@ -96,40 +83,4 @@ def audit_list(session: Session, /, top: int, identity: str | None, everything: 
         page = session.api.list_all("/jobclock/audit", params)
     else:
         page = session.api.get("/jobclock/audit", params)
-    if session.out.is_json:
-        session.out.json(page)
-        return
-    items = _items(page)
-    if not items:
-        session.out.console.print(Text("No writes recorded."))
-        return
-    table = _table("Time", "Who", "Via", "Operation", "Resource", "Outcome")
-    for item in items:
-        table.add_row(
-            _text(item.get("time")),
-            _text(item.get("identity")),
-            _text(item.get("via")),
-            _text(str(item.get("operation", "")).removeprefix("Microsoft.Scheduler/")),
-            _text(item.get("resource")),
-            _text(f"{item.get('outcome')} ({item.get('status')})"),
-        )
-    session.out.console.print(table)
-    if not everything and page.get("nextLink"):
-        session.out.console.print(Text("More entries: use --all."))
-
-
-def _items(page: Any) -> list[dict[str, Any]]:
-    values = page.get("value") if isinstance(page, dict) else None
-    return [item for item in values or [] if isinstance(item, dict)]
-
-
-def _table(*headers: str) -> Table:
-    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 0))
-    for header in headers:
-        # Ids and operation names are long: they wrap rather than lose their ends.
-        table.add_column(header, overflow="fold")
-    return table
-
-
-def _text(value: object) -> Text:
-    return Text("—" if value is None or value == "" else str(value))
+    session.out.audit(page, more_hint=not everything)

@@ -108,6 +108,47 @@ class Printer:
             )
         self.console.print(table)
 
+    # -- tokens and the audit trail
+    def tokens(self, page: Mapping[str, Any]) -> None:
+        if self.is_json:
+            self.json(page)
+            return
+        items = [obj(item) for item in as_list(page.get("value"))]
+        if not items:
+            self.console.print(Text("No tokens besides the server's own (admin)."))
+            return
+        table = _table()
+        for header in ("Name", "Role", "Created", "Created by"):
+            table.add_column(header)
+        for item in items:
+            table.add_row(*(_cell(item.get(k)) for k in ("name", "role", "createdAt", "createdBy")))
+        self.console.print(table)
+
+    def audit(self, page: Mapping[str, Any], *, more_hint: bool) -> None:
+        if self.is_json:
+            self.json(page)
+            return
+        items = [obj(item) for item in as_list(page.get("value"))]
+        if not items:
+            self.console.print(Text("No writes recorded."))
+            return
+        table = _table()
+        for header in ("Time", "Who", "Via", "Operation", "Resource", "Outcome"):
+            # Ids and operation names are long: they wrap rather than lose their ends.
+            table.add_column(header, overflow="fold")
+        for item in items:
+            table.add_row(
+                _cell(item.get("time")),
+                _cell(item.get("identity")),
+                _cell(item.get("via")),
+                _cell(str(item.get("operation", "")).removeprefix("Microsoft.Scheduler/")),
+                _cell(item.get("resource")),
+                _cell(f"{item.get('outcome')} ({item.get('status')})"),
+            )
+        self.console.print(table)
+        if more_hint and page.get("nextLink"):
+            self.console.print(Text("More entries: use --all."))
+
     # -- collections
     def collections(self, page: Mapping[str, Any], *, show_group: bool) -> None:
         if self.is_json:
