@@ -15,12 +15,13 @@ from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobclock.access import AccessService
+from jobclock.api.errors import scheduler_error_response
 from jobclock.api.middleware import (
     DOCUMENTATION_ROUTES,
     IDENTITY,
@@ -30,7 +31,7 @@ from jobclock.api.middleware import (
     route_path,
 )
 from jobclock.domain.access import Operation, api_operation, read
-from jobclock.domain.errors import AccessDenied, SchedulerError
+from jobclock.domain.errors import AccessDenied, SchedulerError, Unauthorized
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
 from jobclock.web import audit_page, editor, pages
@@ -189,10 +190,7 @@ def _guard(
         identity = await access.session(request.cookies.get(COOKIE))
         if identity is None:
             if json:
-                return JSONResponse(
-                    {"error": {"code": "AuthenticationFailed", "message": "Sign in again."}},
-                    status_code=401,
-                )
+                return scheduler_error_response(Unauthorized("Sign in again."))
             target = quote(
                 request.url.path + ("?" + request.url.query if request.url.query else "")
             )
@@ -214,10 +212,7 @@ def _guard(
             access.authorize(identity, operation)
         except AccessDenied as denied:
             if json:
-                return JSONResponse(
-                    {"error": {"code": denied.code, "message": denied.message}},
-                    status_code=403,
-                )
+                return scheduler_error_response(denied)
             return portal.render(
                 request, "error.html", status=403, title="Not allowed", detail=denied.message
             )
