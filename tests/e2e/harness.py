@@ -93,10 +93,14 @@ def _environment() -> dict[str, str]:
 
 
 def start_server(
-    directory: Path, token: str = TOKEN, env: dict[str, str] | None = None
+    directory: Path,
+    token: str = TOKEN,
+    env: dict[str, str] | None = None,
+    db_url: str | None = None,
 ) -> RunningServer:
-    """Start ``jobclock serve`` on a free port over ``directory/jobclock.db``; wait for
-    ``/healthz``. Retries on another port if the first one was taken meanwhile."""
+    """Start ``jobclock serve`` on a free port over ``directory/jobclock.db`` (or over
+    ``db_url``, e.g. a PostgreSQL database); wait for ``/healthz``. Retries on another port
+    if the first one was taken meanwhile."""
     directory.mkdir(parents=True, exist_ok=True)
     db_path = directory / "jobclock.db"
     for _ in range(3):
@@ -112,7 +116,7 @@ def start_server(
                     "--port",
                     str(port),
                     "--db",
-                    f"sqlite:///{db_path}",
+                    db_url or f"sqlite:///{db_path}",
                     "--token",
                     token,
                 ],
@@ -170,9 +174,12 @@ def stop_server(server: RunningServer) -> None:
 
 @contextmanager
 def running_server(
-    directory: Path, token: str = TOKEN, env: dict[str, str] | None = None
+    directory: Path,
+    token: str = TOKEN,
+    env: dict[str, str] | None = None,
+    db_url: str | None = None,
 ) -> Iterator[RunningServer]:
-    server = start_server(directory, token, env)
+    server = start_server(directory, token, env, db_url)
     try:
         yield server
     finally:

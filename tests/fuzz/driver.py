@@ -22,7 +22,6 @@ import contextlib
 import copy
 import random
 import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -46,14 +45,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.e2e.harness import (
-    TOKEN,
     RunningServer,
-    _environment,
-    _free_port,
-    _wait_healthy,
-    jobclock_executable,
     running_server,
-    stop_server,
 )
 from tests.ha.cluster import create_database
 
@@ -119,39 +112,9 @@ def fuzzed_server(directory: Path, backend: str, target_port: int) -> Iterator[R
             yield server
         return
     with contextlib.contextmanager(create_database)() as database:
-        directory.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
-        log = (directory / "server.log").open("ab")
-        process = subprocess.Popen(
-            [
-                str(jobclock_executable()),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--db",
-                database.url,
-                "--token",
-                TOKEN,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=directory,
-            env=_environment() | server_env(target_port) | {"JOBCLOCK_DATA_DIR": str(directory)},
-        )
-        log.close()
-        server = RunningServer(
-            f"http://127.0.0.1:{port}", TOKEN, directory / "jobclock.db", process
-        )
-        try:
-            if not _wait_healthy(server):
-                raise AssertionError(f"jobclock did not start on PostgreSQL:\n{server.log()}")
+        env = server_env(target_port) | {"JOBCLOCK_DATA_DIR": str(directory)}
+        with running_server(directory, env=env, db_url=database.url) as server:
             yield server
-        finally:
-            if process.poll() is None:
-                stop_server(server)
 
 
 def _walk(value: Any) -> Iterator[dict[str, Any]]:
