@@ -7,12 +7,28 @@ these and never on a concrete adapter.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from jobclock.domain.access import AuditEntry, PortalSession, StoredToken
+from jobclock.domain.collection import CollectionState, JobCollection, Sku
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
+from jobclock.domain.history import HistoryStatus
+from jobclock.domain.job import JobState
+from jobclock.domain.records import (
+    CollectionPlace,
+    EngineWrites,
+    Lease,
+    NodeBeat,
+    Occurrence,
+    OccurrenceKey,
+    Schedule,
+    StoredCollection,
+    StoredEntry,
+    StoredJob,
+)
 
 
 class Clock(Protocol):
@@ -128,3 +144,250 @@ class AccessStore(Protocol):
         """At most ``top`` entries, newest first, with an id below ``before_id`` when given,
         of one identity when given (keyset paging: the last id is the next page's key)."""
         ...
+
+
+class JobReads(Protocol):
+    """The reads of one transaction: every one sees the same snapshot (and, in a
+    :class:`JobWrites`, the transaction's own writes). Lists come in a stable order;
+    names are compared case-insensitively, and text in code-point order on every backend.
+    A missing entity is ``None`` (or left out), never an error: the services decide."""
+
+    async def find_collection(self, place: CollectionPlace) -> StoredCollection | None: ...
+
+    async def list_collections(
+        self, subscription: str, resource_group: str | None
+    ) -> list[StoredCollection]:
+        """A subscription's collections (of one resource group when given), by name."""
+        ...
+
+    async def all_collections(self) -> list[StoredCollection]:
+        """Every collection, by subscription, resource group and name."""
+        ...
+
+    async def count_collections(self, subscription: str, sku: Sku) -> tuple[int, int]:
+        """(collections with plan ``sku``, all collections) of a subscription."""
+        ...
+
+    async def job_counts(self) -> dict[int, int]:
+        """How many jobs each collection holds, by collection id (none: left out)."""
+        ...
+
+    async def find_job(self, collection_id: int, name: str) -> StoredJob | None: ...
+
+    async def list_jobs(
+        self,
+        collection_id: int,
+        state: JobState | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        name_contains: str | None = None,
+    ) -> list[StoredJob]:
+        """A collection's jobs by name, of one state and with ``name_contains`` in their
+        name when given; ``offset`` skipped, then at most ``limit``."""
+        ...
+
+    async def count_jobs(self, collection_id: int) -> int: ...
+
+    async def list_history(
+        self, job_id: int, status: HistoryStatus | None, limit: int | None, offset: int
+    ) -> list[StoredEntry]:
+        """A job's entries, newest first (by start time, then the order they were written),
+        of one status when given; ``offset`` skipped, then at most ``limit``."""
+        ...
+
+    async def history_entry(self, job_id: int, history_id: str) -> StoredEntry | None: ...
+
+    async def attempt_counts(
+        self,
+        since: datetime,
+        bucket: timedelta,
+        *,
+        collection_id: int | None = None,
+        job_id: int | None = None,
+    ) -> list[tuple[int, HistoryStatus, int]]:
+        """Entries that started at or after ``since``, counted per window of ``bucket``
+        and status, as (window index, status, count): of one job, one collection or all."""
+        ...
+
+    async def status_counts(self, since: datetime) -> dict[int, dict[HistoryStatus, int]]:
+        """Entries that started at or after ``since``, per collection id and status."""
+        ...
+
+    async def list_nodes(self) -> list[NodeBeat]:
+        """The nodes that ever ran an engine on this database, by name."""
+        ...
+
+
+class JobWrites(JobReads, Protocol):
+    """One write transaction (see :meth:`JobStore.transaction`). Every write is applied
+    when the transaction commits, all or nothing; the ids a write returns are final."""
+
+    async def insert_collection(
+        self, place: CollectionPlace, collection: JobCollection, created_at: datetime
+    ) -> int:
+        """A new collection (its place is free: the caller looked) and its id."""
+        ...
+
+    async def update_collection(self, collection_id: int, collection: JobCollection) -> None:
+        """Replace the collection's location, plan, state, quota and tags."""
+        ...
+
+    async def set_collection_state(self, collection_id: int, state: CollectionState) -> None: ...
+
+    async def delete_collection(self, collection_id: int) -> None:
+        """Delete the collection with its jobs, their occurrences and their history."""
+        ...
+
+    async def insert_job(
+        self, collection_id: int, name: str, schedule: Schedule, created_at: datetime
+    ) -> int:
+        """A new job (no counters, not busy) and its id; the name is free in the collection."""
+        ...
+
+    async def reschedule_job(self, job_id: int, schedule: Schedule) -> None:
+        """Replace the job's definition, state and cursor; its counters and history stay,
+        and an occurrence running keeps running."""
+        ...
+
+    async def replace_definition(self, job_id: int, definition: str) -> None:
+        """Replace only the stored definition: the schedule stands."""
+        ...
+
+    async def delete_job(self, job_id: int) -> None:
+        """Delete the job, its occurrences and its history."""
+        ...
+
+    async def flip_job_states(
+        self,
+        collection_id: int,
+        from_state: JobState,
+        to_state: JobState,
+        next_time: Callable[[StoredJob], datetime | None],
+    ) -> None:
+        """Set every ``from_state`` job of the collection to ``to_state`` with the next
+        time ``next_time`` gives it, in id order (see :meth:`JobStore.record`)."""
+        ...
+
+    async def add_occurrence(self, occurrence: Occurrence) -> None:
+        """A pending occurrence (a run-now). ``IntegrityError``-like failure (the store's
+        own) when the job already has one with this key: the transaction then fails."""
+        ...
+
+    async def notify(self) -> None:
+        """When this transaction commits, every node's :class:`Wakeup` hears it."""
+        ...
+
+
+class JobStore(Protocol):
+    """Collections, jobs, their occurrences and history, shared by every node.
+
+    The services work in :meth:`reading` and :meth:`transaction`; the engine calls one
+    method per engine transaction, and passes the policy (pure planning) that decides
+    what it writes. Every method that writes is one transaction: on an error (raised by
+    the store, or by the policy it was given) nothing of it is stored.
+
+    Leases: an attempt is run by the node that holds its lease. A node renews its leases
+    while its attempts run (:meth:`renew`); an expired lease (its node died or was cut
+    off) lets any node take the attempt over (:meth:`claim_attempts`). A node that lost a
+    lease records nothing for that attempt (:meth:`record`): the node that took it over
+    does, so each attempt is recorded exactly once.
+
+    Concurrency: two nodes never schedule the same job at once (:meth:`schedule_due`
+    skips jobs another transaction holds) and never claim the same attempt; jobs' rows
+    are written in id order so that concurrent transactions cannot deadlock.
+    """
+
+    def reading(self) -> AbstractAsyncContextManager[JobReads]:
+        """A transaction that only reads: one consistent snapshot, never waiting for a
+        writer."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[JobWrites]:
+        """A write transaction: committed when the block ends, rolled back when it raises.
+        What it reads stays true until it commits (no other write comes between). They do
+        not nest."""
+        ...
+
+    # -- the engine's transactions -------------------------------------------------------
+    async def recover(self, node: str, started: datetime, now: datetime) -> int:
+        """``node`` starts: the attempts it left running (on one node: every running one)
+        are pending again (at least once), their jobs' occurrences start again ``now``
+        (slots missed meanwhile are backlog, not an overlap), and its heartbeat is
+        written. Returns how many attempts were reset."""
+        ...
+
+    async def renew(
+        self,
+        node: str,
+        started: datetime,
+        now: datetime,
+        held: Collection[OccurrenceKey],
+        until: datetime,
+    ) -> None:
+        """Write ``node``'s heartbeat and push the leases it holds on ``held`` to ``until``
+        (a lease it lost stays lost)."""
+        ...
+
+    async def schedule_due(
+        self,
+        until: datetime,
+        limit: int,
+        plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
+        lease: Lease,
+    ) -> EngineWrites:
+        """At most ``limit`` jobs due by ``until`` (enabled, in an enabled collection, not
+        busy), earliest first, held against every other scheduler until the end: ``plan``
+        decides what to write (each job's cursor, the occurrences that start, leased with
+        ``lease``, and faults), and the store writes it. Returns the writes (empty when
+        no job was due)."""
+        ...
+
+    async def claim_attempts(
+        self,
+        now: datetime,
+        limit: int,
+        lease: Lease,
+        plan: Callable[[list[tuple[Occurrence, StoredJob]]], Awaitable[EngineWrites]],
+    ) -> list[tuple[Occurrence, StoredJob]]:
+        """At most ``limit`` attempts due by ``now``, or whose lease expired, by due time,
+        each with its job (an attempt of a job deleted meanwhile is left out). They are
+        leased with ``lease`` and running; a taken-over attempt keeps its execution tag and
+        its job's occurrence starts again ``now``. ``plan`` may write (faults), in the same
+        transaction."""
+        ...
+
+    async def record(
+        self,
+        node: str,
+        keys: Sequence[OccurrenceKey],
+        plan: Callable[[set[OccurrenceKey], dict[int, StoredJob]], Awaitable[EngineWrites]],
+    ) -> None:
+        """Record finished attempts: which of ``keys`` ``node`` still holds, and their jobs
+        (locked until the end, so what ``plan`` writes back is no lost update) go to
+        ``plan``, and the store writes what it returns."""
+        ...
+
+    async def drop_waiting(
+        self,
+        waiting: dict[OccurrenceKey, int],
+        drop: Callable[[list[OccurrenceKey]], list[OccurrenceKey]],
+    ) -> list[OccurrenceKey]:
+        """Attempts claimed ahead whose job (``waiting``: key → job id) is no longer enabled
+        or gone: ``drop`` is given them and returns those it dropped (not started
+        meanwhile), which are deleted; a dropped scheduled occurrence frees its job."""
+        ...
+
+    async def next_wakeup(self, after: datetime) -> datetime | None:
+        """The earliest instant with work: a due job's next time (a busy job's only when
+        after ``after``) or a pending attempt's due time; None when there is none."""
+        ...
+
+    async def purge(
+        self, history_before: datetime, keep_per_job: int, finished_before: datetime
+    ) -> tuple[int, int]:
+        """Delete history older than ``history_before`` or beyond each job's newest
+        ``keep_per_job``, and jobs Completed or Faulted before ``finished_before``; returns
+        (entries, jobs) deleted."""
+        ...
+
+    async def close(self) -> None: ...

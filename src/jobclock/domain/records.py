@@ -1,0 +1,176 @@
+"""What the store keeps, as typed, frozen values: the records it returns and the writes it
+is given (:class:`jobclock.ports.JobStore`). Instants are aware UTC datetimes and choices
+are enums; how they are laid out in tables is the store's business alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import NamedTuple
+
+from jobclock.domain.collection import JobCollection
+from jobclock.domain.history import ActionName, HistoryStatus
+from jobclock.domain.job import JobState, JobStatus
+from jobclock.domain.planning import Cursor, Phase
+
+
+class OccurrenceKind(Enum):
+    """A slot of the job's schedule, or a run-now outside it (§5.9)."""
+
+    SCHEDULED = "scheduled"
+    RUN = "run"
+
+
+class OccurrenceKey(NamedTuple):
+    """Which occurrence: its job, its slot and its kind. A job has at most one occurrence
+    per slot and kind."""
+
+    job_id: int
+    slot: datetime
+    kind: OccurrenceKind
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """An attempt held by ``node`` until ``until``; another node may take it over after."""
+
+    node: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One occurrence of a job and its next attempt: the main action (``attempt`` retries
+    so far) or the error action, due at ``due_at``. ``final``: no slot follows it."""
+
+    job_id: int
+    slot: datetime
+    kind: OccurrenceKind
+    repeat_count: int
+    final: bool
+    phase: Phase
+    attempt: int
+    due_at: datetime
+    execution_tag: str
+    main_failed: bool
+
+    @property
+    def key(self) -> OccurrenceKey:
+        return OccurrenceKey(self.job_id, self.slot, self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionPlace:
+    """Where a collection lives, spelled as created (lookups ignore case)."""
+
+    subscription: str
+    resource_group: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCollection:
+    id: int
+    place: CollectionPlace
+    collection: JobCollection
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    """A job as stored: its definition in the stored form (secrets sealed; the store never
+    reads it), its state and cursor, its counters, and whether an occurrence of its
+    schedule is running (``busy``, since ``busy_since``)."""
+
+    id: int
+    collection_id: int
+    collection_name: str
+    name: str
+    definition: str
+    state: JobState
+    cursor: Cursor
+    status: JobStatus
+    history_seq: int
+    busy: bool
+    busy_since: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def next_time(self) -> datetime | None:
+        return self.status.next_execution_time
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A job's definition and the schedule it starts from, as a PUT writes them."""
+
+    definition: str
+    state: JobState
+    cursor: Cursor
+    next_time: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One history entry of a job (an attempt, a postponement, a fault)."""
+
+    job_id: int
+    history_id: str
+    start_time: datetime
+    end_time: datetime
+    expected_time: datetime
+    action_name: ActionName
+    status: HistoryStatus
+    message: str
+    retry_count: int
+    repeat_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnd:
+    """A job whose series ended: Completed or Faulted at ``at``."""
+
+    job_id: int
+    state: JobState
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NodeBeat:
+    name: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(slots=True)
+class EngineWrites:
+    """What one engine transaction writes, applied in this order: history entries, ended
+    occurrences deleted, continued ones (a retry or the error action, pending again),
+    new occurrences (``started`` leased and running, ``follow_ups`` pending), jobs'
+    progress and cursors, and ended series (only where the job is still Enabled)."""
+
+    entries: list[StoredEntry] = field(default_factory=list)
+    done: list[OccurrenceKey] = field(default_factory=list)
+    continued: list[Occurrence] = field(default_factory=list)
+    started: list[Occurrence] = field(default_factory=list)
+    follow_ups: list[Occurrence] = field(default_factory=list)
+    progress: list[StoredJob] = field(default_factory=list)
+    cursors: list[StoredJob] = field(default_factory=list)
+    ended: list[JobEnd] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.entries,
+                self.done,
+                self.continued,
+                self.started,
+                self.follow_ups,
+                self.progress,
+                self.cursors,
+                self.ended,
+            )
+        )
