@@ -510,9 +510,9 @@ async def create_in_process(
 
     from jobclock.bootstrap import build
     from jobclock.codec.job import job_definition_from_json
-    from jobclock.domain.occurrences import to_us
     from jobclock.services import CollectionRef, JobRef
     from jobclock.settings import Settings
+    from jobclock.storage.encoding import to_us
     from jobclock.storage.tables import jobs
 
     app = build(Settings(db=db_url, token=TOKEN), TOKEN)
@@ -523,7 +523,7 @@ async def create_in_process(
         await app.service.put_job(
             JobRef(ref, job_name(0)), bench_job(target_url, base, 0, n, burst)
         )
-        async with app.store.transaction() as conn:
+        async with app.store.writing_connection() as conn:
             template = dict((await conn.execute(select(jobs))).one()._mapping)
         del template["id"]
         rows = []
@@ -542,7 +542,7 @@ async def create_in_process(
                     "anchor": to_us(start),
                 }
             )
-        async with app.store.transaction() as conn:
+        async with app.store.writing_connection() as conn:
             for chunk in range(0, len(rows), 10_000):
                 await conn.execute(insert(jobs), rows[chunk : chunk + 10_000])
     finally:

@@ -13,13 +13,13 @@ from jobclock.actions.outbound import server_policy
 from jobclock.actions.registry import executors_for
 from jobclock.api.app import create_app
 from jobclock.clock import SystemClock
+from jobclock.codec.stored import StoredDefinitions
 from jobclock.engine.dispatcher import Engine, EngineSettings
 from jobclock.engine.runner import EngineParts, EngineThread
 from jobclock.secret_box import FernetSecretBox, load_or_create_key
 from jobclock.services import SchedulerService
 from jobclock.settings import Settings
 from jobclock.storage.access_store import SqlAccessStore
-from jobclock.storage.definitions import StoredDefinitions
 from jobclock.storage.sql_store import SqlStore
 from jobclock.storage.wakeup import SqlWakeup
 from jobclock.web import create_portal, with_portal

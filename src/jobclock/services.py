@@ -7,18 +7,16 @@ the error tree; the edges map those to HTTP statuses or exit codes.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from jobclock.codec.collection import collection_from_json, collection_properties_to_json
 from jobclock.codec.fields import Fields, check_text
 from jobclock.codec.job import definition_to_json, job_definition_from_json
+from jobclock.codec.stored import StoredDefinitions
 from jobclock.domain.collection import (
     CollectionState,
     JobCollection,
@@ -32,7 +30,7 @@ from jobclock.domain.errors import (
     SchedulerError,
     UnreadableJob,
 )
-from jobclock.domain.history import ActionName, HistoryEntry, HistoryStatus
+from jobclock.domain.history import HistoryEntry, HistoryStatus
 from jobclock.domain.job import Job, JobDefinition, JobState
 from jobclock.domain.limits import (
     check_collection_capacity,
@@ -40,12 +38,21 @@ from jobclock.domain.limits import (
     check_job_capacity,
     check_plan_change,
 )
-from jobclock.domain.occurrences import from_us, next_occurrence, to_us
+from jobclock.domain.occurrences import next_occurrence
 from jobclock.domain.outbound import OutboundPolicy
 from jobclock.domain.outbound import check_definition as check_outbound
-from jobclock.domain.planning import Cursor, first_time
+from jobclock.domain.planning import Cursor, Phase, first_time
+from jobclock.domain.records import (
+    CollectionPlace,
+    Occurrence,
+    OccurrenceKind,
+    Schedule,
+    StoredCollection,
+    StoredEntry,
+    StoredJob,
+)
 from jobclock.domain.revision import Scheduled, keeps_schedule, timing_of, upcoming
-from jobclock.ports import Clock, SecretBox
+from jobclock.ports import Clock, JobReads, JobStore, SecretBox
 from jobclock.refs import (
     AttemptBucket,
     CollectionRef,
@@ -60,8 +67,6 @@ from jobclock.refs import (
     Page,
     UnreadableJobView,
 )
-from jobclock.storage.definitions import StoredDefinitions, status_of
-from jobclock.storage.sql_store import CollectionRecord, HistoryRecord, JobRecord, SqlStore
 from jobclock.tags import new_execution_tag
 
 __all__ = [
@@ -100,7 +105,7 @@ class SchedulerService:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: JobStore,
         box: SecretBox,
         clock: Clock,
         *,
@@ -120,49 +125,35 @@ class SchedulerService:
         """Create or replace (PUT); returns the view and True when it was created."""
         check_text(body)
         collection = collection_from_json(ref.name, body)
-        async with self._store.transaction() as conn:
-            existing = await self._store.find_collection(conn, _collection_key(ref))
-            values = _collection_values(collection)
+        async with self._store.transaction() as tx:
+            existing = await tx.find_collection(_place(ref))
             if existing is None:
-                same, total = await self._store.count_collections(
-                    conn, ref.subscription.lower(), collection.sku.value
-                )
+                same, total = await tx.count_collections(ref.subscription, collection.sku)
                 check_collection_capacity(collection.sku, same, total)
-                await self._store.insert_collection(
-                    conn,
-                    values
-                    | {
-                        "subscription": ref.subscription,
-                        "resource_group": ref.resource_group,
-                        "name": ref.name,
-                        "key": _collection_key(ref),
-                        "subscription_key": ref.subscription.lower(),
-                        "created_at": to_us(self._clock.now()),
-                    },
-                )
+                await tx.insert_collection(_place(ref), collection, self._clock.now())
                 created = True
             else:
-                await self._check_plan(conn, ref, existing, collection)
-                await self._store.update_collection(conn, existing.id, values)
+                await self._check_plan(tx, ref, existing, collection)
+                await tx.update_collection(existing.id, collection)
                 created = False
-            view = _collection_view(await self._collection(conn, ref))
-            await self._store.notify(conn)
+            view = _collection_view(await self._collection(tx, ref))
+            await tx.notify()
         self._wake()
         return view, created
 
     async def _check_plan(
-        self, conn: AsyncConnection, ref: CollectionRef, old: CollectionRecord, new: JobCollection
+        self, tx: JobReads, ref: CollectionRef, old: StoredCollection, new: JobCollection
     ) -> None:
         # A job that cannot be read cannot run either: it does not hold the plan back.
         definitions = [
             definition
-            for record in await self._store.list_jobs(conn, old.id, None, None, 0)
+            for record in await tx.list_jobs(old.id)
             if (definition := self._readable_definition(record)) is not None
         ]
         other_free = 0
         if new.sku is Sku.FREE:
-            same, _ = await self._store.count_collections(conn, ref.subscription.lower(), "Free")
-            other_free = same - (1 if old.sku == "Free" else 0)
+            same, _ = await tx.count_collections(ref.subscription, Sku.FREE)
+            other_free = same - (1 if old.collection.sku is Sku.FREE else 0)
         check_plan_change(new, definitions, other_free)
 
     async def patch_collection(self, ref: CollectionRef, body: object) -> CollectionView:
@@ -177,26 +168,23 @@ class SchedulerService:
         return view
 
     async def get_collection(self, ref: CollectionRef) -> CollectionView:
-        async with self._store.reading() as conn:
-            record = await self._collection(conn, ref)
+        async with self._store.reading() as tx:
+            record = await self._collection(tx, ref)
         return _collection_view(record)
 
     async def list_collections(
         self, subscription: str, resource_group: str | None
     ) -> list[CollectionView]:
         """All collections of a subscription (or of one resource group), by name."""
-        prefix = None
-        if resource_group is not None:
-            prefix = f"{subscription.lower()}/{resource_group.lower()}/"
-        async with self._store.reading() as conn:
-            records = await self._store.list_collections(conn, subscription.lower(), prefix)
+        async with self._store.reading() as tx:
+            records = await tx.list_collections(subscription, resource_group)
         return [_collection_view(record) for record in records]
 
     async def delete_collection(self, ref: CollectionRef) -> None:
         """Delete the collection, its jobs and their history."""
-        async with self._store.transaction() as conn:
-            record = await self._collection(conn, ref)
-            await self._store.delete_collection(conn, record.id)
+        async with self._store.transaction() as tx:
+            record = await self._collection(tx, ref)
+            await tx.delete_collection(record.id)
 
     async def enable_collection(self, ref: CollectionRef) -> None:
         await self._set_collection_state(ref, CollectionState.ENABLED)
@@ -207,34 +195,34 @@ class SchedulerService:
     async def _set_collection_state(self, ref: CollectionRef, state: CollectionState) -> None:
         """Enable or disable the collection and flip its Disabled/Enabled jobs (§1.2)."""
         now = self._clock.now()
-        async with self._store.transaction() as conn:
-            record = await self._collection(conn, ref)
-            await self._store.update_collection(conn, record.id, {"state": state.value})
+        async with self._store.transaction() as tx:
+            record = await self._collection(tx, ref)
+            await tx.set_collection_state(record.id, state)
             if state is CollectionState.ENABLED:
-                await self._store.flip_job_states(
-                    conn, record.id, "Disabled", "Enabled", lambda job: self._resume(job, now)
+                await tx.flip_job_states(
+                    record.id,
+                    JobState.DISABLED,
+                    JobState.ENABLED,
+                    lambda job: self._resume(job, now),
                 )
             else:
-                await self._store.flip_job_states(
-                    conn, record.id, "Enabled", "Disabled", lambda _job: None
+                await tx.flip_job_states(
+                    record.id, JobState.ENABLED, JobState.DISABLED, lambda _job: None
                 )
-            await self._store.notify(conn)
+            await tx.notify()
         self._wake()
 
-    def _resume(self, record: JobRecord, now: datetime) -> int | None:
+    def _resume(self, record: StoredJob, now: datetime) -> datetime | None:
         """A re-enabled job's next time, from now: missed slots are not caught up (§5.9).
         None for a job that cannot be read: it stays off the schedule."""
         definition = self._readable_definition(record)
         if definition is None:
             return None
-        last = None if record.last_occurrence is None else from_us(record.last_occurrence)
-        found = next_occurrence(
-            definition.recurrence, from_us(record.anchor), now, last, record.occurrences_done
-        )
-        return None if found is None else to_us(found)
+        cursor = record.cursor
+        return next_occurrence(definition.recurrence, cursor.anchor, now, cursor.last, cursor.done)
 
-    async def _collection(self, conn: AsyncConnection, ref: CollectionRef) -> CollectionRecord:
-        record = await self._store.find_collection(conn, _collection_key(ref))
+    async def _collection(self, tx: JobReads, ref: CollectionRef) -> StoredCollection:
+        record = await tx.find_collection(_place(ref))
         if record is None:
             raise CollectionNotFound(
                 f"The Resource 'Microsoft.Scheduler/jobcollections/{ref.name}' under resource "
@@ -255,9 +243,9 @@ class SchedulerService:
         self, ref: JobRef, body: dict[str, Any], keep: Callable[..., dict[str, Any]]
     ) -> dict[str, Any]:
         """``body`` with the stored job's secrets that ``keep`` restores, if there is one."""
-        async with self._store.reading() as conn:
-            collection = await self._collection(conn, ref.collection)
-            existing = await self._store.find_job(conn, collection.id, ref.name.lower())
+        async with self._store.reading() as tx:
+            collection = await self._collection(tx, ref.collection)
+            existing = await tx.find_job(collection.id, ref.name)
         definition = None if existing is None else self._readable_definition(existing)
         if definition is None:
             return body
@@ -272,66 +260,29 @@ class SchedulerService:
         ``keep_schedule`` (the portal's editor), a job whose timing is unchanged keeps its
         anchor, cursor and next execution time (:mod:`jobclock.domain.revision`)."""
         now = self._clock.now()
-        async with self._store.transaction() as conn:
-            record = await self._collection(conn, ref.collection)
-            collection = _collection_view(record).collection
+        async with self._store.transaction() as tx:
+            record = await self._collection(tx, ref.collection)
+            collection = record.collection
             check_job(definition, collection, now)
             check_outbound(definition, self._outbound)
             stored = self._storable(definition)
-            existing = await self._store.find_job(conn, record.id, ref.name.lower())
+            existing = await tx.find_job(record.id, ref.name)
             if existing is None:
-                check_job_capacity(collection, await self._store.count_jobs(conn, record.id))
-            anchor = definition.start_time or now
-            state = definition.state
-            next_time = None
-            finished = None
-            if state is JobState.ENABLED:
-                next_time = first_time(definition.recurrence, anchor, now)
-                if next_time is None:
-                    state, finished = JobState.COMPLETED, to_us(now)
-            values: dict[str, Any] = {
-                "definition": stored,
-                "state": state.value,
-                "anchor": to_us(anchor),
-                "next_execution_time": None if next_time is None else to_us(next_time),
-                "last_occurrence": None,
-                "occurrences_done": 0,
-                "postponed": None,
-                "finished_at": finished,
-            }
-            if (
-                keep_schedule
-                and existing is not None
-                and self._keeps_schedule(existing, definition)
-            ):
-                values = {"definition": stored}
-            if existing is None:
-                await self._store.insert_job(
-                    conn,
-                    values
-                    | {
-                        "collection_id": record.id,
-                        "name": ref.name,
-                        "name_key": ref.name.lower(),
-                        "execution_count": 0,
-                        "failure_count": 0,
-                        "faulted_count": 0,
-                        "history_seq": 0,
-                        "busy": False,
-                        "created_at": to_us(now),
-                    },
-                )
+                check_job_capacity(collection, await tx.count_jobs(record.id))
+                await tx.insert_job(record.id, ref.name, _schedule(stored, definition, now), now)
+            elif keep_schedule and self._keeps_schedule(existing, definition):
+                await tx.replace_definition(existing.id, stored)
             else:
-                await self._store.update_job(conn, existing.id, values)
+                await tx.reschedule_job(existing.id, _schedule(stored, definition, now))
             # The answer is what was written, read back before the commit.
-            written = await self._store.find_job(conn, record.id, ref.name.lower())
+            written = await tx.find_job(record.id, ref.name)
             assert written is not None  # noqa: S101 - written just above, same transaction
             view = self._view(record, written)
-            await self._store.notify(conn)
+            await tx.notify()
         self._wake()
         return view, existing is None
 
-    def _keeps_schedule(self, existing: JobRecord, definition: JobDefinition) -> bool:
+    def _keeps_schedule(self, existing: StoredJob, definition: JobDefinition) -> bool:
         stored = self._readable_definition(existing)
         return stored is not None and keeps_schedule(timing_of(stored), timing_of(definition))
 
@@ -363,8 +314,8 @@ class SchedulerService:
                 "'properties.status' is read-only and cannot be patched.",
                 field="properties.status",
             )
-        async with self._store.reading() as conn:
-            record = await self._job(conn, ref)
+        async with self._store.reading() as tx:
+            record = await self._job(tx, ref)
         # The definition as the user last set it: a Completed or Faulted job's runtime state
         # is not part of it, so a PATCH revives the job like a PUT does (§1.3).
         definition = self._definition_of(record)
@@ -375,17 +326,17 @@ class SchedulerService:
         return (await self._save_job(ref, job_definition_from_json(merged)))[0]
 
     async def get_job(self, ref: JobRef) -> JobView:
-        async with self._store.reading() as conn:
-            collection = await self._collection(conn, ref.collection)
-            record = await self._job(conn, ref)
+        async with self._store.reading() as tx:
+            collection = await self._collection(tx, ref.collection)
+            record = await self._job(tx, ref)
         return self._view(collection, record)
 
     async def stored_job_ref(self, ref: JobRef) -> JobRef:
         """Where the job lives, spelled as stored; reads nothing of its definition, so it
         answers for a job that cannot be read too (to delete it)."""
-        async with self._store.reading() as conn:
-            collection = await self._collection(conn, ref.collection)
-            record = await self._job(conn, ref)
+        async with self._store.reading() as tx:
+            collection = await self._collection(tx, ref.collection)
+            record = await self._job(tx, ref)
         return _job_ref(collection, record)
 
     async def list_jobs(
@@ -402,17 +353,10 @@ class SchedulerService:
 
         A job that cannot be read is left out of ``items`` and named in ``unreadable``, so
         one bad row does not hide the others; ``skip`` counts both."""
-        async with self._store.reading() as conn:
-            record = await self._collection(conn, ref)
+        async with self._store.reading() as tx:
+            record = await self._collection(tx, ref)
             limit = None if top is None else top + 1
-            found = await self._store.list_jobs(
-                conn,
-                record.id,
-                None if state is None else state.value,
-                limit,
-                skip,
-                name_contains=name_contains,
-            )
+            found = await tx.list_jobs(record.id, state, limit, skip, name_contains)
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
         views: list[JobView] = []
@@ -425,52 +369,45 @@ class SchedulerService:
         return Page(views, more, unreadable)
 
     async def delete_job(self, ref: JobRef) -> None:
-        async with self._store.transaction() as conn:
-            record = await self._job(conn, ref)
-            await self._store.delete_job(conn, record.id)
+        async with self._store.transaction() as tx:
+            record = await self._job(tx, ref)
+            await tx.delete_job(record.id)
 
     async def run_job(self, ref: JobRef) -> None:
         """Run the job's action now, outside its schedule (§5.9); returns before it runs.
 
         The run is recorded like any occurrence but does not move the schedule or count
         towards ``count``."""
-        now = to_us(self._clock.now())
-        async with self._store.transaction() as conn:
-            record = await self._job(conn, ref)
+        now = self._clock.now()
+        async with self._store.transaction() as tx:
+            record = await self._job(tx, ref)
             self._definition_of(record)  # the engine could not run a job it cannot read
-            await self._store.insert_occurrences(
-                conn,
-                [
-                    {
-                        "job_id": record.id,
-                        "scheduled_time": now,
-                        "kind": "run",
-                        "repeat_count": record.occurrences_done + 1,
-                        "final": False,
-                        "phase": "main",
-                        "attempt": 0,
-                        "due_at": now,
-                        "status": "pending",
-                        "execution_tag": new_execution_tag(),
-                        "main_failed": False,
-                    }
-                ],
+            run = Occurrence(
+                job_id=record.id,
+                slot=now,
+                kind=OccurrenceKind.RUN,
+                repeat_count=record.cursor.done + 1,
+                final=False,
+                phase=Phase.MAIN,
+                attempt=0,
+                due_at=now,
+                execution_tag=new_execution_tag(),
+                main_failed=False,
             )
-            await self._store.notify(conn)
+            await tx.add_occurrence(run)
+            await tx.notify()
         self._wake()
 
     async def list_history(
         self, ref: JobRef, status: HistoryFilter, top: int | None, skip: int
     ) -> Page[HistoryView]:
         """The job's history, newest first, filtered by status, paged."""
-        async with self._store.reading() as conn:
-            collection = await self._collection(conn, ref.collection)
-            record = await self._job(conn, ref)
+        async with self._store.reading() as tx:
+            collection = await self._collection(tx, ref.collection)
+            record = await self._job(tx, ref)
             stored = _job_ref(collection, record)
             limit = None if top is None else top + 1
-            found = await self._store.list_history(
-                conn, record.id, None if status is None else status.value, limit, skip
-            )
+            found = await tx.list_history(record.id, status, limit, skip)
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
         return Page([HistoryView(stored, _entry(stored, row)) for row in items], more)
@@ -478,20 +415,20 @@ class SchedulerService:
     async def list_nodes(self) -> list[NodeView]:
         """The nodes sharing this database, by name."""
         now = self._clock.now()
-        async with self._store.reading() as conn:
-            rows = await self._store.list_nodes(conn)
+        async with self._store.reading() as tx:
+            beats = await tx.list_nodes()
         return [
-            NodeView(name, from_us(started), from_us(beat), now - from_us(beat) < NODE_TIMEOUT)
-            for name, started, beat in rows
+            NodeView(b.name, b.started_at, b.heartbeat_at, now - b.heartbeat_at < NODE_TIMEOUT)
+            for b in beats
         ]
 
     # -- the portal's reads ---------------------------------------------------------------
     async def list_all_collections(self, since: datetime) -> list[CollectionSummary]:
         """Every collection, with its job count and its attempts from ``since`` on."""
-        async with self._store.reading() as conn:
-            records = await self._store.all_collections(conn)
-            counts = await self._store.job_counts(conn)
-            statuses = await self._store.status_counts(conn, to_us(since))
+        async with self._store.reading() as tx:
+            records = await tx.all_collections()
+            counts = await tx.job_counts()
+            statuses = await tx.status_counts(since)
         summaries = []
         for record in records:
             status = statuses.get(record.id, {})
@@ -499,8 +436,8 @@ class SchedulerService:
                 CollectionSummary(
                     _collection_view(record),
                     counts.get(record.id, 0),
-                    status.get(HistoryStatus.COMPLETED.value, 0),
-                    status.get(HistoryStatus.FAILED.value, 0),
+                    status.get(HistoryStatus.COMPLETED, 0),
+                    status.get(HistoryStatus.FAILED, 0),
                 )
             )
         return summaries
@@ -516,32 +453,25 @@ class SchedulerService:
     ) -> list[AttemptBucket]:
         """``buckets`` consecutive windows of ``width`` from ``since``: the attempts of one
         job, one collection, or all, that started in each, by outcome."""
-        step = int(width / timedelta(microseconds=1))
-        async with self._store.reading() as conn:
+        async with self._store.reading() as tx:
             job_id = collection_id = None
             if job is not None:
-                job_id = (await self._job(conn, job)).id
+                job_id = (await self._job(tx, job)).id
             elif collection is not None:
-                collection_id = (await self._collection(conn, collection)).id
-            rows = await self._store.attempt_counts(
-                conn, to_us(since), step, collection_id=collection_id, job_id=job_id
-            )
+                collection_id = (await self._collection(tx, collection)).id
+            rows = await tx.attempt_counts(since, width, collection_id=collection_id, job_id=job_id)
         table = [[0, 0, 0] for _ in range(buckets)]
-        column = {
-            HistoryStatus.COMPLETED.value: 0,
-            HistoryStatus.FAILED.value: 1,
-            HistoryStatus.POSTPONED.value: 2,
-        }
+        column = {HistoryStatus.COMPLETED: 0, HistoryStatus.FAILED: 1, HistoryStatus.POSTPONED: 2}
         for index, status, count in rows:
             if 0 <= index < buckets and status in column:
                 table[index][column[status]] += count
         return [AttemptBucket(since + index * width, *counts) for index, counts in enumerate(table)]
 
     async def get_history_entry(self, ref: JobRef, history_id: str) -> HistoryView:
-        async with self._store.reading() as conn:
-            collection = await self._collection(conn, ref.collection)
-            record = await self._job(conn, ref)
-            row = await self._store.history_entry(conn, record.id, history_id)
+        async with self._store.reading() as tx:
+            collection = await self._collection(tx, ref.collection)
+            record = await self._job(tx, ref)
+            row = await tx.history_entry(record.id, history_id)
         if row is None:
             raise NotFound(f"The history entry '{history_id}' of job '{ref.name}' was not found.")
         stored = _job_ref(collection, record)
@@ -561,23 +491,17 @@ class SchedulerService:
     async def job_schedule(self, ref: JobRef) -> Scheduled:
         """Where the stored job stands: its timing as the user set it (its state before the
         engine completed it or its collection disabled it), its cursor and next time."""
-        async with self._store.reading() as conn:
-            record = await self._job(conn, ref)
-        last = None if record.last_occurrence is None else from_us(record.last_occurrence)
-        next_time = record.next_execution_time
-        return Scheduled(
-            timing_of(self._definition_of(record)),
-            Cursor(from_us(record.anchor), last, record.occurrences_done),
-            None if next_time is None else from_us(next_time),
-        )
+        async with self._store.reading() as tx:
+            record = await self._job(tx, ref)
+        return Scheduled(timing_of(self._definition_of(record)), record.cursor, record.next_time)
 
     async def upcoming_runs(self, ref: JobRef, count: int) -> list[datetime]:
         """The stored job's next ``count`` runs, as the engine claims them when on time."""
         return upcoming(await self.job_schedule(ref), count)
 
-    async def _job(self, conn: AsyncConnection, ref: JobRef) -> JobRecord:
-        collection = await self._collection(conn, ref.collection)
-        record = await self._store.find_job(conn, collection.id, ref.name.lower())
+    async def _job(self, tx: JobReads, ref: JobRef) -> StoredJob:
+        collection = await self._collection(tx, ref.collection)
+        record = await tx.find_job(collection.id, ref.name)
         if record is None:
             raise NotFound(
                 f"The Resource 'Microsoft.Scheduler/jobcollections/{ref.collection.name}/jobs/"
@@ -586,25 +510,21 @@ class SchedulerService:
             )
         return record
 
-    def job_of(self, record: JobRecord) -> Job:
+    def job_of(self, record: StoredJob) -> Job:
         """The domain job of a stored record; ``UnreadableJob`` when it cannot be read."""
         definition = self._definition_of(record)
-        try:
-            state = JobState(record.state)
-        except ValueError as exc:
-            raise _unreadable(record, f"unknown state {record.state!r}") from exc
         return Job(
             record.collection_name,
             record.name,
-            replace(definition, state=state),
-            status_of(record),
-            from_us(record.anchor),
+            replace(definition, state=record.state),
+            record.status,
+            record.cursor.anchor,
         )
 
-    def _view(self, collection: CollectionRecord, record: JobRecord) -> JobView:
+    def _view(self, collection: StoredCollection, record: StoredJob) -> JobView:
         return JobView(_job_ref(collection, record), self.job_of(record))
 
-    def _definition_of(self, record: JobRecord) -> JobDefinition:
+    def _definition_of(self, record: StoredJob) -> JobDefinition:
         """The stored definition; ``UnreadableJob`` (logged) when it cannot be decoded."""
         try:
             return self.codec.load(record.definition)
@@ -612,14 +532,14 @@ class SchedulerService:
             reason = exc.message if isinstance(exc, SchedulerError) else _reason(exc)
             raise _unreadable(record, reason) from exc
 
-    def _readable_definition(self, record: JobRecord) -> JobDefinition | None:
+    def _readable_definition(self, record: StoredJob) -> JobDefinition | None:
         try:
             return self._definition_of(record)
         except UnreadableJob:
             return None
 
 
-def _unreadable(record: JobRecord, reason: str) -> UnreadableJob:
+def _unreadable(record: StoredJob, reason: str) -> UnreadableJob:
     _log.warning(
         "job.unreadable",
         extra={
@@ -732,50 +652,43 @@ def deep_merge(stored: object, patch: object) -> object:
     return merged
 
 
-def _job_ref(collection: CollectionRecord, job: JobRecord) -> JobRef:
+def _job_ref(collection: StoredCollection, job: StoredJob) -> JobRef:
     """A job's place, spelled as stored (ids echo the stored names, not the request's)."""
-    ref = CollectionRef(collection.subscription, collection.resource_group, collection.name)
-    return JobRef(ref, job.name)
+    place = collection.place
+    return JobRef(CollectionRef(place.subscription, place.resource_group, place.name), job.name)
 
 
-def _collection_key(ref: CollectionRef) -> str:
-    return f"{ref.subscription.lower()}/{ref.resource_group.lower()}/{ref.name.lower()}"
+def _place(ref: CollectionRef) -> CollectionPlace:
+    return CollectionPlace(ref.subscription, ref.resource_group, ref.name)
 
 
-def _collection_values(collection: JobCollection) -> dict[str, Any]:
-    properties = collection_properties_to_json(collection)
-    return {
-        "location": collection.location,
-        "sku": collection.sku.value,
-        "state": collection.state.value,
-        "quota": json.dumps(properties["quota"]) if "quota" in properties else None,
-        "tags": json.dumps(dict(collection.tags)) if collection.tags else None,
-    }
+def _schedule(stored: str, definition: JobDefinition, now: datetime) -> Schedule:
+    """A new or replaced job's schedule: from its start (or now), none run yet (§5.9)."""
+    anchor = definition.start_time or now
+    state, next_time, finished = definition.state, None, None
+    if state is JobState.ENABLED:
+        next_time = first_time(definition.recurrence, anchor, now)
+        if next_time is None:
+            state, finished = JobState.COMPLETED, now
+    return Schedule(stored, state, Cursor(anchor, None, 0), next_time, finished)
 
 
-def _collection_view(record: CollectionRecord) -> CollectionView:
-    body: dict[str, Any] = {
-        "location": record.location,
-        "properties": {"sku": {"name": record.sku}, "state": record.state},
-    }
-    if record.quota:
-        body["properties"]["quota"] = json.loads(record.quota)
-    if record.tags:
-        body["tags"] = json.loads(record.tags)
-    ref = CollectionRef(record.subscription, record.resource_group, record.name)
-    return CollectionView(ref, collection_from_json(record.name, body))
+def _collection_view(record: StoredCollection) -> CollectionView:
+    place = record.place
+    ref = CollectionRef(place.subscription, place.resource_group, place.name)
+    return CollectionView(ref, record.collection)
 
 
-def _entry(ref: JobRef, row: HistoryRecord) -> HistoryEntry:
+def _entry(ref: JobRef, row: StoredEntry) -> HistoryEntry:
     return HistoryEntry(
         history_id=row.history_id,
         collection=ref.collection.name,
         job=ref.name,
-        start_time=from_us(row.start_time),
-        end_time=from_us(row.end_time),
-        expected_execution_time=from_us(row.expected_execution_time),
-        action_name=ActionName(row.action_name),
-        status=HistoryStatus(row.status),
+        start_time=row.start_time,
+        end_time=row.end_time,
+        expected_execution_time=row.expected_time,
+        action_name=row.action_name,
+        status=row.status,
         message=row.message,
         retry_count=row.retry_count,
         repeat_count=row.repeat_count,

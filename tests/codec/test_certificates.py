@@ -23,7 +23,7 @@ from jobclock.codec.job import definition_to_json, job_definition_from_json
 from jobclock.domain.actions import ClientCertificateAuthentication, HttpRequest
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.secret_box import FernetSecretBox
-from jobclock.storage.definitions import StoredDefinitions
+from jobclock.codec.stored import StoredDefinitions
 
 PFX_PASSWORD = "pfx-Pa55word-7"  # noqa: S105 - a test credential
 NOT_AFTER = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -8,7 +8,8 @@ from typing import Any
 
 from jobclock.domain.history import ActionName, HistoryStatus
 from jobclock.domain.job import JobState
-from jobclock.domain.occurrences import to_us
+from jobclock.domain.records import StoredJob
+from jobclock.ports import JobReads
 from tests.system import T0, System
 
 MINUTE = timedelta(minutes=1)
@@ -281,15 +282,19 @@ def test_a_failed_recording_keeps_the_results_for_the_next_try(system: System) -
     system.collection()
     ref = system.job("once", {"startTime": "2024-01-01T00:00:00Z"})
     store = system.store
-    original = store.insert_history
+    original = store.record
     failures = [RuntimeError("deadlock detected")]
 
-    async def flaky(conn: object, rows: object) -> None:
-        if failures:
-            raise failures.pop()
-        await original(conn, rows)  # type: ignore[arg-type]
+    async def flaky(node: Any, keys: Any, plan: Any) -> None:
+        async def failing_write(held: Any, jobs: Any) -> Any:
+            writes = await plan(held, jobs)  # decided, then the transaction fails
+            if failures:
+                raise failures.pop()
+            return writes
 
-    store.insert_history = flaky  # type: ignore[method-assign]
+        await original(node, keys, failing_write)
+
+    store.record = flaky  # type: ignore[method-assign]
     system.clock.set(T0)
     try:
         system.tick()
@@ -331,7 +336,7 @@ def test_slots_overdue_before_a_late_run_started_wait_for_it_unpostponed(
     late = T0 + timedelta(seconds=3, milliseconds=500)
     system.clock.set(late)
     [first] = system.run(system.engine._schedule(late, 10))  # slot 1 claimed, still running
-    assert first.occurrence.scheduled_time == to_us(T0 + timedelta(seconds=1))
+    assert first.occurrence.slot == T0 + timedelta(seconds=1)
     assert system.run(system.engine._schedule(late, 10)) == []  # slots 2-3 wait: backlog
     system.clock.set(T0 + timedelta(seconds=4, milliseconds=200))
     # Slot 4 is still behind slots 2-3 in the job's cursor: nothing is due or postponed.
@@ -431,21 +436,23 @@ def test_a_job_disabled_while_its_attempt_runs_stays_disabled(system: System) ->
     for item in running:
         system.run(system.engine._attempt(item))
     store = system.store
-    read_jobs = store.jobs_by_ids
+    record = store.record
 
     disabling: list[asyncio.Task[None]] = []
 
-    async def disable_right_after_the_read(conn: Any, ids: Any, **options: Any) -> Any:
-        found = await read_jobs(conn, ids, **options)  # the recording has read the jobs...
-        # ...then the user disables: on PostgreSQL that waits for the rows the recording
-        # locked; on SQLite it may commit between the recording's read and its write.
-        disabling.append(asyncio.create_task(system.service.disable_collection(collection)))
-        await asyncio.sleep(0.05)
-        return found
+    async def disable_right_after_the_read(node: Any, keys: Any, plan: Any) -> None:
+        async def decide(held: Any, jobs: Any) -> Any:
+            # The recording has read the jobs; then the user disables (which waits for the
+            # rows or the write lock the recording holds, or commits in between).
+            disabling.append(asyncio.create_task(system.service.disable_collection(collection)))
+            await asyncio.sleep(0.05)
+            return await plan(held, jobs)
 
-    store.jobs_by_ids = disable_right_after_the_read  # type: ignore[method-assign]
+        await record(node, keys, decide)
+
+    store.record = disable_right_after_the_read  # type: ignore[method-assign]
     system.run(system.engine._record())
-    store.jobs_by_ids = read_jobs  # type: ignore[method-assign]
+    store.record = record  # type: ignore[method-assign]
     system.run(disabling[0])
     assert system.status(every).state is JobState.DISABLED
     # Disabled when the disable came first; Completed when it waited for the recording's
@@ -457,10 +464,6 @@ def test_a_job_disabled_while_its_attempt_runs_stays_disabled(system: System) ->
 def test_a_job_whose_stored_definition_cannot_be_read_is_faulted_alone(system: System) -> None:
     """One job's bad data never stops another job: the engine faults the unreadable job,
     records why in its history, and goes on firing the others."""
-    from sqlalchemy import update
-
-    from jobclock.storage.tables import jobs
-
     system.collection()
     every = {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Second"}}
     healthy = system.job("healthy", every)
@@ -468,15 +471,10 @@ def test_a_job_whose_stored_definition_cannot_be_read_is_faulted_alone(system: S
     assert system.status(bad).state is JobState.ENABLED  # readable until it is corrupted
 
     async def corrupt() -> None:  # as an older version could have stored it
-        async with system.store.transaction() as conn:
-            stored = (
-                (await conn.execute(jobs.select().where(jobs.c.name == "bad"))).one().definition
-            )
-            await conn.execute(
-                update(jobs)
-                .where(jobs.c.name == "bad")
-                .values(definition=stored.replace("2024-01-01T00:00:00Z", "999-01-01T00:00:00Z"))
-            )
+        async with system.store.transaction() as tx:
+            stored = await _stored_job(tx, "bad")
+            broken = stored.definition.replace("2024-01-01T00:00:00Z", "999-01-01T00:00:00Z")
+            await tx.replace_definition(stored.id, broken)
 
     system.run(corrupt())
     system.engine._cache.clear()
@@ -486,20 +484,27 @@ def test_a_job_whose_stored_definition_cannot_be_read_is_faulted_alone(system: S
     assert {e.status for e in system.history(healthy)} == {HistoryStatus.COMPLETED}
 
     async def bad_row() -> Any:
-        async with system.store.transaction() as conn:
-            return (await conn.execute(jobs.select().where(jobs.c.name == "bad"))).one()
+        async with system.store.reading() as tx:
+            return await _stored_job(tx, "bad")
 
     row = system.run(bad_row())
-    assert (row.state, row.next_execution_time) == ("Faulted", None)
+    assert (row.state, row.next_time) == (JobState.FAULTED, None)
 
     async def entries_of(job_id: int) -> Any:
-        async with system.store.transaction() as conn:
-            return await system.store.list_history(conn, job_id, None, None, 0)
+        async with system.store.reading() as tx:
+            return await tx.list_history(job_id, None, None, 0)
 
     [entry] = system.run(entries_of(row.id))
-    assert entry.status == "Failed"
+    assert entry.status is HistoryStatus.FAILED
     assert "cannot be read" in entry.message
-    assert entry.expected_execution_time == to_us(T0)
+    assert entry.expected_time == T0
+
+
+async def _stored_job(tx: JobReads, name: str) -> StoredJob:
+    [collection] = await tx.all_collections()
+    found = await tx.find_job(collection.id, name)
+    assert found is not None
+    return found
 
 
 def test_an_attempt_claimed_ahead_does_not_fire_once_its_job_is_disabled(

@@ -75,7 +75,7 @@ async def test_migrations_yield_the_table_definitions(empty_store: SqlStore) -> 
 
 async def test_the_comparison_notices_a_missing_column(empty_store: SqlStore) -> None:
     await empty_store.migrate()
-    async with empty_store.transaction() as conn:
+    async with empty_store.writing_connection() as conn:
         await conn.exec_driver_sql("ALTER TABLE jobs DROP COLUMN postponed")
     async with empty_store.engine.connect() as conn:
         diff = await conn.run_sync(_diff)

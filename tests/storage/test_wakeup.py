@@ -28,8 +28,8 @@ async def test_a_notify_from_another_store_wakes_the_listener() -> None:
         try:
             # The listener subscribes asynchronously: notify until it hears one.
             for _ in range(50):
-                async with writing.transaction() as conn:
-                    await writing.notify(conn)
+                async with writing.transaction() as tx:
+                    await tx.notify()
                 try:
                     await asyncio.wait_for(heard.wait(), timeout=0.2)
                     break
@@ -58,6 +58,6 @@ async def test_on_sqlite_there_is_nothing_to_listen_to(tmp_path: Path) -> None:
 
 
 async def _notify_and_fail(store: SqlStore) -> None:
-    async with store.transaction() as conn:
-        await store.notify(conn)
+    async with store.transaction() as tx:
+        await tx.notify()
         raise RuntimeError

@@ -116,12 +116,12 @@ async def test_a_write_transaction_holds_the_write_lock_from_its_first_read(
     await first.create_schema()
     try:
         events: list[str] = []
-        async with first.transaction() as conn:
+        async with first.writing_connection() as conn:
             await conn.exec_driver_sql("SELECT count(*) FROM jobs")
             events.append("first read")
 
             async def other() -> None:
-                async with second.transaction() as other_conn:
+                async with second.writing_connection() as other_conn:
                     events.append("second in")
                     await other_conn.exec_driver_sql("SELECT 1")
 

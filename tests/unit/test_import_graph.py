@@ -15,8 +15,6 @@ import ast
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "jobclock"
 
@@ -236,7 +234,6 @@ def sql_imports(modules: Mapping[str, Path]) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: the store port is in progress")
 def test_the_engine_and_the_services_import_no_sql() -> None:
     found = sql_imports(module_files())
     assert not found, "; ".join(f"{name} imports {', '.join(bad)}" for name, bad in found.items())

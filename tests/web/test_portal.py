@@ -18,6 +18,7 @@ from jobclock.api.app import create_app
 from jobclock.codec.recurrence import recurrence_from_json
 from jobclock.domain.instants import format_instant_seconds
 from jobclock.domain.occurrences import preview as engine_preview
+from jobclock.domain.records import EngineWrites
 from jobclock.services import keep_secrets
 from jobclock.web import create_portal, with_portal
 from tests.contract.rows import history_row
@@ -196,12 +197,12 @@ def test_text_from_targets_is_escaped(browser: Browser) -> None:
     store = browser.system.store
 
     async def insert() -> None:
-        async with store.transaction() as conn:
-            collection = (await store.all_collections(conn))[0]
-            record = await store.find_job(conn, collection.id, "echo")
+        async with store.transaction() as tx:
+            collection = (await tx.all_collections())[0]
+            record = await tx.find_job(collection.id, "echo")
             assert record is not None
             row = history_row(record.id, message="<script>alert(1)</script>", history_id="h1")
-            await store.insert_history(conn, [row])
+            await tx.apply(EngineWrites(entries=[row]), None)
 
     browser.system.run(insert())
     for path in (COLLECTION + "/jobs/echo", COLLECTION + "/jobs/echo/history/h1"):

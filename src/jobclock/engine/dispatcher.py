@@ -20,31 +20,25 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from jobclock.codec.stored import StoredDefinitions
 from jobclock.domain.actions import ActionType, ErrorAction, JobAction
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.history import ActionName
 from jobclock.domain.job import JobDefinition
-from jobclock.domain.occurrences import from_us, to_us
 from jobclock.domain.planning import DEFAULT_MISFIRE_GRACE, Phase, chained, claim
-from jobclock.engine.leases import Leases, OccurrenceKey
-from jobclock.engine.recording import (
-    CHUNK,
-    Claimed,
-    Finished,
-    Recorder,
-    cursor_of,
-    cursor_values,
-    key,
-    occurrence_record,
-    occurrence_row,
+from jobclock.domain.records import (
+    EngineWrites,
+    Occurrence,
+    OccurrenceKey,
+    OccurrenceKind,
+    StoredJob,
 )
-from jobclock.ports import ActionExecutor, Clock, Wakeup
-from jobclock.storage.definitions import StoredDefinitions
-from jobclock.storage.sql_store import JobRecord, OccurrenceRecord, SqlStore
+from jobclock.engine.leases import Leases
+from jobclock.engine.recording import CHUNK, Claimed, Finished, Recorder, moved, new_occurrence
+from jobclock.ports import ActionExecutor, Clock, JobStore, Wakeup
 
 log = logging.getLogger("jobclock.engine")
 
@@ -79,7 +73,7 @@ class Engine:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: JobStore,
         definitions: StoredDefinitions,
         executors: Mapping[ActionType, ActionExecutor],
         clock: Clock,
@@ -233,21 +227,16 @@ class Engine:
             return
         self._recheck = False
         waiting = {key: job for key, (_, job) in self._waiting.items()}
-        if not waiting:
-            return
-        async with self._store.reading() as conn:
-            enabled = await self._store.enabled_jobs(conn, set(waiting.values()))
-            dropped = [key for key, job in waiting.items() if job not in enabled]
-            dropped = [key for key in dropped if key in self._waiting]  # not started meanwhile
-            for key in dropped:
-                self._waiting.pop(key)[0].cancel()
-            await self._store.delete_occurrences(conn, dropped)
-            freed = sorted({key[0] for key in dropped if key[2] == "scheduled"})
-            await self._store.update_jobs(
-                conn, [{"id": job, "busy": False, "busy_since": None} for job in freed]
-            )
+        dropped = await self._store.drop_waiting(waiting, self._cancel_waiting)
         if dropped:
             log.info("attempt.dropped", extra={"event": "attempt.dropped", "count": len(dropped)})
+
+    def _cancel_waiting(self, keys: list[OccurrenceKey]) -> list[OccurrenceKey]:
+        """Cancel these attempts claimed ahead, those not started meanwhile; which were."""
+        dropped = [key for key in keys if key in self._waiting]
+        for key in dropped:
+            self._waiting.pop(key)[0].cancel()
+        return dropped
 
     async def _sleep(self, until: datetime, stop: asyncio.Event) -> None:
         sleeper = asyncio.ensure_future(self._clock.sleep_until(until))
@@ -257,17 +246,16 @@ class Engine:
             task.cancel()
 
     async def _next_wakeup(self, now: datetime) -> datetime:
-        async with self._store.reading() as conn:
-            # A busy job's slot counts once it is beyond the lookahead (nearer, waking for
-            # it could only spin until it is due).
-            found = await self._store.next_wakeup(conn, to_us(now + self.settings.lookahead))
+        # A busy job's slot counts once it is beyond the lookahead (nearer, waking for it
+        # could only spin until it is due).
+        found = await self._store.next_wakeup(now + self.settings.lookahead)
         idle = now + self.settings.idle
         if self._in_flight and self.settings.concurrency - len(self._in_flight) <= 0:
             return idle  # woken when an attempt finishes
-        return idle if found is None else min(idle, from_us(found))
+        return idle if found is None else min(idle, found)
 
     # -- scheduling ----------------------------------------------------------------------
-    def _definition(self, record: JobRecord) -> JobDefinition:
+    def _definition(self, record: StoredJob) -> JobDefinition:
         found = self._cache.get(record.definition)
         if found is None:
             if len(self._cache) > 100_000:
@@ -287,93 +275,82 @@ class Engine:
         limit = min(capacity, self.settings.batch)
         if limit <= 0:
             return []
-        async with self._store.transaction() as conn:
-            due = await self._store.due_jobs(conn, to_us(now + ahead), limit)
-            if not due:
-                return []
-            plan = await self._plan(due, now)
-            await self._store.insert_occurrences(conn, plan.occurrences)
-            await self._store.update_jobs(conn, plan.updates)
-            await self._recorder.fault_unreadable(conn, plan.unreadable, now)
-        return plan.started
+        plans: list[_Plan] = []
 
-    async def _plan(self, due: list[JobRecord], now: datetime) -> _Plan:
+        async def plan(due: list[StoredJob]) -> EngineWrites:
+            plans.append(await self._plan(due, now))
+            return plans[-1].writes
+
+        await self._store.schedule_due(now + ahead, limit, plan, self._leases.taken(now))
+        return plans[-1].started if plans else []
+
+    async def _plan(self, due: list[StoredJob], now: datetime) -> _Plan:
         """What scheduling writes for these due jobs: each job's cursor and the occurrence it
         runs now (leased to this node, as running), or why it cannot be read."""
         plan = _Plan()
-        lease_expiry = self._leases.until(now)
         for index, record in enumerate(due):
             if index % CHUNK == CHUNK - 1:
                 await asyncio.sleep(0)  # let the attempts' timers fire on time
             try:
-                update, occurrence = self._schedule_job(record, now)
+                definition = self._definition(record)
+                update, occurrence = self._schedule_job(record, definition, now)
             except Exception as error:  # this job's stored data: it alone stops
-                plan.unreadable.append((record, error))
+                self._recorder.fault(plan.writes, [(record, error)], now)
                 continue
-            plan.updates.append(update)
-            if occurrence is None:
-                continue
-            occurrence |= {
-                "status": "running",
-                "lease_owner": self.settings.node,
-                "lease_expiry": lease_expiry,
-            }
-            claimed = Claimed(occurrence_record(occurrence), record, self._definition(record))
-            plan.started.append(claimed)
-            plan.occurrences.append(occurrence)
+            plan.writes.cursors.append(update)
+            if occurrence is not None:
+                plan.writes.started.append(occurrence)
+                plan.started.append(Claimed(occurrence, record, definition))
         return plan
 
     def _schedule_job(
-        self, record: JobRecord, now: datetime
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The job's new cursor, and the occurrence to write if one runs now (due jobs are
-        never busy: a busy job's slots are decided when its occurrence is recorded)."""
-        definition = self._definition(record)
-        assert record.next_execution_time is not None  # noqa: S101 - due jobs have one
-        slot = from_us(record.next_execution_time)
+        self, record: StoredJob, definition: JobDefinition, now: datetime
+    ) -> tuple[StoredJob, Occurrence | None]:
+        """The job with its new cursor, and the occurrence that runs now if one does (due
+        jobs are never busy: a busy job's slots are decided when its occurrence is
+        recorded)."""
+        slot = record.next_time
+        assert slot is not None  # noqa: S101 - due jobs have one
         decision = claim(
             definition.recurrence,
-            cursor_of(record),
+            record.cursor,
             slot,
             now,
             chained=chained(definition.start_time, definition.recurrence),
             grace=self.settings.misfire_grace,
         )
-        update: dict[str, Any] = cursor_values(record.id, decision) | {
-            "busy": record.busy,
-            "busy_since": record.busy_since,
-        }
+        update = moved(record, decision)
         if not decision.run:
             log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})
             return update, None
-        update["busy"] = True
-        slot = decision.slot  # a job that never ran starts at its latest due slot
-        update["busy_since"] = to_us(max(now, slot))  # when it starts
-        occurrence = occurrence_row(
-            record.id, slot, "scheduled", decision.cursor.done, decision.final
-        )
+        # A job that never ran starts at its latest due slot; it is busy from its start.
+        update = replace(update, busy=True, busy_since=max(now, decision.slot))
+        occurrence = new_occurrence(
+            record.id, decision.slot, OccurrenceKind.SCHEDULED, decision.cursor.done,
+            decision.final,
+        )  # fmt: skip
         return update, occurrence
 
     async def _claim_attempts(self, now: datetime, limit: int) -> list[Claimed]:
+        """Retries, runs and taken-over attempts due now, at most ``limit``; an attempt of
+        a job that cannot be read is dropped and its job faulted."""
         if limit <= 0:
             return []
-        async with self._store.transaction() as conn:
-            attempts = await self._store.due_attempts(
-                conn, to_us(now), limit, self.settings.node, to_us(now + self.settings.lease)
-            )
-            records = await self._store.jobs_by_ids(conn, (item.job_id for item in attempts))
-            claimed, unreadable, dropped = [], {}, []
-            for item in attempts:
-                record = records.get(item.job_id)
-                if record is None:
-                    continue
+        claimed: list[Claimed] = []
+
+        async def plan(found: list[tuple[Occurrence, StoredJob]]) -> EngineWrites:
+            claimed.clear()  # a retried transaction starts again
+            writes, broken = EngineWrites(), {}
+            for occurrence, record in found:
                 try:
-                    claimed.append(Claimed(item, record, self._definition(record)))
+                    claimed.append(Claimed(occurrence, record, self._definition(record)))
                 except Exception as error:  # this job's stored data: it alone stops
-                    unreadable[record.id] = (record, error)
-                    dropped.append(key(item))
-            await self._store.delete_occurrences(conn, dropped)
-            await self._recorder.fault_unreadable(conn, list(unreadable.values()), now)
+                    broken[record.id] = (record, error)
+                    writes.done.append(occurrence.key)
+            self._recorder.fault(writes, list(broken.values()), now)
+            return writes
+
+        await self._store.claim_attempts(now, limit, self._leases.taken(now), plan)
         return claimed
 
     # -- attempts ------------------------------------------------------------------------
@@ -385,7 +362,7 @@ class Engine:
             await self._until_due(occurrence)
         action = definition.action
         target, context = _invocation(occurrence, record, action, self.settings.region)
-        held = key(occurrence)
+        held = occurrence.key
         self._leases.held.add(held)
         try:
             async with self._slots:
@@ -408,19 +385,19 @@ class Engine:
         if notify:
             self.wake()
 
-    async def _until_due(self, occurrence: OccurrenceRecord) -> None:
+    async def _until_due(self, occurrence: Occurrence) -> None:
         """Wait for the occurrence's due time (a slot claimed ahead); meanwhile it can be
         dropped (see ``changed``)."""
-        delay = (from_us(occurrence.due_at) - self._clock.now()).total_seconds()
+        delay = (occurrence.due_at - self._clock.now()).total_seconds()
         if delay <= 0:
             return
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - always run as a task
-        self._waiting[key(occurrence)] = (task, occurrence.job_id)
+        self._waiting[occurrence.key] = (task, occurrence.job_id)
         try:
             await asyncio.sleep(delay)
         finally:
-            self._waiting.pop(key(occurrence), None)
+            self._waiting.pop(occurrence.key, None)
 
     async def _invoke(self, invocation: Invocation, context: AttemptContext) -> AttemptResult:
         executor = self._executors.get(invocation.type)
@@ -439,13 +416,11 @@ class Engine:
             return
         self._next_purge = now + self.settings.purge_every
         settings = self.settings
-        async with self._store.transaction() as conn:
-            entries, removed = await self._store.purge(
-                conn,
-                to_us(now - settings.history_retention),
-                settings.history_per_job,
-                to_us(now - settings.finished_retention),
-            )
+        entries, removed = await self._store.purge(
+            now - settings.history_retention,
+            settings.history_per_job,
+            now - settings.finished_retention,
+        )
         if entries or removed:
             log.info(
                 "retention.purged",
@@ -458,17 +433,15 @@ class _Plan:
     """What one scheduling transaction writes (see ``Engine._plan``)."""
 
     started: list[Claimed] = field(default_factory=list)
-    occurrences: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    unreadable: list[tuple[JobRecord, Exception]] = field(default_factory=list)
+    writes: EngineWrites = field(default_factory=EngineWrites)
 
 
 def _invocation(
-    occurrence: OccurrenceRecord, record: JobRecord, action: JobAction, region: str
+    occurrence: Occurrence, record: StoredJob, action: JobAction, region: str
 ) -> tuple[JobAction | ErrorAction, AttemptContext]:
     """The action an attempt invokes (the main one, or the error action in its phase) and
     the context its executor sends along (§5.2)."""
-    phase = Phase(occurrence.phase)
+    phase = occurrence.phase
     target: JobAction | ErrorAction = action
     if phase is Phase.ERROR and action.error_action is not None:
         target = action.error_action
@@ -478,7 +451,7 @@ def _invocation(
         job=record.name,
         execution_tag=occurrence.execution_tag,
         request_id=str(uuid.UUID(int=random.getrandbits(128), version=4)),
-        expected_time=from_us(occurrence.scheduled_time if first else occurrence.due_at),
+        expected_time=occurrence.slot if first else occurrence.due_at,
         region=region,
         action_name=ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION,
         retry_count=occurrence.attempt,

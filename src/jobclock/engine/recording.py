@@ -1,10 +1,10 @@
 """The engine's recording: finished attempts become history, retries, follow-ups and job
-cursors, in one transaction per batch.
+cursors, in one store transaction per batch (:meth:`jobclock.ports.JobStore.record`).
 
 What follows an attempt and an occurrence is decided by :mod:`jobclock.domain.planning`
-(:func:`attempted`, :func:`after_occurrence`); this module turns the decisions into rows.
-An attempt whose lease another node took over is not recorded here (that node records it,
-exactly once); a job deleted while its attempt ran is skipped.
+(:func:`attempted`, :func:`after_occurrence`); this module turns the decisions into the
+store's write objects. An attempt whose lease another node took over is not recorded here
+(that node records it, exactly once); a job deleted while its attempt ran is skipped.
 """
 
 from __future__ import annotations
@@ -12,18 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from jobclock.domain.actions import JobAction
 from jobclock.domain.execution import AttemptResult
 from jobclock.domain.history import ActionName, HistoryStatus, history_id
-from jobclock.domain.job import JobDefinition, JobState, JobStatus
-from jobclock.domain.occurrences import from_us, to_us
+from jobclock.domain.job import JobDefinition, JobState
 from jobclock.domain.planning import (
     Claim,
-    Cursor,
     Overlap,
     Phase,
     Step,
@@ -33,9 +30,16 @@ from jobclock.domain.planning import (
     chained,
     postponed_message,
 )
-from jobclock.engine.leases import OccurrenceKey
-from jobclock.storage.definitions import status_of
-from jobclock.storage.sql_store import JobRecord, OccurrenceRecord, SqlStore
+from jobclock.domain.records import (
+    EngineWrites,
+    JobEnd,
+    Occurrence,
+    OccurrenceKey,
+    OccurrenceKind,
+    StoredEntry,
+    StoredJob,
+)
+from jobclock.ports import JobStore
 from jobclock.tags import new_execution_tag
 
 log = logging.getLogger("jobclock.engine")
@@ -49,8 +53,8 @@ CHUNK = 32
 class Claimed:
     """An attempt claimed to run: its occurrence, its job and the job's definition."""
 
-    occurrence: OccurrenceRecord
-    job: JobRecord
+    occurrence: Occurrence
+    job: StoredJob
     definition: JobDefinition
 
 
@@ -58,24 +62,12 @@ class Claimed:
 class Finished:
     """An attempt that has run, waiting to be recorded."""
 
-    occurrence: OccurrenceRecord
-    job: JobRecord
+    occurrence: Occurrence
+    job: StoredJob
     action: JobAction
     started: datetime
     ended: datetime
     result: AttemptResult
-
-
-@dataclass(slots=True)
-class _Writes:
-    """The statements one recording batch issues."""
-
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    done: list[OccurrenceKey] = field(default_factory=list)
-    continued: list[dict[str, Any]] = field(default_factory=list)
-    follow_ups: list[dict[str, Any]] = field(default_factory=list)
-    finished: list[dict[str, Any]] = field(default_factory=list)  # Completed or Faulted
-    cursors: list[dict[str, Any]] = field(default_factory=list)  # after an overlap
 
 
 class Recorder:
@@ -83,8 +75,8 @@ class Recorder:
 
     def __init__(
         self,
-        store: SqlStore,
-        definition: Callable[[JobRecord], JobDefinition],
+        store: JobStore,
+        definition: Callable[[StoredJob], JobDefinition],
         node: str,
         grace: timedelta,
     ) -> None:
@@ -101,84 +93,78 @@ class Recorder:
             return
         batch, self.finished = self.finished, []
         try:
-            await self._record_batch(batch)
+            await self._store.record(
+                self._node,
+                [item.occurrence.key for item in batch],
+                lambda held, jobs: self._plan(batch, held, jobs),
+            )
         except BaseException:
             self.finished = batch + self.finished
             raise
 
-    async def _record_batch(self, batch: list[Finished]) -> None:
-        async with self._store.transaction() as conn:
-            held = await self._store.still_leased(
-                conn, self._node, [key(item.occurrence) for item in batch]
-            )
-            records = await self._store.jobs_by_ids(
-                conn, (item.job.id for item in batch), lock=True
-            )
-            writes = _Writes()
-            for index, item in enumerate(batch):
-                if index % CHUNK == CHUNK - 1:
-                    await asyncio.sleep(0)  # let the attempts' timers fire on time
-                record = records.get(item.job.id)
-                if record is None:
-                    continue  # the job was deleted while its attempt ran
-                if key(item.occurrence) not in held:
-                    log.warning("attempt.lease_lost", extra={"event": "attempt.lease_lost"})
-                    continue
-                self._record_one(item, record, writes)
-            await self._write(conn, writes, records)
+    async def _plan(
+        self, batch: list[Finished], held: set[OccurrenceKey], stored: dict[int, StoredJob]
+    ) -> EngineWrites:
+        """What the batch writes, given the leases still held and the jobs as stored."""
+        writes = EngineWrites()
+        jobs: dict[int, StoredJob] = {}  # each job as the batch has left it so far
+        for index, item in enumerate(batch):
+            if index % CHUNK == CHUNK - 1:
+                await asyncio.sleep(0)  # let the attempts' timers fire on time
+            record = jobs.get(item.job.id) or stored.get(item.job.id)
+            if record is None:
+                continue  # the job was deleted while its attempt ran
+            if item.occurrence.key not in held:
+                log.warning("attempt.lease_lost", extra={"event": "attempt.lease_lost"})
+                continue
+            jobs[record.id] = self._record_one(item, record, writes)
+        writes.progress = list(jobs.values())
+        writes.cursors = [jobs[job.id] for job in writes.cursors]
+        return writes
 
-    async def _write(self, conn: Any, writes: _Writes, records: dict[int, JobRecord]) -> None:
-        await self._store.insert_history(conn, writes.entries)
-        await self._store.delete_occurrences(conn, writes.done)
-        await self._store.update_occurrences(conn, writes.continued)
-        await self._store.insert_occurrences(conn, writes.follow_ups)
-        await self._store.update_jobs(conn, [_job_values(record) for record in records.values()])
-        await self._store.update_jobs(conn, writes.cursors)
-        await self._store.finish_jobs(conn, writes.finished)
-
-    def _record_one(self, item: Finished, record: JobRecord, writes: _Writes) -> None:
+    def _record_one(self, item: Finished, record: StoredJob, writes: EngineWrites) -> StoredJob:
+        """One attempt: its history entry and the job's counters; what follows it."""
         occurrence = item.occurrence
-        phase = Phase(occurrence.phase)
         decision = attempted(
             item.action,
-            phase,
+            occurrence.phase,
             occurrence.attempt,
             item.result.succeeded,
             occurrence.main_failed,
             item.ended,
-            status_of(record),
+            record.status,
         )
-        _count(record, decision.status)
+        status = decision.status  # the counters; its times are the job's own
         if decision.first:
-            record.last_execution_time = to_us(item.started)
-        record.history_seq += 1
-        writes.entries.append(_attempt_entry(item, record, phase, decision.first))
+            status = replace(status, last_execution_time=item.started)
+        record = replace(record, status=status, history_seq=record.history_seq + 1)
+        writes.entries.append(_attempt_entry(item, record, decision.first))
         if decision.step.kind is not StepKind.DONE:
             writes.continued.append(_continued(occurrence, decision.step))
-            return
-        writes.done.append(key(occurrence))
-        if occurrence.kind == "scheduled":
-            self._end_occurrence(item, record, decision.step, writes)
+            return record
+        writes.done.append(occurrence.key)
+        if occurrence.kind is OccurrenceKind.SCHEDULED:
+            record = self._end_occurrence(item, record, decision.step, writes)
+        return record
 
     def _end_occurrence(
-        self, item: Finished, record: JobRecord, step: Step, writes: _Writes
-    ) -> None:
+        self, item: Finished, record: StoredJob, step: Step, writes: EngineWrites
+    ) -> StoredJob:
         """The job's scheduled occurrence is over: it is free again, and what follows is
         :func:`planning.after_occurrence` (its series ended, or slots waited for it)."""
-        busy_since = item.started if record.busy_since is None else from_us(record.busy_since)
-        record.busy, record.busy_since, record.postponed = False, None, None
+        busy_since = record.busy_since or item.started
+        record = replace(record, busy=False, busy_since=None)
         try:
-            definition = self._definition(record)
+            definition: JobDefinition | None = self._definition(record)
         except Exception:  # unreadable now: faulted when it next comes due
             definition = None
-        waiting = record.next_execution_time
         ending = after_occurrence(
-            state=JobState(record.state),
+            state=record.state,
             final=item.occurrence.final,
             main_failed=step.main_failed,
             recurrence=None if definition is None else definition.recurrence,
-            cursor=cursor_of(record),
-            waiting=None if waiting is None else from_us(waiting),
+            cursor=record.cursor,
+            waiting=record.next_time,
             busy_since=busy_since,
             ended=item.ended,
             chained=definition is not None
@@ -186,231 +172,151 @@ class Recorder:
             grace=self._grace,
         )
         if ending.state is not None:
-            record.state = ending.state.value
-            record.next_execution_time = None
-            record.finished_at = to_us(item.ended)
-            writes.finished.append(
-                {"id": record.id, "state": record.state, "finished_at": record.finished_at}
-            )
+            status = replace(record.status, next_execution_time=None)
+            record = replace(record, state=ending.state, status=status, finished_at=item.ended)
+            writes.ended.append(JobEnd(record.id, ending.state, item.ended))
         if ending.overlap is not None:
-            self._postpone(record, ending.overlap, busy_since, item.ended, writes)
+            record = _postpone(record, ending.overlap, busy_since, item.ended, writes)
+        return record
 
-    def _postpone(
-        self,
-        record: JobRecord,
-        overlap: Overlap,
-        busy_since: datetime,
-        ended: datetime,
-        writes: _Writes,
-    ) -> None:
-        """The slots that came due while the job's occurrence ran (§5.1): one Postponed entry
-        for all of them, and the latest runs now."""
-        resume = overlap.resume
-        record.history_seq += 1
-        writes.entries.append(
-            engine_entry(
-                record,
-                ended,
-                to_us(overlap.waited[0]),
-                HistoryStatus.POSTPONED,
-                postponed_message(overlap, busy_since),
-                resume.cursor.done,
-            )
-        )
-        writes.cursors.append(cursor_values(record.id, resume))
-        if resume.run:
-            writes.follow_ups.append(
-                occurrence_row(
-                    record.id, resume.slot, "scheduled", resume.cursor.done, resume.final
-                )
-                | {"due_at": to_us(ended)}
-            )
-            record.busy = True
-            record.busy_since = to_us(ended)
-
-    async def fault_unreadable(
-        self, conn: Any, broken: list[tuple[JobRecord, Exception]], now: datetime
+    def fault(
+        self, writes: EngineWrites, broken: list[tuple[StoredJob, Exception]], now: datetime
     ) -> None:
         """Jobs whose stored definition cannot be read (written by an older version, or a
         secret sealed with another key) are faulted, each with a history entry that says
-        why, so they stop coming due and every other job goes on. A PUT revives them."""
-        if not broken:
-            return
-        entries, sequences = [], []
+        why, so they stop coming due and every other job goes on. A PUT revives them.
+        Their occurrence (if any) is dropped: a PUT that revives one finds it free."""
         for record, error in broken:
             log.error(
                 "job.unreadable",
                 extra={"event": "job.unreadable", "id": record.id, "error": repr(error)},
             )
-            record.history_seq += 1
-            # Its occurrence (if any) is dropped: a PUT that revives it finds it free.
-            sequences.append(
-                {
-                    "id": record.id,
-                    "history_seq": record.history_seq,
-                    "busy": False,
-                    "busy_since": None,
-                }
+            faulted = replace(
+                record, history_seq=record.history_seq + 1, busy=False, busy_since=None
             )
-            entries.append(_unreadable_entry(record, error, now))
-        await self._store.insert_history(conn, entries)
-        await self._store.update_jobs(conn, sequences)
-        finished = to_us(now)
-        await self._store.finish_jobs(
-            conn,
-            [
-                {"id": record.id, "state": JobState.FAULTED.value, "finished_at": finished}
-                for record, _ in broken
-            ],
+            writes.progress.append(faulted)
+            writes.entries.append(
+                history_entry(
+                    faulted,
+                    now,
+                    now,
+                    record.next_time or now,
+                    HistoryStatus.FAILED,
+                    f"The job's stored definition cannot be read ({error}); the job is "
+                    "faulted and will not run until it is replaced (PUT) or deleted.",
+                    repeat_count=record.cursor.done,
+                )
+            )
+            writes.ended.append(JobEnd(record.id, JobState.FAULTED, now))
+
+
+def _postpone(
+    record: StoredJob, overlap: Overlap, busy_since: datetime, ended: datetime, writes: EngineWrites
+) -> StoredJob:
+    """The slots that came due while the job's occurrence ran (§5.1): one Postponed entry
+    for all of them, and the latest runs now."""
+    resume = overlap.resume
+    record = replace(record, history_seq=record.history_seq + 1)
+    writes.entries.append(
+        history_entry(
+            record,
+            ended,
+            ended,
+            overlap.waited[0],
+            HistoryStatus.POSTPONED,
+            postponed_message(overlap, busy_since),
+            repeat_count=resume.cursor.done,
         )
+    )
+    record = moved(record, resume)
+    if resume.run:
+        follow_up = new_occurrence(
+            record.id, resume.slot, OccurrenceKind.SCHEDULED, resume.cursor.done, resume.final
+        )
+        writes.follow_ups.append(replace(follow_up, due_at=ended))
+        record = replace(record, busy=True, busy_since=ended)
+    writes.cursors.append(record)
+    return record
 
 
-def _count(record: JobRecord, status: JobStatus) -> None:
-    record.execution_count = status.execution_count
-    record.failure_count = status.failure_count
-    record.faulted_count = status.faulted_count
-
-
-def _attempt_entry(item: Finished, record: JobRecord, phase: Phase, first: bool) -> dict[str, Any]:
+def _attempt_entry(item: Finished, record: StoredJob, first: bool) -> StoredEntry:
     occurrence = item.occurrence
-    action = ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION
-    status = HistoryStatus.COMPLETED if item.result.succeeded else HistoryStatus.FAILED
-    return {
-        "job_id": record.id,
-        "history_id": history_id(item.started, record.history_seq),
-        "start_time": to_us(item.started),
-        "end_time": to_us(item.ended),
-        "expected_execution_time": occurrence.scheduled_time if first else occurrence.due_at,
-        "action_name": action.value,
-        "status": status.value,
-        "message": item.result.message,
-        "retry_count": occurrence.attempt,
-        "repeat_count": occurrence.repeat_count,
-    }
-
-
-def _continued(occurrence: OccurrenceRecord, step: Step) -> dict[str, Any]:
-    """The occurrence's next attempt: a retry or the error action, at ``step.due``."""
-    assert step.due is not None  # noqa: S101 - retries and error actions have a time
-    return {
-        "job_id": occurrence.job_id,
-        "scheduled_time": occurrence.scheduled_time,
-        "kind": occurrence.kind,
-        "phase": step.phase.value,
-        "attempt": step.attempt,
-        "due_at": to_us(step.due),
-        "status": "pending",
-        "main_failed": step.main_failed,
-        "execution_tag": new_execution_tag(),
-        "lease_owner": None,
-        "lease_expiry": None,
-    }
-
-
-def _unreadable_entry(record: JobRecord, error: Exception, now: datetime) -> dict[str, Any]:
-    slot = record.next_execution_time or to_us(now)
-    return engine_entry(
+    return history_entry(
         record,
-        now,
-        slot,
-        HistoryStatus.FAILED,
-        f"The job's stored definition cannot be read ({error}); the job is "
-        "faulted and will not run until it is replaced (PUT) or deleted.",
-        record.occurrences_done,
+        item.started,
+        item.ended,
+        occurrence.slot if first else occurrence.due_at,
+        HistoryStatus.COMPLETED if item.result.succeeded else HistoryStatus.FAILED,
+        item.result.message,
+        repeat_count=occurrence.repeat_count,
+        retry_count=occurrence.attempt,
+        action=ActionName.MAIN_ACTION
+        if occurrence.phase is Phase.MAIN
+        else ActionName.ERROR_ACTION,
     )
 
 
-def engine_entry(
-    record: JobRecord,
-    at: datetime,
-    expected: int,
+def history_entry(
+    record: StoredJob,
+    start: datetime,
+    end: datetime,
+    expected: datetime,
     status: HistoryStatus,
     message: str,
+    *,
     repeat_count: int,
-) -> dict[str, Any]:
-    """A history row the engine writes itself, not an attempt's (a postponement, a job
-    faulted for its unreadable definition): it starts and ends at ``at``. The caller has
-    advanced ``record.history_seq``."""
-    return {
-        "job_id": record.id,
-        "history_id": history_id(at, record.history_seq),
-        "start_time": to_us(at),
-        "end_time": to_us(at),
-        "expected_execution_time": expected,
-        "action_name": ActionName.MAIN_ACTION.value,
-        "status": status.value,
-        "message": message,
-        "retry_count": 0,
-        "repeat_count": repeat_count,
-    }
-
-
-def cursor_values(job_id: int, decision: Claim) -> dict[str, Any]:
-    """The job columns a claim moves: its cursor and its next execution time."""
-    cursor = decision.cursor
-    return {
-        "id": job_id,
-        "anchor": to_us(cursor.anchor),
-        "last_occurrence": None if cursor.last is None else to_us(cursor.last),
-        "occurrences_done": cursor.done,
-        "next_execution_time": None if decision.next_time is None else to_us(decision.next_time),
-    }
-
-
-def cursor_of(record: JobRecord) -> Cursor:
-    last = None if record.last_occurrence is None else from_us(record.last_occurrence)
-    return Cursor(from_us(record.anchor), last, record.occurrences_done)
-
-
-def key(occurrence: OccurrenceRecord) -> OccurrenceKey:
-    return OccurrenceKey(occurrence.job_id, occurrence.scheduled_time, occurrence.kind)
-
-
-def occurrence_row(
-    job_id: int, slot: datetime, kind: str, repeat_count: int, final: bool
-) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "scheduled_time": to_us(slot),
-        "kind": kind,
-        "repeat_count": repeat_count,
-        "final": final,
-        "phase": Phase.MAIN.value,
-        "attempt": 0,
-        "due_at": to_us(slot),
-        "status": "pending",
-        "execution_tag": new_execution_tag(),
-        "main_failed": False,
-    }
-
-
-def occurrence_record(row: dict[str, Any]) -> OccurrenceRecord:
-    return OccurrenceRecord(
-        None,
-        row["job_id"],
-        row["scheduled_time"],
-        row["kind"],
-        row["repeat_count"],
-        row["final"],
-        row["phase"],
-        row["attempt"],
-        row["due_at"],
-        row["execution_tag"],
-        row["main_failed"],
+    retry_count: int = 0,
+    action: ActionName = ActionName.MAIN_ACTION,
+) -> StoredEntry:
+    """A history entry of ``record``: an attempt's, or one the engine writes itself (a
+    postponement, a fault: it starts and ends at once, main action, no retry). Its id is
+    the job's ``history_seq``, which the caller has advanced."""
+    return StoredEntry(
+        job_id=record.id,
+        history_id=history_id(start, record.history_seq),
+        start_time=start,
+        end_time=end,
+        expected_time=expected,
+        action_name=action,
+        status=status,
+        message=message,
+        retry_count=retry_count,
+        repeat_count=repeat_count,
     )
 
 
-def _job_values(record: JobRecord) -> dict[str, Any]:
-    """What recording changes in a job. Not its state or next time: a user may have
-    disabled the job meanwhile (those change only through ``finish_jobs``)."""
-    return {
-        "id": record.id,
-        "execution_count": record.execution_count,
-        "failure_count": record.failure_count,
-        "faulted_count": record.faulted_count,
-        "last_execution_time": record.last_execution_time,
-        "history_seq": record.history_seq,
-        "busy": record.busy,
-        "busy_since": record.busy_since,
-        "postponed": record.postponed,
-    }
+def _continued(occurrence: Occurrence, step: Step) -> Occurrence:
+    """The occurrence's next attempt: a retry or the error action, at ``step.due``."""
+    assert step.due is not None  # noqa: S101 - retries and error actions have a time
+    return replace(
+        occurrence,
+        phase=step.phase,
+        attempt=step.attempt,
+        due_at=step.due,
+        main_failed=step.main_failed,
+        execution_tag=new_execution_tag(),
+    )
+
+
+def moved(record: StoredJob, decision: Claim) -> StoredJob:
+    """The job with the cursor and the next execution time a claim moved it to."""
+    status = replace(record.status, next_execution_time=decision.next_time)
+    return replace(record, cursor=decision.cursor, status=status)
+
+
+def new_occurrence(
+    job_id: int, slot: datetime, kind: OccurrenceKind, repeat_count: int, final: bool
+) -> Occurrence:
+    """An occurrence's first attempt: the main action, due at its slot."""
+    return Occurrence(
+        job_id=job_id,
+        slot=slot,
+        kind=kind,
+        repeat_count=repeat_count,
+        final=final,
+        phase=Phase.MAIN,
+        attempt=0,
+        due_at=slot,
+        execution_tag=new_execution_tag(),
+        main_failed=False,
+    )

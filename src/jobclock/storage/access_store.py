@@ -9,7 +9,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from jobclock.domain.access import AuditEntry, PortalSession, Role, StoredToken
-from jobclock.domain.occurrences import from_us, to_us
+from jobclock.storage.encoding import from_us, to_us
 from jobclock.storage.sql_store import SqlStore
 from jobclock.storage.tables import audit, sessions, signin_failures, tokens
 
@@ -23,7 +23,7 @@ class SqlAccessStore:
     # -- tokens
     async def add_token(self, token: StoredToken) -> bool:
         try:
-            async with self._store.transaction() as conn:
+            async with self._store.writing_connection() as conn:
                 await conn.execute(
                     insert(tokens).values(
                         name_key=token.name.lower(),
@@ -40,17 +40,17 @@ class SqlAccessStore:
         return True
 
     async def token_by_id(self, token_id: str) -> StoredToken | None:
-        async with self._store.reading() as conn:
+        async with self._store.reading_connection() as conn:
             row = (await conn.execute(select(tokens).where(tokens.c.token_id == token_id))).first()
         return None if row is None else _token(row)
 
     async def list_tokens(self) -> list[StoredToken]:
-        async with self._store.reading() as conn:
+        async with self._store.reading_connection() as conn:
             rows = await conn.execute(select(tokens).order_by(tokens.c.name_key))
             return [_token(row) for row in rows]
 
     async def remove_token(self, name: str) -> StoredToken | None:
-        async with self._store.transaction() as conn:
+        async with self._store.writing_connection() as conn:
             row = (
                 await conn.execute(select(tokens).where(tokens.c.name_key == name.lower()))
             ).first()
@@ -62,7 +62,7 @@ class SqlAccessStore:
 
     # -- sessions
     async def add_session(self, digest: str, session: PortalSession) -> None:
-        async with self._store.transaction() as conn:
+        async with self._store.writing_connection() as conn:
             await conn.execute(
                 delete(sessions).where(sessions.c.expires_at <= to_us(session.created_at))
             )
@@ -77,7 +77,7 @@ class SqlAccessStore:
             )
 
     async def session(self, digest: str) -> PortalSession | None:
-        async with self._store.reading() as conn:
+        async with self._store.reading_connection() as conn:
             row = (await conn.execute(select(sessions).where(sessions.c.digest == digest))).first()
         if row is None:
             return None
@@ -89,19 +89,19 @@ class SqlAccessStore:
         )
 
     async def remove_session(self, digest: str) -> None:
-        async with self._store.transaction() as conn:
+        async with self._store.writing_connection() as conn:
             await conn.execute(delete(sessions).where(sessions.c.digest == digest))
 
     # -- failed sign-ins
     async def add_failure(self, client: str, at: datetime, forget_before: datetime) -> None:
-        async with self._store.transaction() as conn:
+        async with self._store.writing_connection() as conn:
             await conn.execute(
                 delete(signin_failures).where(signin_failures.c.at < to_us(forget_before))
             )
             await conn.execute(insert(signin_failures).values(client=client, at=to_us(at)))
 
     async def failures(self, client: str, since: datetime) -> list[datetime]:
-        async with self._store.reading() as conn:
+        async with self._store.reading_connection() as conn:
             rows = await conn.execute(
                 select(signin_failures.c.at)
                 .where(signin_failures.c.client == client, signin_failures.c.at >= to_us(since))
@@ -110,12 +110,12 @@ class SqlAccessStore:
             return [from_us(at) for (at,) in rows]
 
     async def clear_failures(self, client: str) -> None:
-        async with self._store.transaction() as conn:
+        async with self._store.writing_connection() as conn:
             await conn.execute(delete(signin_failures).where(signin_failures.c.client == client))
 
     # -- the audit trail
     async def append_audit(self, entry: AuditEntry) -> None:
-        async with self._store.transaction() as conn:
+        async with self._store.writing_connection() as conn:
             await conn.execute(
                 insert(audit).values(
                     at=to_us(entry.at),
@@ -137,7 +137,7 @@ class SqlAccessStore:
             query = query.where(audit.c.id < before_id)
         if identity is not None:
             query = query.where(audit.c.identity == identity)
-        async with self._store.reading() as conn:
+        async with self._store.reading_connection() as conn:
             rows = await conn.execute(query)
             return [_audit(row) for row in rows]
 

@@ -1,124 +1,220 @@
-"""The SQL store: SQLAlchemy 2 Core, async. Owns every SQL statement of jobclock.
-
-Rows come back as plain records; the services and the engine turn them into domain values.
+"""The SQL store: SQLAlchemy 2 Core, async. Owns every SQL statement of jobclock and the
+table layout: :class:`SqlStore` implements :class:`jobclock.ports.JobStore` (and
+:class:`SqlTransaction` its transactions), turning rows into the typed records of
+:mod:`jobclock.domain.records` and back (instants as microseconds, :mod:`.encoding`).
 "Now" is always a bound parameter computed by the caller's clock, never SQL ``NOW()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from jobclock.codec.collection import collection_from_json, collection_properties_to_json
+from jobclock.domain.collection import CollectionState, JobCollection, Sku
+from jobclock.domain.history import ActionName, HistoryStatus
+from jobclock.domain.job import JobState, JobStatus
+from jobclock.domain.planning import Cursor, Phase
+from jobclock.domain.records import (
+    CollectionPlace,
+    EngineWrites,
+    JobEnd,
+    Lease,
+    NodeBeat,
+    Occurrence,
+    OccurrenceKey,
+    OccurrenceKind,
+    Schedule,
+    StoredCollection,
+    StoredEntry,
+    StoredJob,
+)
+from jobclock.storage.encoding import from_us, opt_us, to_us
 from jobclock.storage.migrate import upgrade
 from jobclock.storage.tables import collections, history, jobs, metadata, nodes, occurrences
 from jobclock.storage.writer_gate import WriterGate, gate_for
 
 WAKEUP_CHANNEL = "jobclock_wakeup"
 
-
-@dataclass(slots=True)
-class CollectionRecord:
-    id: int
-    subscription: str
-    resource_group: str
-    name: str
-    location: str
-    sku: str
-    state: str
-    quota: str | None
-    tags: str | None
+_PHASES = {phase.value: phase for phase in Phase}
+_KINDS = {kind.value: kind for kind in OccurrenceKind}
+_STATES = {state.value: state for state in JobState}
+_STATUSES = {status.value: status for status in HistoryStatus}
+_ACTIONS = {name.value: name for name in ActionName}
 
 
-@dataclass(slots=True)
-class JobRecord:
-    id: int
-    collection_id: int
-    collection_name: str
-    name: str
-    definition: str
-    state: str
-    anchor: int
-    execution_count: int
-    failure_count: int
-    faulted_count: int
-    last_execution_time: int | None
-    next_execution_time: int | None
-    last_occurrence: int | None
-    occurrences_done: int
-    history_seq: int
-    busy: bool
-    postponed: int | None
-    created_at: int
-    finished_at: int | None
-    busy_since: int | None = None
+# -- rows and records ----------------------------------------------------------------------
+def _collection(row: Row[Any]) -> StoredCollection:
+    body: dict[str, Any] = {
+        "location": row.location,
+        "properties": {"sku": {"name": row.sku}, "state": row.state},
+    }
+    if row.quota:
+        body["properties"]["quota"] = json.loads(row.quota)
+    if row.tags:
+        body["tags"] = json.loads(row.tags)
+    place = CollectionPlace(row.subscription, row.resource_group, row.name)
+    return StoredCollection(row.id, place, collection_from_json(row.name, body))
 
 
-@dataclass(slots=True)
-class OccurrenceRecord:
-    id: int | None  # None for an occurrence the engine has just written
-    job_id: int
-    scheduled_time: int
-    kind: str
-    repeat_count: int
-    final: bool
-    phase: str
-    attempt: int
-    due_at: int
-    execution_tag: str
-    main_failed: bool
+def _collection_values(collection: JobCollection) -> dict[str, Any]:
+    properties = collection_properties_to_json(collection)
+    return {
+        "location": collection.location,
+        "sku": collection.sku.value,
+        "state": collection.state.value,
+        "quota": json.dumps(properties["quota"]) if "quota" in properties else None,
+        "tags": json.dumps(dict(collection.tags)) if collection.tags else None,
+    }
 
 
-@dataclass(slots=True)
-class HistoryRecord:
-    history_id: str
-    start_time: int
-    end_time: int
-    expected_execution_time: int
-    action_name: str
-    status: str
-    message: str
-    retry_count: int
-    repeat_count: int
-
-
-def _collection(row: Row[Any]) -> CollectionRecord:
-    return CollectionRecord(
-        row.id, row.subscription, row.resource_group, row.name, row.location, row.sku,
-        row.state, row.quota, row.tags,
-    )  # fmt: skip
+def _place_key(place: CollectionPlace) -> str:
+    return f"{place.subscription.lower()}/{place.resource_group.lower()}/{place.name.lower()}"
 
 
 _JOB_COLUMNS = [*jobs.c, collections.c.name.label("collection_name")]
 
 
-def _job(row: Row[Any]) -> JobRecord:
-    return JobRecord(
-        row.id, row.collection_id, row.collection_name, row.name, row.definition, row.state,
-        row.anchor, row.execution_count, row.failure_count, row.faulted_count,
-        row.last_execution_time, row.next_execution_time, row.last_occurrence,
-        row.occurrences_done, row.history_seq, bool(row.busy), row.postponed, row.created_at,
-        row.finished_at, row.busy_since,
+def _job(row: Row[Any]) -> StoredJob:
+    last = row.last_occurrence
+    last_run = row.last_execution_time
+    next_time = row.next_execution_time
+    busy_since = row.busy_since
+    finished = row.finished_at
+    return StoredJob(
+        id=row.id,
+        collection_id=row.collection_id,
+        collection_name=row.collection_name,
+        name=row.name,
+        definition=row.definition,
+        state=_STATES[row.state],
+        cursor=Cursor(
+            from_us(row.anchor), None if last is None else from_us(last), row.occurrences_done
+        ),
+        status=JobStatus(
+            row.execution_count,
+            row.failure_count,
+            row.faulted_count,
+            None if last_run is None else from_us(last_run),
+            None if next_time is None else from_us(next_time),
+        ),
+        history_seq=row.history_seq,
+        busy=bool(row.busy),
+        busy_since=None if busy_since is None else from_us(busy_since),
+        created_at=from_us(row.created_at),
+        finished_at=None if finished is None else from_us(finished),
+    )
+
+
+def _schedule_values(schedule: Schedule) -> dict[str, Any]:
+    cursor = schedule.cursor
+    return {
+        "definition": schedule.definition,
+        "state": schedule.state.value,
+        "anchor": to_us(cursor.anchor),
+        "next_execution_time": opt_us(schedule.next_time),
+        "last_occurrence": opt_us(cursor.last),
+        "occurrences_done": cursor.done,
+        "postponed": None,
+        "finished_at": opt_us(schedule.finished_at),
+    }
+
+
+def _progress_values(job: StoredJob) -> dict[str, Any]:
+    """What recording changes in a job. Not its state or next time: a user may have
+    disabled the job meanwhile (those change only through ``ended``)."""
+    status = job.status
+    return {
+        "id": job.id,
+        "execution_count": status.execution_count,
+        "failure_count": status.failure_count,
+        "faulted_count": status.faulted_count,
+        "last_execution_time": opt_us(status.last_execution_time),
+        "history_seq": job.history_seq,
+        "busy": job.busy,
+        "busy_since": opt_us(job.busy_since),
+        "postponed": None,
+    }
+
+
+def _cursor_values(job: StoredJob) -> dict[str, Any]:
+    cursor = job.cursor
+    return {
+        "id": job.id,
+        "anchor": to_us(cursor.anchor),
+        "last_occurrence": opt_us(cursor.last),
+        "occurrences_done": cursor.done,
+        "next_execution_time": opt_us(job.status.next_execution_time),
+        "busy": job.busy,
+        "busy_since": opt_us(job.busy_since),
+    }
+
+
+def _occurrence(row: Row[Any]) -> Occurrence:
+    return Occurrence(
+        row.job_id, from_us(row.scheduled_time), _KINDS[row.kind], row.repeat_count,
+        bool(row.final), _PHASES[row.phase], row.attempt, from_us(row.due_at),
+        row.execution_tag, bool(row.main_failed),
     )  # fmt: skip
 
 
-def _occurrence(row: Row[Any]) -> OccurrenceRecord:
-    return OccurrenceRecord(
-        row.id, row.job_id, row.scheduled_time, row.kind, row.repeat_count, bool(row.final),
-        row.phase, row.attempt, row.due_at, row.execution_tag, bool(row.main_failed),
+def _occurrence_values(item: Occurrence, lease: Lease | None) -> dict[str, Any]:
+    return {
+        "job_id": item.job_id,
+        "scheduled_time": to_us(item.slot),
+        "kind": item.kind.value,
+        "repeat_count": item.repeat_count,
+        "final": item.final,
+        "phase": item.phase.value,
+        "attempt": item.attempt,
+        "due_at": to_us(item.due_at),
+        "status": "pending" if lease is None else "running",
+        "execution_tag": item.execution_tag,
+        "main_failed": item.main_failed,
+        "lease_owner": None if lease is None else lease.node,
+        "lease_expiry": None if lease is None else to_us(lease.until),
+    }
+
+
+def _key_values(key: OccurrenceKey) -> tuple[int, int, str]:
+    return key.job_id, to_us(key.slot), key.kind.value
+
+
+def _key(row: Any) -> OccurrenceKey:
+    job_id, slot, kind = row
+    return OccurrenceKey(job_id, from_us(slot), _KINDS[kind])
+
+
+def _entry(row: Row[Any]) -> StoredEntry:
+    return StoredEntry(
+        row.job_id, row.history_id, from_us(row.start_time), from_us(row.end_time),
+        from_us(row.expected_execution_time), _ACTIONS[row.action_name], _STATUSES[row.status],
+        row.message, row.retry_count, row.repeat_count,
     )  # fmt: skip
 
 
-def _history(row: Row[Any]) -> HistoryRecord:
-    return HistoryRecord(
-        row.history_id, row.start_time, row.end_time, row.expected_execution_time,
-        row.action_name, row.status, row.message, row.retry_count, row.repeat_count,
-    )  # fmt: skip
+def _entry_values(entry: StoredEntry) -> dict[str, Any]:
+    """Messages quote what targets answered; a NUL character in them becomes U+FFFD on
+    every backend, since PostgreSQL text cannot hold NUL (the whole batch would fail)."""
+    return {
+        "job_id": entry.job_id,
+        "history_id": entry.history_id,
+        "start_time": to_us(entry.start_time),
+        "end_time": to_us(entry.end_time),
+        "expected_execution_time": to_us(entry.expected_time),
+        "action_name": entry.action_name.value,
+        "status": entry.status.value,
+        "message": entry.message.replace("\x00", "\ufffd"),
+        "retry_count": entry.retry_count,
+        "repeat_count": entry.repeat_count,
+    }
 
 
 def async_url(url: str) -> str:
@@ -131,7 +227,7 @@ def async_url(url: str) -> str:
 
 
 class SqlStore:
-    """Persistence for collections, jobs, occurrences and history, on SQLite or PostgreSQL.
+    """Implements :class:`jobclock.ports.JobStore` on SQLite or PostgreSQL.
 
     ``schema`` (PostgreSQL only) is the schema the tables live in: it becomes the
     connections' ``search_path``, so the tables, the migrations and Alembic's version table
@@ -175,9 +271,11 @@ class SqlStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    # -- connections (this package's own) ------------------------------------------------
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that may write: committed at the end, rolled back on an error.
+    async def writing_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that may write: committed at the end, rolled
+        back on an error.
 
         On SQLite it holds the process's writer gate and takes the write lock up front
         (``BEGIN IMMEDIATE``), so what it reads stays true until it commits (the driver
@@ -193,51 +291,327 @@ class SqlStore:
             yield conn
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that only reads: one consistent snapshot, no writer's gate or lock
-        (on SQLite, readers never wait for the writer). Writing in it is a bug."""
+    async def reading_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that only reads: one consistent snapshot, no
+        writer's gate or lock (on SQLite, readers never wait for the writer)."""
         async with self.engine.begin() as conn:
             if self._gate is not None:
                 await conn.exec_driver_sql("BEGIN")
             yield conn
 
+    # -- the port's transactions ---------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTransaction]:
+        async with self.writing_connection() as conn:
+            yield SqlTransaction(self, conn)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[SqlTransaction]:
+        async with self.reading_connection() as conn:
+            yield SqlTransaction(self, conn)
+
+    # -- the engine's transactions -------------------------------------------------------
+    async def recover(self, node: str, started: datetime, now: datetime) -> int:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            count = await tx.reset_running(node, now)
+            await tx.heartbeat(node, started, now)
+        return count
+
+    async def renew(
+        self,
+        node: str,
+        started: datetime,
+        now: datetime,
+        held: Collection[OccurrenceKey],
+        until: datetime,
+    ) -> None:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            await tx.heartbeat(node, started, now)
+            await tx.extend_leases(Lease(node, until), sorted(held, key=_key_values))
+
+    async def schedule_due(
+        self,
+        until: datetime,
+        limit: int,
+        plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
+        lease: Lease,
+    ) -> EngineWrites:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            due = await tx.due_jobs(until, limit)
+            if not due:
+                return EngineWrites()
+            writes = await plan(due)
+            await tx.apply(writes, lease)
+        return writes
+
+    async def claim_attempts(
+        self,
+        now: datetime,
+        limit: int,
+        lease: Lease,
+        plan: Callable[[list[tuple[Occurrence, StoredJob]]], Awaitable[EngineWrites]],
+    ) -> list[tuple[Occurrence, StoredJob]]:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            attempts = await tx.due_attempts(now, limit, lease)
+            if not attempts:
+                return []
+            records = await tx.jobs_by_ids(item.job_id for item in attempts)
+            found = [(item, records[item.job_id]) for item in attempts if item.job_id in records]
+            await tx.apply(await plan(found), lease)
+        return found
+
+    async def record(
+        self,
+        node: str,
+        keys: Sequence[OccurrenceKey],
+        plan: Callable[[set[OccurrenceKey], dict[int, StoredJob]], Awaitable[EngineWrites]],
+    ) -> None:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            held = await tx.still_leased(node, keys)
+            records = await tx.jobs_by_ids((key.job_id for key in keys), lock=True)
+            await tx.apply(await plan(held, records), None)
+
+    async def drop_waiting(
+        self,
+        waiting: dict[OccurrenceKey, int],
+        drop: Callable[[list[OccurrenceKey]], list[OccurrenceKey]],
+    ) -> list[OccurrenceKey]:
+        if not waiting:
+            return []
+        # Looked at first without the write lock: nearly always, every job is enabled.
+        async with self.reading_connection() as conn:
+            enabled = await SqlTransaction(self, conn).enabled_jobs(set(waiting.values()))
+        if all(job in enabled for job in waiting.values()):
+            return []
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            enabled = await tx.enabled_jobs(set(waiting.values()))
+            dropped = drop([key for key, job in waiting.items() if job not in enabled])
+            await tx.delete_occurrences(dropped)
+            freed = sorted({key.job_id for key in dropped if key.kind is OccurrenceKind.SCHEDULED})
+            await tx.update_jobs([{"id": job, "busy": False, "busy_since": None} for job in freed])
+        return dropped
+
+    async def next_wakeup(self, after: datetime) -> datetime | None:
+        async with self.reading_connection() as conn:
+            return await SqlTransaction(self, conn).next_wakeup(after)
+
+    async def purge(
+        self, history_before: datetime, keep_per_job: int, finished_before: datetime
+    ) -> tuple[int, int]:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            return await tx.purge(history_before, keep_per_job, finished_before)
+
+    async def notify_all(self) -> None:
+        """Wake every node's engine (PostgreSQL), outside any other transaction."""
+        async with self.writing_connection() as conn:
+            await SqlTransaction(self, conn).notify()
+
+
+class SqlTransaction:
+    """Implements :class:`jobclock.ports.JobWrites` on one connection in a transaction of
+    :class:`SqlStore` (and the engine transactions' steps)."""
+
+    def __init__(self, store: SqlStore, conn: AsyncConnection) -> None:
+        self._store = store
+        self.conn = conn
+        self._postgres = store.dialect == "postgresql"
+
+    def _by_text(self, column: Any) -> Any:
+        """Code-point order on every backend: SQLite compares text bytewise, PostgreSQL by
+        the database's collation (``en_US`` ignores ``-`` and ``_``), which would reorder
+        pages of ``$skip``/``$top`` from one backend to the other."""
+        return column.collate("C") if self._postgres else column
+
+    async def _rows(self, query: Any, params: Any = None) -> Any:
+        return await self.conn.execute(query, params)
+
     # -- collections ---------------------------------------------------------------------
-    async def find_collection(self, conn: AsyncConnection, key: str) -> CollectionRecord | None:
-        row = (await conn.execute(select(collections).where(collections.c.key == key))).first()
+    async def find_collection(self, place: CollectionPlace) -> StoredCollection | None:
+        query = select(collections).where(collections.c.key == _place_key(place))
+        row = (await self._rows(query)).first()
         return None if row is None else _collection(row)
 
     async def list_collections(
-        self, conn: AsyncConnection, subscription_key: str, key_prefix: str | None
-    ) -> list[CollectionRecord]:
-        query = select(collections).where(collections.c.subscription_key == subscription_key)
-        if key_prefix is not None:
-            query = query.where(collections.c.key.startswith(key_prefix, autoescape=True))
-        rows = await conn.execute(query.order_by(self._by_text(collections.c.name)))
+        self, subscription: str, resource_group: str | None
+    ) -> list[StoredCollection]:
+        query = select(collections).where(collections.c.subscription_key == subscription.lower())
+        if resource_group is not None:
+            prefix = f"{subscription.lower()}/{resource_group.lower()}/"
+            query = query.where(collections.c.key.startswith(prefix, autoescape=True))
+        rows = await self._rows(query.order_by(self._by_text(collections.c.name)))
         return [_collection(row) for row in rows]
 
-    async def all_collections(self, conn: AsyncConnection) -> list[CollectionRecord]:
-        """Every collection, by subscription, resource group and name (the portal)."""
+    async def all_collections(self) -> list[StoredCollection]:
         query = select(collections).order_by(self._by_text(collections.c.key))
-        return [_collection(row) for row in await conn.execute(query)]
+        return [_collection(row) for row in await self._rows(query)]
 
-    async def job_counts(self, conn: AsyncConnection) -> dict[int, int]:
-        """How many jobs each collection holds, by collection id."""
+    async def count_collections(self, subscription: str, sku: Sku) -> tuple[int, int]:
+        base = select(func.count()).where(collections.c.subscription_key == subscription.lower())
+        total = (await self._rows(base)).scalar_one()
+        same = (await self._rows(base.where(collections.c.sku == sku.value))).scalar_one()
+        return int(same), int(total)
+
+    async def job_counts(self) -> dict[int, int]:
         query = select(jobs.c.collection_id, func.count()).group_by(jobs.c.collection_id)
-        return {int(row[0]): int(row[1]) for row in await conn.execute(query)}
+        return {int(row[0]): int(row[1]) for row in await self._rows(query)}
+
+    async def insert_collection(
+        self, place: CollectionPlace, collection: JobCollection, created_at: datetime
+    ) -> int:
+        values = _collection_values(collection) | {
+            "subscription": place.subscription,
+            "resource_group": place.resource_group,
+            "name": place.name,
+            "key": _place_key(place),
+            "subscription_key": place.subscription.lower(),
+            "created_at": to_us(created_at),
+        }
+        result = await self._rows(insert(collections).values(**values))
+        key = result.inserted_primary_key
+        assert key is not None  # noqa: S101 - an insert always has a key
+        return int(key[0])
+
+    async def update_collection(self, collection_id: int, collection: JobCollection) -> None:
+        values = _collection_values(collection)
+        await self._rows(
+            update(collections).where(collections.c.id == collection_id).values(**values)
+        )
+
+    async def set_collection_state(self, collection_id: int, state: CollectionState) -> None:
+        statement = update(collections).where(collections.c.id == collection_id)
+        await self._rows(statement.values(state=state.value))
+
+    async def delete_collection(self, collection_id: int) -> None:
+        # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with a pragma.
+        job_ids = select(jobs.c.id).where(jobs.c.collection_id == collection_id)
+        await self._rows(delete(history).where(history.c.job_id.in_(job_ids)))
+        await self._rows(delete(occurrences).where(occurrences.c.job_id.in_(job_ids)))
+        await self._rows(delete(jobs).where(jobs.c.collection_id == collection_id))
+        await self._rows(delete(collections).where(collections.c.id == collection_id))
+
+    # -- jobs ----------------------------------------------------------------------------
+    def _jobs(self) -> Any:
+        return select(*_JOB_COLUMNS).join(collections, collections.c.id == jobs.c.collection_id)
+
+    async def find_job(self, collection_id: int, name: str) -> StoredJob | None:
+        query = self._jobs().where(
+            jobs.c.collection_id == collection_id, jobs.c.name_key == name.lower()
+        )
+        row = (await self._rows(query)).first()
+        return None if row is None else _job(row)
+
+    async def list_jobs(
+        self,
+        collection_id: int,
+        state: JobState | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        name_contains: str | None = None,
+    ) -> list[StoredJob]:
+        query = self._jobs().where(jobs.c.collection_id == collection_id)
+        if state is not None:
+            query = query.where(jobs.c.state == state.value)
+        if name_contains:
+            query = query.where(jobs.c.name_key.contains(name_contains.lower(), autoescape=True))
+        query = query.order_by(self._by_text(jobs.c.name_key)).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_job(row) for row in await self._rows(query)]
+
+    async def count_jobs(self, collection_id: int) -> int:
+        query = select(func.count()).where(jobs.c.collection_id == collection_id)
+        return int((await self._rows(query)).scalar_one())
+
+    async def insert_job(
+        self, collection_id: int, name: str, schedule: Schedule, created_at: datetime
+    ) -> int:
+        values = _schedule_values(schedule) | {
+            "collection_id": collection_id,
+            "name": name,
+            "name_key": name.lower(),
+            "execution_count": 0,
+            "failure_count": 0,
+            "faulted_count": 0,
+            "history_seq": 0,
+            "busy": False,
+            "created_at": to_us(created_at),
+        }
+        result = await self._rows(insert(jobs).values(**values))
+        key = result.inserted_primary_key
+        assert key is not None  # noqa: S101 - an insert always has a key
+        return int(key[0])
+
+    async def reschedule_job(self, job_id: int, schedule: Schedule) -> None:
+        values = _schedule_values(schedule)
+        await self._rows(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+    async def replace_definition(self, job_id: int, definition: str) -> None:
+        await self._rows(update(jobs).where(jobs.c.id == job_id).values(definition=definition))
+
+    async def delete_job(self, job_id: int) -> None:
+        await self._rows(delete(history).where(history.c.job_id == job_id))
+        await self._rows(delete(occurrences).where(occurrences.c.job_id == job_id))
+        await self._rows(delete(jobs).where(jobs.c.id == job_id))
+
+    async def flip_job_states(
+        self,
+        collection_id: int,
+        from_state: JobState,
+        to_state: JobState,
+        next_time: Callable[[StoredJob], datetime | None],
+    ) -> None:
+        found = await self.list_jobs(collection_id, from_state)
+        for record in sorted(found, key=lambda job: job.id):
+            await self._rows(
+                update(jobs)
+                .where(and_(jobs.c.id == record.id, jobs.c.state == from_state.value))
+                .values(state=to_state.value, next_execution_time=opt_us(next_time(record)))
+            )
+
+    async def add_occurrence(self, occurrence: Occurrence) -> None:
+        await _insert_many(self.conn, occurrences, [_occurrence_values(occurrence, None)])
+
+    async def notify(self) -> None:
+        if self._postgres:
+            await self._rows(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+
+    # -- history and nodes ---------------------------------------------------------------
+    async def list_history(
+        self, job_id: int, status: HistoryStatus | None, limit: int | None, offset: int
+    ) -> list[StoredEntry]:
+        query = select(history).where(history.c.job_id == job_id)
+        if status is not None:
+            query = query.where(history.c.status == status.value)
+        query = query.order_by(history.c.start_time.desc(), history.c.id.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_entry(row) for row in await self._rows(query)]
+
+    async def history_entry(self, job_id: int, history_id: str) -> StoredEntry | None:
+        query = select(history).where(
+            history.c.job_id == job_id, history.c.history_id == history_id
+        )
+        row = (await self._rows(query)).first()
+        return None if row is None else _entry(row)
 
     async def attempt_counts(
         self,
-        conn: AsyncConnection,
-        since: int,
-        bucket: int,
+        since: datetime,
+        bucket: timedelta,
         *,
         collection_id: int | None = None,
         job_id: int | None = None,
-    ) -> list[tuple[int, str, int]]:
-        """History entries from ``since`` on, counted per ``bucket`` µs and status:
-        (bucket index, status, count); of one job, one collection, or all."""
-        index = ((history.c.start_time - since) // bucket).label("bucket")
-        query = select(index, history.c.status, func.count()).where(history.c.start_time >= since)
+    ) -> list[tuple[int, HistoryStatus, int]]:
+        start, width = to_us(since), bucket // timedelta(microseconds=1)
+        index = ((history.c.start_time - start) // width).label("bucket")
+        query = select(index, history.c.status, func.count()).where(history.c.start_time >= start)
         if job_id is not None:
             query = query.where(history.c.job_id == job_id)
         elif collection_id is not None:
@@ -245,134 +619,59 @@ class SqlStore:
                 history.c.job_id.in_(select(jobs.c.id).where(jobs.c.collection_id == collection_id))
             )
         query = query.group_by(index, history.c.status)
-        return [(int(row[0]), str(row[1]), int(row[2])) for row in await conn.execute(query)]
+        return [
+            (int(row[0]), _STATUSES[row[1]], int(row[2]))
+            for row in await self._rows(query)
+            if row[1] in _STATUSES
+        ]
 
-    async def status_counts(self, conn: AsyncConnection, since: int) -> dict[int, dict[str, int]]:
-        """History entries from ``since`` on, per collection id and status."""
+    async def status_counts(self, since: datetime) -> dict[int, dict[HistoryStatus, int]]:
         query = (
             select(jobs.c.collection_id, history.c.status, func.count())
             .join(jobs, jobs.c.id == history.c.job_id)
-            .where(history.c.start_time >= since)
+            .where(history.c.start_time >= to_us(since))
             .group_by(jobs.c.collection_id, history.c.status)
         )
-        counts: dict[int, dict[str, int]] = {}
-        for row in await conn.execute(query):
-            counts.setdefault(int(row[0]), {})[str(row[1])] = int(row[2])
+        counts: dict[int, dict[HistoryStatus, int]] = {}
+        for row in await self._rows(query):
+            if row[1] in _STATUSES:
+                counts.setdefault(int(row[0]), {})[_STATUSES[row[1]]] = int(row[2])
         return counts
 
-    async def history_entry(
-        self, conn: AsyncConnection, job_id: int, history_id: str
-    ) -> HistoryRecord | None:
-        query = select(history).where(
-            history.c.job_id == job_id, history.c.history_id == history_id
+    async def list_nodes(self) -> list[NodeBeat]:
+        rows = await self._rows(
+            select(nodes.c.name, nodes.c.started_at, nodes.c.heartbeat_at).order_by(nodes.c.name)
         )
-        row = (await conn.execute(query)).first()
-        return None if row is None else _history(row)
+        return [NodeBeat(row[0], from_us(row[1]), from_us(row[2])) for row in rows]
 
-    async def count_collections(
-        self, conn: AsyncConnection, subscription_key: str, sku: str
-    ) -> tuple[int, int]:
-        """(collections with plan ``sku``, all collections) of a subscription."""
-        base = select(func.count()).where(collections.c.subscription_key == subscription_key)
-        total = (await conn.execute(base)).scalar_one()
-        same = (await conn.execute(base.where(collections.c.sku == sku))).scalar_one()
-        return int(same), int(total)
+    async def heartbeat(self, node: str, started: datetime, now: datetime) -> None:
+        """Record that ``node`` is alive."""
+        values = {"heartbeat_at": to_us(now), "started_at": to_us(started)}
+        result = await self._rows(update(nodes).where(nodes.c.name == node).values(**values))
+        if not result.rowcount:
+            await self._rows(insert(nodes).values(name=node, **values))
 
-    async def insert_collection(self, conn: AsyncConnection, values: dict[str, Any]) -> int:
-        result = await conn.execute(insert(collections).values(**values))
-        key = result.inserted_primary_key
-        assert key is not None  # noqa: S101 - an insert always has a key
-        return int(key[0])
+    # -- the engine's steps --------------------------------------------------------------
+    async def apply(self, writes: EngineWrites, lease: Lease | None) -> None:
+        """Write what an engine transaction decided, in the order of :class:`EngineWrites`."""
+        if writes.entries:
+            await _insert_many(self.conn, history, [_entry_values(e) for e in writes.entries])
+        await self.delete_occurrences(writes.done)
+        await self.continue_occurrences(writes.continued)
+        await self.insert_occurrences(writes.started, lease)
+        await self.insert_occurrences(writes.follow_ups, None)
+        await self.update_jobs([_progress_values(job) for job in writes.progress])
+        await self.update_jobs([_cursor_values(job) for job in writes.cursors])
+        await self.finish_jobs(writes.ended)
 
-    async def update_collection(
-        self, conn: AsyncConnection, collection_id: int, values: dict[str, Any]
-    ) -> None:
-        await conn.execute(
-            update(collections).where(collections.c.id == collection_id).values(**values)
-        )
-
-    async def delete_collection(self, conn: AsyncConnection, collection_id: int) -> None:
-        # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with a pragma.
-        job_ids = select(jobs.c.id).where(jobs.c.collection_id == collection_id)
-        await conn.execute(delete(history).where(history.c.job_id.in_(job_ids)))
-        await conn.execute(delete(occurrences).where(occurrences.c.job_id.in_(job_ids)))
-        await conn.execute(delete(jobs).where(jobs.c.collection_id == collection_id))
-        await conn.execute(delete(collections).where(collections.c.id == collection_id))
-
-    def _by_text(self, column: Any) -> Any:
-        """Code-point order on every backend: SQLite compares text bytewise, PostgreSQL by
-        the database's collation (``en_US`` ignores ``-`` and ``_``), which would reorder
-        pages of ``$skip``/``$top`` from one backend to the other."""
-        return column.collate("C") if self.dialect == "postgresql" else column
-
-    # -- jobs ----------------------------------------------------------------------------
-    def _jobs(self) -> Any:
-        return select(*_JOB_COLUMNS).join(collections, collections.c.id == jobs.c.collection_id)
-
-    async def find_job(
-        self, conn: AsyncConnection, collection_id: int, name_key: str
-    ) -> JobRecord | None:
-        query = self._jobs().where(
-            jobs.c.collection_id == collection_id, jobs.c.name_key == name_key
-        )
-        row = (await conn.execute(query)).first()
-        return None if row is None else _job(row)
-
-    async def job_by_id(self, conn: AsyncConnection, job_id: int) -> JobRecord | None:
-        row = (await conn.execute(self._jobs().where(jobs.c.id == job_id))).first()
-        return None if row is None else _job(row)
-
-    async def list_jobs(
-        self,
-        conn: AsyncConnection,
-        collection_id: int,
-        state: str | None,
-        limit: int | None,
-        offset: int,
-        name_contains: str | None = None,
-    ) -> list[JobRecord]:
-        query = self._jobs().where(jobs.c.collection_id == collection_id)
-        if state is not None:
-            query = query.where(jobs.c.state == state)
-        if name_contains:
-            query = query.where(jobs.c.name_key.contains(name_contains.lower(), autoescape=True))
-        query = query.order_by(self._by_text(jobs.c.name_key)).offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
-        return [_job(row) for row in await conn.execute(query)]
-
-    async def count_jobs(self, conn: AsyncConnection, collection_id: int) -> int:
-        query = select(func.count()).where(jobs.c.collection_id == collection_id)
-        return int((await conn.execute(query)).scalar_one())
-
-    async def insert_job(self, conn: AsyncConnection, values: dict[str, Any]) -> int:
-        result = await conn.execute(insert(jobs).values(**values))
-        key = result.inserted_primary_key
-        assert key is not None  # noqa: S101 - an insert always has a key
-        return int(key[0])
-
-    async def update_job(self, conn: AsyncConnection, job_id: int, values: dict[str, Any]) -> None:
-        await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
-
-    async def delete_job(self, conn: AsyncConnection, job_id: int) -> None:
-        await conn.execute(delete(history).where(history.c.job_id == job_id))
-        await conn.execute(delete(occurrences).where(occurrences.c.job_id == job_id))
-        await conn.execute(delete(jobs).where(jobs.c.id == job_id))
-
-    async def jobs_in_state(
-        self, conn: AsyncConnection, collection_id: int, state: str
-    ) -> list[JobRecord]:
-        return await self.list_jobs(conn, collection_id, state, None, 0)
-
-    # -- engine --------------------------------------------------------------------------
-    async def due_jobs(self, conn: AsyncConnection, now: int, limit: int) -> list[JobRecord]:
+    async def due_jobs(self, until: datetime, limit: int) -> list[StoredJob]:
         """Enabled jobs of enabled collections whose next execution time has come, and that
         are not busy: a busy job's due slots wait until its running occurrence is recorded,
         which decides what becomes of them (backlog or overlap: ``planning.after_busy``)."""
         query = (
             self._jobs()
             .where(
-                jobs.c.next_execution_time <= now,
+                jobs.c.next_execution_time <= to_us(until),
                 jobs.c.state == "Enabled",
                 collections.c.state == "Enabled",
                 ~jobs.c.busy,
@@ -380,33 +679,39 @@ class SqlStore:
             .order_by(jobs.c.next_execution_time)
             .limit(limit)
         )
-        if self.dialect == "postgresql":
+        if self._postgres:
             # Nodes claim disjoint jobs: a job another node is scheduling is skipped, and
             # once that node commits, its cursor has moved past the slot.
             query = query.with_for_update(skip_locked=True, of=jobs)
-        return [_job(row) for row in await conn.execute(query)]
+        return [_job(row) for row in await self._rows(query)]
 
-    async def insert_occurrences(
-        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
-    ) -> None:
-        """Insert occurrences; a row without a lease (a pending one) gets none."""
-        if rows:
-            unleased = {"lease_owner": None, "lease_expiry": None}
-            await _insert_many(conn, occurrences, [unleased | row for row in rows])
+    async def insert_occurrences(self, items: Sequence[Occurrence], lease: Lease | None) -> None:
+        """Insert occurrences: leased and running with a lease, else pending."""
+        if items:
+            await _insert_many(
+                self.conn, occurrences, [_occurrence_values(item, lease) for item in items]
+            )
 
-    async def update_jobs(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    async def continue_occurrences(self, items: Sequence[Occurrence]) -> None:
+        """The occurrences' next attempts (a retry or the error action), pending again."""
+        rows = [_occurrence_values(item, None) for item in items]
+        for row in rows:
+            del row["repeat_count"], row["final"]
+        key = [occurrences.c.job_id, occurrences.c.scheduled_time, occurrences.c.kind]
+        await _update_many(self.conn, occurrences, key, rows)
+
+    async def update_jobs(self, rows: Sequence[dict[str, Any]]) -> None:
         """Per-job updates in one statement: each dict has ``id`` and the same columns.
 
         Rows are written in id order, like :meth:`flip_job_states`: two transactions that
         update the same jobs then lock them in the same order, where opposite orders would
         make PostgreSQL abort one of them as a deadlock."""
-        await _update_many(conn, jobs, [jobs.c.id], sorted(rows, key=lambda row: row["id"]))
+        await _update_many(self.conn, jobs, [jobs.c.id], sorted(rows, key=lambda row: row["id"]))
 
-    async def finish_jobs(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        """Jobs whose last occurrence ended: ``state`` (Completed or Faulted) and
-        ``finished_at`` for each ``id``, and no next execution; only where the job is still
-        Enabled (a job disabled meanwhile keeps the user's state)."""
-        if not rows:
+    async def finish_jobs(self, ended: Sequence[JobEnd]) -> None:
+        """Jobs whose last occurrence ended: their state and end, and no next execution;
+        only where the job is still Enabled (a job disabled meanwhile keeps the user's)."""
+        if not ended:
             return
         statement = (
             update(jobs)
@@ -417,59 +722,56 @@ class SqlStore:
                 next_execution_time=None,
             )
         )
-        await conn.execute(
+        await self._rows(
             statement,
             [
-                {"k_id": row["id"], "v_state": row["state"], "v_finished_at": row["finished_at"]}
-                for row in sorted(rows, key=lambda row: row["id"])
+                {"k_id": end.job_id, "v_state": end.state.value, "v_finished_at": to_us(end.at)}
+                for end in sorted(ended, key=lambda end: end.job_id)
             ],
         )
 
-    async def due_attempts(
-        self, conn: AsyncConnection, now: int, limit: int, node: str, lease_until: int
-    ) -> list[OccurrenceRecord]:
-        """Attempts whose time has come, or whose lease expired (their node died), leased to
-        ``node`` until ``lease_until`` and marked running. A taken-over attempt keeps its
-        execution tag, so its target can tell a repeat."""
+    async def due_attempts(self, now: datetime, limit: int, lease: Lease) -> list[Occurrence]:
+        """Attempts whose time has come, or whose lease expired (their node died), leased
+        and marked running. A taken-over attempt keeps its execution tag."""
+        now_us = to_us(now)
         query = (
             select(occurrences)
             .where(
                 or_(
-                    and_(occurrences.c.status == "pending", occurrences.c.due_at <= now),
-                    and_(occurrences.c.status == "running", occurrences.c.lease_expiry < now),
+                    and_(occurrences.c.status == "pending", occurrences.c.due_at <= now_us),
+                    and_(occurrences.c.status == "running", occurrences.c.lease_expiry < now_us),
                 )
             )
             .order_by(occurrences.c.due_at)
             .limit(limit)
         )
-        if self.dialect == "postgresql":
+        if self._postgres:
             query = query.with_for_update(skip_locked=True)
-        rows = list(await conn.execute(query))
-        found = [_occurrence(row) for row in rows]
-        if found:
-            await conn.execute(
+        rows = list(await self._rows(query))
+        if rows:
+            await self._rows(
                 update(occurrences)
-                .where(occurrences.c.id.in_([item.id for item in found]))
-                .values(status="running", lease_owner=node, lease_expiry=lease_until)
+                .where(occurrences.c.id.in_([row.id for row in rows]))
+                .values(status="running", lease_owner=lease.node, lease_expiry=to_us(lease.until))
             )
             taken = [
                 row.job_id for row in rows if row.status == "running" and row.kind == "scheduled"
             ]
-            await self._restart_busy(conn, taken, now)
-        return found
+            await self._restart_busy(taken, now)
+        return [_occurrence(row) for row in rows]
 
-    async def _restart_busy(self, conn: AsyncConnection, job_ids: Sequence[int], now: int) -> None:
+    async def _restart_busy(self, job_ids: Sequence[int], now: datetime) -> None:
         """These jobs' occurrences start again now (taken over, or reset at a restart): the
         slots that came due before now are backlog, not an overlap, when they end."""
         if job_ids:
-            await conn.execute(
-                update(jobs).where(jobs.c.id.in_(sorted(set(job_ids)))).values(busy_since=now)
+            await self._rows(
+                update(jobs)
+                .where(jobs.c.id.in_(sorted(set(job_ids))))
+                .values(busy_since=to_us(now))
             )
 
-    async def extend_leases(
-        self, conn: AsyncConnection, node: str, keys: Sequence[tuple[int, int, str]], until: int
-    ) -> None:
-        """Push the leases ``node`` holds on these occurrences to ``until``."""
+    async def extend_leases(self, lease: Lease, keys: Sequence[OccurrenceKey]) -> None:
+        """Push the leases ``lease.node`` holds on these occurrences to ``lease.until``."""
         if not keys:
             return
         statement = (
@@ -478,53 +780,31 @@ class SqlStore:
                 occurrences.c.job_id == bindparam("k_job_id"),
                 occurrences.c.scheduled_time == bindparam("k_scheduled_time"),
                 occurrences.c.kind == bindparam("k_kind"),
-                occurrences.c.lease_owner == node,
+                occurrences.c.lease_owner == lease.node,
             )
-            .values(lease_expiry=until)
+            .values(lease_expiry=to_us(lease.until))
         )
-        await conn.execute(
-            statement,
-            [{"k_job_id": j, "k_scheduled_time": t, "k_kind": k} for j, t, k in keys],
-        )
+        params = [
+            {"k_job_id": j, "k_scheduled_time": t, "k_kind": k}
+            for j, t, k in map(_key_values, keys)
+        ]
+        await self._rows(statement, params)
 
-    async def still_leased(
-        self, conn: AsyncConnection, node: str, keys: Sequence[tuple[int, int, str]]
-    ) -> set[tuple[int, int, str]]:
+    async def still_leased(self, node: str, keys: Sequence[OccurrenceKey]) -> set[OccurrenceKey]:
         """Which of these occurrences ``node`` still holds, locked until the transaction
         ends: an attempt whose lease another node took over is not recorded twice."""
         if not keys:
             return set()
-        job_ids = sorted({key[0] for key in keys})
+        job_ids = sorted({key.job_id for key in keys})
         query = select(
             occurrences.c.job_id, occurrences.c.scheduled_time, occurrences.c.kind
         ).where(occurrences.c.job_id.in_(job_ids), occurrences.c.lease_owner == node)
-        if self.dialect == "postgresql":
+        if self._postgres:
             query = query.with_for_update()
-        held = {(row[0], row[1], row[2]) for row in await conn.execute(query)}
+        held = {_key(row) for row in await self._rows(query)}
         return held & set(keys)
 
-    async def heartbeat(self, conn: AsyncConnection, node: str, started: int, now: int) -> None:
-        """Record that ``node`` is alive."""
-        result = await conn.execute(
-            update(nodes).where(nodes.c.name == node).values(heartbeat_at=now, started_at=started)
-        )
-        if not result.rowcount:
-            await conn.execute(
-                insert(nodes).values(name=node, started_at=started, heartbeat_at=now)
-            )
-
-    async def list_nodes(self, conn: AsyncConnection) -> list[tuple[str, int, int]]:
-        rows = await conn.execute(
-            select(nodes.c.name, nodes.c.started_at, nodes.c.heartbeat_at).order_by(nodes.c.name)
-        )
-        return [(row[0], row[1], row[2]) for row in rows]
-
-    async def notify(self, conn: AsyncConnection) -> None:
-        """Wake every node's engine when this transaction commits (PostgreSQL)."""
-        if self.dialect == "postgresql":
-            await conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
-
-    async def enabled_jobs(self, conn: AsyncConnection, ids: Iterable[int]) -> set[int]:
+    async def enabled_jobs(self, ids: Iterable[int]) -> set[int]:
         """Which of these jobs exist and are enabled, in an enabled collection."""
         wanted = sorted(set(ids))
         if not wanted:
@@ -536,45 +816,34 @@ class SqlStore:
                 jobs.c.id.in_(wanted), jobs.c.state == "Enabled", collections.c.state == "Enabled"
             )
         )
-        return {row[0] for row in await conn.execute(query)}
+        return {row[0] for row in await self._rows(query)}
 
-    async def jobs_by_ids(
-        self, conn: AsyncConnection, ids: Iterable[int], *, lock: bool = False
-    ) -> dict[int, JobRecord]:
+    async def jobs_by_ids(self, ids: Iterable[int], *, lock: bool = False) -> dict[int, StoredJob]:
         """These jobs by id; with ``lock``, their rows stay locked (PostgreSQL, in id order)
         until the transaction ends, so what the caller writes back is not a lost update."""
         wanted = sorted(set(ids))
         if not wanted:
             return {}
         query = self._jobs().where(jobs.c.id.in_(wanted))
-        if lock and self.dialect == "postgresql":
+        if lock and self._postgres:
             query = query.order_by(jobs.c.id).with_for_update(of=jobs)
-        rows = await conn.execute(query)
+        rows = await self._rows(query)
         return {row.id: _job(row) for row in rows}
 
-    async def update_occurrences(
-        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
-    ) -> None:
-        """Updates keyed by (``job_id``, ``scheduled_time``, ``kind``), in one statement."""
-        key = [occurrences.c.job_id, occurrences.c.scheduled_time, occurrences.c.kind]
-        await _update_many(conn, occurrences, key, rows)
-
-    async def delete_occurrences(
-        self, conn: AsyncConnection, keys: Sequence[tuple[int, int, str]]
-    ) -> None:
-        """Delete occurrences by (``job_id``, ``scheduled_time``, ``kind``)."""
+    async def delete_occurrences(self, keys: Sequence[OccurrenceKey]) -> None:
         if not keys:
             return
-        if conn.dialect.name == "postgresql":
-            names = ["job_id", "scheduled_time", "kind"]
-            await conn.execute(
+        values = [_key_values(key) for key in keys]
+        if self._postgres:
+            arrays = _arrays(self.conn, occurrences, ["job_id", "scheduled_time", "kind"])
+            await self._rows(
                 text(
-                    f"DELETE FROM occurrences USING unnest({_arrays(conn, occurrences, names)})"  # noqa: S608
+                    f"DELETE FROM occurrences USING unnest({arrays})"  # noqa: S608
                     " AS k(job_id, scheduled_time, kind) WHERE occurrences.job_id = k.job_id"
                     " AND occurrences.scheduled_time = k.scheduled_time"
                     " AND occurrences.kind = k.kind"
                 ),
-                {f"a{index}": [key[index] for key in keys] for index in range(3)},
+                {f"a{index}": [value[index] for value in values] for index in range(3)},
             )
             return
         statement = delete(occurrences).where(
@@ -582,29 +851,19 @@ class SqlStore:
             occurrences.c.scheduled_time == bindparam("k_scheduled_time"),
             occurrences.c.kind == bindparam("k_kind"),
         )
-        await conn.execute(
-            statement,
-            [{"k_job_id": j, "k_scheduled_time": t, "k_kind": k} for j, t, k in keys],
+        await self._rows(
+            statement, [{"k_job_id": j, "k_scheduled_time": t, "k_kind": k} for j, t, k in values]
         )
 
-    async def insert_history(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        """Messages quote what targets answered; a NUL character in them becomes U+FFFD on
-        every backend, since PostgreSQL text cannot hold NUL (the whole batch would fail)."""
-        if rows:
-            clean = [row | {"message": row["message"].replace("\x00", "\ufffd")} for row in rows]
-            await _insert_many(conn, history, clean)
-
-    async def next_wakeup(self, conn: AsyncConnection, now: int | None = None) -> int | None:
+    async def next_wakeup(self, after: datetime) -> datetime | None:
         """The earliest instant at which the engine has work: a due job or a due attempt.
 
-        A busy job (see :meth:`due_jobs`) counts only with a next slot after ``now``: its
-        due slots wait for its recording, but every node wakes at its next slot to compete
-        for it (else the node that records a job would be the only one awake to claim it,
-        and the jobs of a cluster would gather on one node). Both lookups walk an index in
-        order and stop at the first row (no scan of every job; at most the busy ones)."""
-        free = ~jobs.c.busy
-        if now is not None:
-            free = or_(free, jobs.c.next_execution_time > now)
+        A busy job counts only with a next slot after ``after``: its due slots wait for its
+        recording, but every node wakes at its next slot to compete for it (else the node
+        that records a job would be the only one awake to claim it, and the jobs of a
+        cluster would gather on one node). Both lookups walk an index in order and stop at
+        the first row (no scan of every job; at most the busy ones)."""
+        free = or_(~jobs.c.busy, jobs.c.next_execution_time > to_us(after))
         job_time = (
             select(jobs.c.next_execution_time)
             .join(collections, collections.c.id == jobs.c.collection_id)
@@ -620,12 +879,12 @@ class SqlStore:
         attempt_time = select(func.min(occurrences.c.due_at)).where(
             occurrences.c.status == "pending"
         )
-        first = (await conn.execute(job_time)).scalar_one_or_none()
-        second = (await conn.execute(attempt_time)).scalar_one_or_none()
+        first = (await self._rows(job_time)).scalar_one_or_none()
+        second = (await self._rows(attempt_time)).scalar_one_or_none()
         times = [value for value in (first, second) if value is not None]
-        return min(times) if times else None
+        return from_us(min(times)) if times else None
 
-    async def reset_running(self, conn: AsyncConnection, node: str, now: int) -> int:
+    async def reset_running(self, node: str, now: datetime) -> int:
         """Attempts this node left running when it stopped are tried again (at-least-once).
 
         On SQLite there is one node, so every running attempt is its own; on PostgreSQL only
@@ -634,41 +893,20 @@ class SqlStore:
         backlog (each runs if it is within the grace), not an overlap.
         """
         mine = occurrences.c.status == "running"
-        if self.dialect != "sqlite":
+        if self._postgres:
             mine = and_(mine, occurrences.c.lease_owner == node)
         busy = select(occurrences.c.job_id).where(mine, occurrences.c.kind == "scheduled")
-        await self._restart_busy(conn, [row[0] for row in await conn.execute(busy)], now)
+        await self._restart_busy([row[0] for row in await self._rows(busy)], now)
         statement = update(occurrences).where(mine)
-        result = await conn.execute(statement.values(status="pending", lease_owner=None))
+        result = await self._rows(statement.values(status="pending", lease_owner=None))
         return int(result.rowcount or 0)
 
-    # -- history -------------------------------------------------------------------------
-    async def list_history(
-        self,
-        conn: AsyncConnection,
-        job_id: int,
-        status: str | None,
-        limit: int | None,
-        offset: int,
-    ) -> list[HistoryRecord]:
-        query = select(history).where(history.c.job_id == job_id)
-        if status is not None:
-            query = query.where(history.c.status == status)
-        query = query.order_by(history.c.start_time.desc(), history.c.id.desc()).offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
-        return [_history(row) for row in await conn.execute(query)]
-
     async def purge(
-        self,
-        conn: AsyncConnection,
-        history_before: int,
-        keep_per_job: int,
-        finished_before: int,
+        self, history_before: datetime, keep_per_job: int, finished_before: datetime
     ) -> tuple[int, int]:
         """Delete history older than ``history_before`` or beyond the newest ``keep_per_job``
         of each job, and jobs completed or faulted before ``finished_before``."""
-        old = await conn.execute(delete(history).where(history.c.start_time < history_before))
+        old = await self._rows(delete(history).where(history.c.start_time < to_us(history_before)))
         ranked = (
             select(
                 history.c.id,
@@ -683,34 +921,15 @@ class SqlStore:
             )
         ).subquery()
         excess = select(ranked.c.id).where(ranked.c.position > keep_per_job)
-        extra = await conn.execute(delete(history).where(history.c.id.in_(excess)))
+        extra = await self._rows(delete(history).where(history.c.id.in_(excess)))
         finished = select(jobs.c.id).where(
-            jobs.c.finished_at < finished_before,
+            jobs.c.finished_at < to_us(finished_before),
             or_(jobs.c.state == "Completed", jobs.c.state == "Faulted"),
         )
-        ids = [row[0] for row in await conn.execute(finished)]
+        ids = [row[0] for row in await self._rows(finished)]
         for job_id in ids:
-            await self.delete_job(conn, job_id)
+            await self.delete_job(job_id)
         return int((old.rowcount or 0) + (extra.rowcount or 0)), len(ids)
-
-    async def flip_job_states(
-        self,
-        conn: AsyncConnection,
-        collection_id: int,
-        from_state: str,
-        to_state: str,
-        next_time: Callable[[JobRecord], int | None],
-    ) -> None:
-        """Set every ``from_state`` job of a collection to ``to_state`` with a new next time.
-
-        Jobs are updated in id order, like :meth:`update_jobs`."""
-        found = await self.jobs_in_state(conn, collection_id, from_state)
-        for record in sorted(found, key=lambda job: job.id):
-            await conn.execute(
-                update(jobs)
-                .where(and_(jobs.c.id == record.id, jobs.c.state == from_state))
-                .values(state=to_state, next_execution_time=next_time(record))
-            )
 
 
 def _arrays(conn: AsyncConnection, table: Any, names: Sequence[str]) -> str:

@@ -1,5 +1,5 @@
-"""Job definitions as stored, and the record-to-domain conversions the services and the
-engine share: Azure JSON with every secret sealed by the SecretBox."""
+"""Job definitions in their stored form: Azure JSON with every secret sealed by the
+SecretBox. The store keeps this text as it is given and never reads it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import json
 from typing import Any
 
 from jobclock.codec.job import definition_to_json, job_definition_from_json
-from jobclock.domain.job import JobDefinition, JobStatus
-from jobclock.domain.occurrences import from_us
+from jobclock.domain.job import JobDefinition
 from jobclock.domain.secret import Secret
 from jobclock.ports import SecretBox
-from jobclock.storage.sql_store import JobRecord
 
 
 class StoredDefinitions:
@@ -47,17 +45,3 @@ def _unseal(value: Any, box: SecretBox) -> Any:
     if isinstance(value, list):
         return [_unseal(item, box) for item in value]
     return value
-
-
-def status_of(record: JobRecord) -> JobStatus:
-    return JobStatus(
-        execution_count=record.execution_count,
-        failure_count=record.failure_count,
-        faulted_count=record.faulted_count,
-        last_execution_time=None
-        if record.last_execution_time is None
-        else from_us(record.last_execution_time),
-        next_execution_time=None
-        if record.next_execution_time is None
-        else from_us(record.next_execution_time),
-    )

@@ -1,0 +1,28 @@
+"""How the store encodes instants: integer microseconds since the Unix epoch (UTC), so
+that every backend orders and compares them exactly (no time zones, no text formats)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = 1_000_000
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware instant."""
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
+
+
+def from_us(micros: int) -> datetime:
+    """The aware UTC instant ``micros`` microseconds after the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def opt_us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def opt_from_us(micros: int | None) -> datetime | None:
+    return None if micros is None else from_us(micros)
