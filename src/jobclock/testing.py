@@ -146,3 +146,6 @@ class MemoryAccessStore:
             and (identity is None or entry.identity == identity)
         ]
         return newest_first[:top]
+
+
+from jobclock.memory_store import MemoryJobStore  # noqa: E402,F401
