@@ -505,7 +505,7 @@ class MemoryJobStore:
             state = tx._state
             due = sorted(
                 (held for held in state.occurrences.values() if _claimable(held, now)),
-                key=lambda held: (held.occurrence.due_at, held.occurrence.key),
+                key=lambda held: _due_order(held.occurrence),
             )
             due = [held for held in due if held.occurrence.job_id in state.jobs][: max(limit, 0)]
             for held in due:
@@ -594,6 +594,10 @@ class MemoryJobStore:
             for job_id in finished:
                 await tx.delete_job(job_id)
         return entries, len(finished)
+
+
+def _due_order(occurrence: Occurrence) -> tuple[datetime, int, datetime, str]:
+    return (occurrence.due_at, occurrence.job_id, occurrence.slot, occurrence.kind.value)
 
 
 def _claimable(held: _Held, now: datetime) -> bool:
