@@ -3,6 +3,7 @@ backend: the memory store, SQLite and PostgreSQL (in a schema of its own)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -860,3 +861,82 @@ async def test_purge_removes_jobs_finished_before_the_cutoff(job_store: JobStore
         names = [j.name for j in await reads.list_jobs(collection_id)]
         assert await reads.list_history(ids["completed"], None, None, 0) == []
     assert names == ["disabled", "recent"]
+
+
+# -- isolation and concurrency -----------------------------------------------------------
+async def test_a_reader_keeps_its_snapshot(job_store: JobStore) -> None:
+    collection_id = await new_collection(job_store)
+    await new_job(job_store, collection_id, "a")
+    async with job_store.reading() as reads:
+        before = [j.name for j in await reads.list_jobs(collection_id)]
+        await new_job(job_store, collection_id, "b")  # committed meanwhile
+        during = [j.name for j in await reads.list_jobs(collection_id)]
+    async with job_store.reading() as reads:
+        after = [j.name for j in await reads.list_jobs(collection_id)]
+    assert (before, during, after) == (["a"], ["a"], ["a", "b"])
+
+
+async def test_two_schedulers_never_get_the_same_job(job_store: JobStore) -> None:
+    collection_id = await new_collection(job_store)
+    ids = [await new_job(job_store, collection_id, f"j{i}", next_time=T0) for i in range(4)]
+    given: list[int] = []
+
+    async def plan(due: list[StoredJob]) -> EngineWrites:
+        given.extend(found.id for found in due)
+        await asyncio.sleep(0.05)  # the other scheduler runs meanwhile
+        moved = [
+            dataclasses.replace(
+                found, status=dataclasses.replace(found.status, next_execution_time=FAR)
+            )
+            for found in due
+        ]
+        return EngineWrites(cursors=moved)
+
+    lease = Lease(NODE, FAR)
+    await asyncio.gather(*(job_store.schedule_due(T0, 2, plan, lease) for _ in range(3)))
+    assert sorted(given) == ids
+
+
+async def test_two_claims_never_get_the_same_attempt(job_store: JobStore) -> None:
+    job_id = await one_job(job_store)
+    await add(job_store, *(occurrence(job_id, T0 + i * MINUTE) for i in range(4)))
+    found = await asyncio.gather(*(claim(job_store, T0 + 9 * MINUTE, 3) for _ in range(3)))
+    slots = sorted(item.slot for claimed in found for item, _ in claimed)
+    assert slots == [T0 + i * MINUTE for i in range(4)]
+
+
+async def test_the_plan_of_a_claim_writes_in_its_transaction(job_store: JobStore) -> None:
+    job_id = await one_job(job_store)
+    broken = occurrence(job_id, T0)
+    await add(job_store, broken)
+    given: list[list[OccurrenceKey]] = []
+
+    async def fault(claimed: list[tuple[Occurrence, StoredJob]]) -> EngineWrites:
+        given.append([item.key for item, _ in claimed])
+        return EngineWrites(
+            entries=[entry(job_id, "fault", T0, HistoryStatus.FAILED)],
+            done=[item.key for item, _ in claimed],
+            ended=[JobEnd(job_id, JobState.FAULTED, T0)],
+        )
+
+    claimed = await job_store.claim_attempts(T0, 10, Lease(NODE, FAR), fault)
+    assert [item.key for item, _ in claimed] == [broken.key]
+    assert given == [[broken.key]]
+    faulted = await job(job_store, job_id)
+    assert faulted is not None
+    assert (faulted.state, faulted.finished_at, faulted.next_time) == (JobState.FAULTED, T0, None)
+    assert await held_by(job_store, NODE, [broken.key]) == set()  # deleted
+    async with job_store.reading() as reads:
+        assert [e.history_id for e in await reads.list_history(job_id, None, None, 0)] == ["fault"]
+
+
+async def test_a_claim_whose_plan_raises_claims_nothing(job_store: JobStore) -> None:
+    job_id = await one_job(job_store)
+    await add(job_store, occurrence(job_id, T0))
+
+    async def plan(claimed: list[tuple[Occurrence, StoredJob]]) -> EngineWrites:
+        raise RuntimeError("policy bug")
+
+    with pytest.raises(RuntimeError):
+        await job_store.claim_attempts(T0, 10, Lease(OTHER, FAR), plan)
+    assert [item.slot for item, _ in await claim(job_store, T0)] == [T0]
