@@ -1,108 +1,139 @@
-"""Rows as the services and the engine write them, with overridable fields, and a few reads
-the store has no method for (the contract checks what is in the tables)."""
+"""Typed records as the services and the engine write them, with overridable fields, the
+helpers that create a collection or a job through the port, and a few reads the store has
+no method for (the contract checks what is in the tables, through SQL)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from jobclock.domain.occurrences import to_us
+from jobclock.domain.collection import CollectionState, JobCollection, Quota, Sku
+from jobclock.domain.history import ActionName, HistoryStatus
+from jobclock.domain.job import JobState
+from jobclock.domain.planning import Cursor, Phase
+from jobclock.domain.records import (
+    CollectionPlace,
+    EngineWrites,
+    Occurrence,
+    OccurrenceKind,
+    Schedule,
+    StoredEntry,
+)
+from jobclock.storage.encoding import to_us
 from jobclock.storage.sql_store import SqlStore
 from jobclock.storage.tables import history, jobs, occurrences
 
-T0 = to_us(datetime(2024, 1, 1, tzinfo=UTC))
-MINUTE = 60 * 1_000_000
-DAY = 24 * 60 * MINUTE
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
+SCHEDULED = OccurrenceKind.SCHEDULED
+RUN = OccurrenceKind.RUN
+DEFINITION = '{"action":{"type":"Http"}}'
 
 
-def collection_row(
-    name: str = "jc", subscription: str = "Sub", resource_group: str = "RG", **fields: Any
-) -> dict[str, Any]:
-    key = f"{subscription.lower()}/{resource_group.lower()}/{name.lower()}"
-    return {
-        "subscription": subscription,
-        "resource_group": resource_group,
-        "name": name,
-        "key": key,
-        "subscription_key": subscription.lower(),
-        "location": "West US",
-        "sku": "Standard",
-        "state": "Enabled",
-        "quota": None,
-        "tags": None,
-        "created_at": T0,
-    } | fields
+def place(
+    name: str = "jc", subscription: str = "Sub", resource_group: str = "RG"
+) -> CollectionPlace:
+    return CollectionPlace(subscription, resource_group, name)
 
 
-def job_row(collection_id: int, name: str = "job", **fields: Any) -> dict[str, Any]:
-    return {
-        "collection_id": collection_id,
-        "name": name,
-        "name_key": name.lower(),
-        "definition": '{"action":{"type":"Http"}}',
-        "state": "Enabled",
-        "anchor": T0,
-        "execution_count": 0,
-        "failure_count": 0,
-        "faulted_count": 0,
-        "last_execution_time": None,
-        "next_execution_time": T0,
-        "last_occurrence": None,
-        "occurrences_done": 0,
-        "history_seq": 0,
-        "busy": False,
-        "postponed": None,
-        "created_at": T0,
-        "finished_at": None,
-    } | fields
+def collection(
+    name: str = "jc",
+    *,
+    location: str = "West US",
+    sku: Sku = Sku.STANDARD,
+    state: CollectionState = CollectionState.ENABLED,
+    quota: Quota | None = None,
+    tags: tuple[tuple[str, str], ...] = (),
+) -> JobCollection:
+    return JobCollection(name, location, sku, state, quota, tags)
 
 
-def occurrence_row(job_id: int, scheduled_time: int = T0, **fields: Any) -> dict[str, Any]:
-    return {
+def schedule(
+    *,
+    definition: str = DEFINITION,
+    state: JobState = JobState.ENABLED,
+    anchor: datetime = T0,
+    last: datetime | None = None,
+    done: int = 0,
+    next_time: datetime | None = T0,
+    finished_at: datetime | None = None,
+) -> Schedule:
+    return Schedule(definition, state, Cursor(anchor, last, done), next_time, finished_at)
+
+
+def occurrence(job_id: int, slot: datetime = T0, **fields: Any) -> Occurrence:
+    values: dict[str, Any] = {
         "job_id": job_id,
-        "scheduled_time": scheduled_time,
-        "kind": "scheduled",
+        "slot": slot,
+        "kind": SCHEDULED,
         "repeat_count": 1,
         "final": False,
-        "phase": "main",
+        "phase": Phase.MAIN,
         "attempt": 0,
-        "due_at": scheduled_time,
-        "status": "pending",
+        "due_at": slot,
         "execution_tag": "0" * 32,
         "main_failed": False,
-    } | fields
+    }
+    return Occurrence(**(values | fields))
 
 
-def history_row(job_id: int, start_time: int = T0, **fields: Any) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "history_id": f"{start_time:020d}:{0:020d}",
-        "start_time": start_time,
-        "end_time": start_time + 1,
-        "expected_execution_time": start_time,
-        "action_name": "MainAction",
-        "status": "Completed",
-        "message": "ok",
-        "retry_count": 0,
-        "repeat_count": 1,
-    } | fields
+def history_row(job_id: int, start_time: datetime = T0, **fields: Any) -> StoredEntry:
+    entry = StoredEntry(
+        job_id=job_id,
+        history_id=f"{to_us(start_time):020d}:{0:020d}",
+        start_time=start_time,
+        end_time=start_time + US,
+        expected_time=start_time,
+        action_name=ActionName.MAIN_ACTION,
+        status=HistoryStatus.COMPLETED,
+        message="ok",
+        retry_count=0,
+        repeat_count=1,
+    )
+    return dataclasses.replace(entry, **fields)
 
 
-async def new_collection(store: SqlStore, name: str = "jc", **fields: Any) -> int:
-    async with store.transaction() as conn:
-        return await store.insert_collection(conn, collection_row(name, **fields))
+async def new_collection(
+    store: SqlStore,
+    name: str = "jc",
+    subscription: str = "Sub",
+    resource_group: str = "RG",
+    **fields: Any,
+) -> int:
+    async with store.transaction() as tx:
+        return await tx.insert_collection(
+            place(name, subscription, resource_group), collection(name, **fields), T0
+        )
 
 
-async def new_job(store: SqlStore, collection_id: int, name: str = "job", **fields: Any) -> int:
-    async with store.transaction() as conn:
-        return await store.insert_job(conn, job_row(collection_id, name, **fields))
+async def new_job(
+    store: SqlStore,
+    collection_id: int,
+    name: str = "job",
+    *,
+    busy: bool = False,
+    busy_since: datetime | None = None,
+    **fields: Any,
+) -> int:
+    """A job with :func:`schedule`'s ``fields``; a busy one is marked busy as recording
+    marks it (its progress)."""
+    async with store.transaction() as tx:
+        job_id = await tx.insert_job(collection_id, name, schedule(**fields), T0)
+        if busy or busy_since is not None:
+            record = (await tx.jobs_by_ids([job_id]))[job_id]
+            marked = dataclasses.replace(record, busy=busy, busy_since=busy_since)
+            await tx.apply(EngineWrites(progress=[marked]), None)
+        return job_id
 
 
 async def occurrence_table(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Every occurrence row, in key order."""
+    """Every occurrence row as stored (instants in µs, kinds as text), in key order."""
     query = select(occurrences).order_by(
         occurrences.c.job_id, occurrences.c.scheduled_time, occurrences.c.kind
     )

@@ -6,30 +6,40 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from jobclock.domain.collection import CollectionState, Quota, Sku
+from jobclock.domain.records import CollectionPlace, EngineWrites
 from jobclock.storage.sql_store import SqlStore
 from tests.contract.rows import (
-    collection_row,
+    T0,
+    collection,
     count_rows,
     history_row,
     new_collection,
     new_job,
-    occurrence_row,
+    occurrence,
+    place,
 )
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_insert_then_find_by_key(store: SqlStore) -> None:
-    row = collection_row("MyJobs", "Sub-1", "My-RG", quota='{"maxJobCount":5}', tags='{"a":"b"}')
-    async with store.transaction() as conn:
-        collection_id = await store.insert_collection(conn, row)
-        found = await store.find_collection(conn, "sub-1/my-rg/myjobs")
-        missing = await store.find_collection(conn, "sub-1/my-rg/other")
+    where = CollectionPlace("Sub-1", "My-RG", "MyJobs")
+    stored = collection("MyJobs", quota=Quota(max_job_count=5), tags=(("a", "b"),))
+    async with store.transaction() as tx:
+        collection_id = await tx.insert_collection(where, stored, T0)
+        found = await tx.find_collection(CollectionPlace("sub-1", "my-rg", "myjobs"))
+        missing = await tx.find_collection(CollectionPlace("sub-1", "my-rg", "other"))
     assert found is not None
     assert found.id == collection_id
-    assert (found.subscription, found.resource_group, found.name) == ("Sub-1", "My-RG", "MyJobs")
-    assert (found.location, found.sku, found.state) == ("West US", "Standard", "Enabled")
-    assert (found.quota, found.tags) == ('{"maxJobCount":5}', '{"a":"b"}')
+    assert found.place == where
+    record = found.collection
+    assert (record.location, record.sku, record.state) == (
+        "West US",
+        Sku.STANDARD,
+        CollectionState.ENABLED,
+    )
+    assert (record.quota, record.tags) == (Quota(max_job_count=5), (("a", "b"),))
     assert missing is None
 
 
@@ -37,8 +47,8 @@ async def test_keys_are_unique(store: SqlStore) -> None:
     await new_collection(store, "jc")
     with pytest.raises(IntegrityError):
         await new_collection(store, "JC")
-    async with store.transaction() as conn:
-        assert await store.count_collections(conn, "sub", "Standard") == (1, 1)
+    async with store.transaction() as tx:
+        assert await tx.count_collections("sub", Sku.STANDARD) == (1, 1)
 
 
 async def test_list_by_subscription_in_code_point_order(store: SqlStore) -> None:
@@ -46,12 +56,12 @@ async def test_list_by_subscription_in_code_point_order(store: SqlStore) -> None
     for name in names:
         await new_collection(store, name)
     await new_collection(store, "elsewhere", subscription="other")
-    async with store.transaction() as conn:
-        listed = await store.list_collections(conn, "sub", None)
-        other = await store.list_collections(conn, "other", None)
-        none = await store.list_collections(conn, "nobody", None)
-    assert [record.name for record in listed] == sorted(names)
-    assert [record.name for record in other] == ["elsewhere"]
+    async with store.transaction() as tx:
+        listed = await tx.list_collections("sub", None)
+        other = await tx.list_collections("other", None)
+        none = await tx.list_collections("nobody", None)
+    assert [record.place.name for record in listed] == sorted(names)
+    assert [record.place.name for record in other] == ["elsewhere"]
     assert none == []
 
 
@@ -60,37 +70,37 @@ async def test_list_by_resource_group_prefix_escapes_like_wildcards(store: SqlSt
     await new_collection(store, "two", resource_group="rxg")
     await new_collection(store, "three", resource_group="r%g")
     await new_collection(store, "four", resource_group="R_G-longer")
-    async with store.transaction() as conn:
-        underscore = await store.list_collections(conn, "sub", "sub/r_g/")
-        percent = await store.list_collections(conn, "sub", "sub/r%g/")
-        plain = await store.list_collections(conn, "sub", "sub/rxg/")
-        empty = await store.list_collections(conn, "sub", "sub/nothing/")
-    assert [record.name for record in underscore] == ["one"]
-    assert [record.name for record in percent] == ["three"]
-    assert [record.name for record in plain] == ["two"]
+    async with store.transaction() as tx:
+        underscore = await tx.list_collections("sub", "r_g")
+        percent = await tx.list_collections("sub", "r%g")
+        plain = await tx.list_collections("sub", "rxg")
+        empty = await tx.list_collections("sub", "nothing")
+    assert [record.place.name for record in underscore] == ["one"]
+    assert [record.place.name for record in percent] == ["three"]
+    assert [record.place.name for record in plain] == ["two"]
     assert empty == []
 
 
 async def test_count_by_plan_within_a_subscription(store: SqlStore) -> None:
-    await new_collection(store, "a", sku="Free")
-    await new_collection(store, "b", sku="Free", resource_group="other-rg")
-    await new_collection(store, "c", sku="Standard")
-    await new_collection(store, "d", sku="Free", subscription="another")
-    async with store.transaction() as conn:
-        assert await store.count_collections(conn, "sub", "Free") == (2, 3)
-        assert await store.count_collections(conn, "sub", "P20Premium") == (0, 3)
-        assert await store.count_collections(conn, "nobody", "Free") == (0, 0)
+    await new_collection(store, "a", sku=Sku.FREE)
+    await new_collection(store, "b", sku=Sku.FREE, resource_group="other-rg")
+    await new_collection(store, "c", sku=Sku.STANDARD)
+    await new_collection(store, "d", sku=Sku.FREE, subscription="another")
+    async with store.transaction() as tx:
+        assert await tx.count_collections("sub", Sku.FREE) == (2, 3)
+        assert await tx.count_collections("sub", Sku.P20_PREMIUM) == (0, 3)
+        assert await tx.count_collections("nobody", Sku.FREE) == (0, 0)
 
 
 async def test_update(store: SqlStore) -> None:
     collection_id = await new_collection(store, "jc")
-    async with store.transaction() as conn:
-        await store.update_collection(
-            conn, collection_id, {"state": "Disabled", "sku": "Free", "tags": None}
-        )
-        found = await store.find_collection(conn, "sub/rg/jc")
+    changed = collection("jc", state=CollectionState.DISABLED, sku=Sku.FREE, tags=())
+    async with store.transaction() as tx:
+        await tx.update_collection(collection_id, changed)
+        found = await tx.find_collection(place("jc", "sub", "rg"))
     assert found is not None
-    assert (found.state, found.sku, found.tags) == ("Disabled", "Free", None)
+    record = found.collection
+    assert (record.state, record.sku, record.tags) == (CollectionState.DISABLED, Sku.FREE, ())
 
 
 async def test_delete_takes_jobs_occurrences_and_history(store: SqlStore) -> None:
@@ -98,15 +108,16 @@ async def test_delete_takes_jobs_occurrences_and_history(store: SqlStore) -> Non
     kept = await new_collection(store, "kept")
     doomed_jobs = [await new_job(store, doomed, name) for name in ("a", "b")]
     kept_job = await new_job(store, kept, "a")
-    async with store.transaction() as conn:
+    async with store.transaction() as tx:
         for job_id in [*doomed_jobs, kept_job]:
-            await store.insert_occurrences(conn, [occurrence_row(job_id)])
-            await store.insert_history(conn, [history_row(job_id)])
-    async with store.transaction() as conn:
-        await store.delete_collection(conn, doomed)
-    async with store.transaction() as conn:
-        assert await store.find_collection(conn, "sub/rg/doomed") is None
-        assert await store.find_collection(conn, "sub/rg/kept") is not None
+            await tx.insert_occurrences([occurrence(job_id)], None)
+            await tx.apply(EngineWrites(entries=[history_row(job_id)]), None)
+    async with store.transaction() as tx:
+        await tx.delete_collection(doomed)
+    async with store.transaction() as tx:
+        assert await tx.find_collection(place("doomed", "sub", "rg")) is None
+        assert await tx.find_collection(place("kept", "sub", "rg")) is not None
+    async with store.reading_connection() as conn:
         for job_id in doomed_jobs:
             assert await count_rows(conn, job_id) == (0, 0, 0)
         assert await count_rows(conn, kept_job) == (1, 1, 1)
