@@ -1,6 +1,7 @@
 """A whole scheduler on a fake clock over a real SQLite store, with a recording executor:
 the `system` fixture of the engine and service tests. :func:`open_system` builds the same
-over another store URL (``tests/contract`` runs these tests on PostgreSQL too)."""
+over another store URL, or over the memory store (``MEMORY``): ``tests/engine`` runs on
+memory and SQLite, ``tests/contract`` runs the engine tests on PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -17,19 +18,21 @@ from cryptography.fernet import Fernet
 
 from jobclock.domain.actions import ActionType
 from jobclock.engine.dispatcher import Engine, EngineSettings
+from jobclock.ports import JobStore
 from jobclock.secret_box import FernetSecretBox
 from jobclock.services import CollectionRef, JobRef, SchedulerService
 from jobclock.storage.sql_store import SqlStore
-from jobclock.testing import FakeClock, RecordingExecutor
+from jobclock.testing import FakeClock, MemoryJobStore, RecordingExecutor
 from tests.storage.postgres import drop_schema, new_schema
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
+MEMORY = "memory:"  # the store URL of :class:`MemoryJobStore`
 
 
 @dataclass
 class System:
     clock: FakeClock
-    store: SqlStore
+    store: Any  # a JobStore: SqlStore, or MemoryJobStore
     service: SchedulerService
     engine: Engine
     executor: RecordingExecutor
@@ -76,8 +79,8 @@ class System:
 
 @contextmanager
 def open_system(tmp_path: Path, store_url: str | None = None) -> Iterator[System]:
-    """A system over ``store_url`` (default: a new SQLite file in ``tmp_path``). A
-    PostgreSQL URL gets a fresh schema of its own, dropped afterwards."""
+    """A system over ``store_url`` (default: a new SQLite file in ``tmp_path``; ``MEMORY``:
+    the memory store). A PostgreSQL URL gets a fresh schema of its own, dropped afterwards."""
     loop = asyncio.new_event_loop()
     with ExitStack() as stack:
         stack.callback(loop.close)
@@ -87,9 +90,14 @@ def open_system(tmp_path: Path, store_url: str | None = None) -> Iterator[System
             stack.callback(lambda: loop.run_until_complete(drop_schema(created)))
             schema = created
         clock = FakeClock(T0)
-        store = SqlStore(store_url or f"sqlite:///{tmp_path / 'jobclock.db'}", schema=schema)
+        store: JobStore
+        if store_url == MEMORY:
+            store = MemoryJobStore()
+        else:
+            sql = SqlStore(store_url or f"sqlite:///{tmp_path / 'jobclock.db'}", schema=schema)
+            loop.run_until_complete(sql.create_schema())
+            store = sql
         stack.callback(lambda: loop.run_until_complete(store.close()))
-        loop.run_until_complete(store.create_schema())
         box = FernetSecretBox(Fernet.generate_key())
         executor = RecordingExecutor()
         service = SchedulerService(store, box, clock, wake=lambda: None)

@@ -516,10 +516,12 @@ def test_an_attempt_claimed_ahead_does_not_fire_once_its_job_is_disabled(
     every = {"startTime": "2024-01-01T00:00:01Z", "recurrence": {"frequency": "Second"}}
     kept, disabled = system.job("kept", every), system.job("disabled", every)
     engine = system.engine
-    system.clock.set(T0 + timedelta(milliseconds=970))  # 30 ms before both slots
+    # 400 ms before both slots (real time: the timers of slots claimed ahead sleep for
+    # real), so that the disable below lands first on a busy machine too.
+    system.clock.set(T0 + timedelta(milliseconds=600))
 
     async def scenario() -> None:
-        claimed = await engine._schedule(system.clock.now(), 10, timedelta(milliseconds=100))
+        claimed = await engine._schedule(system.clock.now(), 10, timedelta(milliseconds=500))
         assert len(claimed) == 2
         tasks = [asyncio.create_task(engine._attempt(item, timed=True)) for item in claimed]
         await asyncio.sleep(0)  # both wait for their instant

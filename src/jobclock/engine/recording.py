@@ -119,7 +119,7 @@ class Recorder:
                 continue
             jobs[record.id] = self._record_one(item, record, writes)
         writes.progress = list(jobs.values())
-        writes.cursors = [jobs[job.id] for job in writes.cursors]
+        writes.cursors = list({job.id: jobs[job.id] for job in writes.cursors}.values())
         return writes
 
     def _record_one(self, item: Finished, record: StoredJob, writes: EngineWrites) -> StoredJob:

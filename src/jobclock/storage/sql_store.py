@@ -293,10 +293,17 @@ class SqlStore:
     @asynccontextmanager
     async def reading_connection(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction that only reads: one consistent snapshot, no
-        writer's gate or lock (on SQLite, readers never wait for the writer)."""
+        writer's gate or lock (on SQLite, readers never wait for the writer). On
+        PostgreSQL at REPEATABLE READ: at its default, READ COMMITTED, each statement would
+        see what committed since the one before."""
+        if self._gate is None:
+            async with self.engine.connect() as plain:
+                conn = await plain.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    yield conn
+            return
         async with self.engine.begin() as conn:
-            if self._gate is not None:
-                await conn.exec_driver_sql("BEGIN")
+            await conn.exec_driver_sql("BEGIN")
             yield conn
 
     # -- the port's transactions ---------------------------------------------------------
