@@ -225,7 +225,8 @@ class JobWrites(JobReads, Protocol):
     async def insert_collection(
         self, place: CollectionPlace, collection: JobCollection, created_at: datetime
     ) -> int:
-        """A new collection (its place is free: the caller looked) and its id."""
+        """A new collection (its place is free: the caller looked) and its id;
+        ``created_at`` is kept for operators, not read back."""
         ...
 
     async def update_collection(self, collection_id: int, collection: JobCollection) -> None:
@@ -269,8 +270,10 @@ class JobWrites(JobReads, Protocol):
         ...
 
     async def add_occurrence(self, occurrence: Occurrence) -> None:
-        """A pending occurrence (a run-now). ``IntegrityError``-like failure (the store's
-        own) when the job already has one with this key: the transaction then fails."""
+        """A pending occurrence (a run-now). When the job already has one with this key
+        (two run-nows in the same microsecond) it raises the store's own integrity error
+        (SQLAlchemy's ``IntegrityError``, ``ValueError`` in memory) and the transaction
+        stores nothing."""
         ...
 
     async def notify(self) -> None:

@@ -147,10 +147,22 @@ class NodeBeat:
 
 @dataclass(slots=True)
 class EngineWrites:
-    """What one engine transaction writes, applied in this order: history entries, ended
-    occurrences deleted, continued ones (a retry or the error action, pending again),
-    new occurrences (``started`` leased and running, ``follow_ups`` pending), jobs'
-    progress and cursors, and ended series (only where the job is still Enabled)."""
+    """What one engine transaction writes, applied in this order:
+
+    - ``entries``: history entries, appended;
+    - ``done``: occurrences that ended, deleted;
+    - ``continued``: occurrences whose next attempt (a retry or the error action) is due
+      at their ``due_at``: their phase, attempt, due time, ``main_failed`` and execution
+      tag replaced, pending again, without a lease;
+    - ``started``: new occurrences, running under the transaction's lease (only
+      :meth:`~jobclock.ports.JobStore.schedule_due` and ``claim_attempts`` have one);
+    - ``follow_ups``: new occurrences, pending;
+    - ``progress``: of each job, its counters, last execution time, ``history_seq`` and
+      busy mark (never its state or next time: a user may have changed them meanwhile);
+    - ``cursors``: of each job, its cursor, next execution time and busy mark;
+    - ``ended``: series that ended: the job's state and end, and no next time, only where
+      the job is still Enabled (a job disabled meanwhile keeps the user's state).
+    """
 
     entries: list[StoredEntry] = field(default_factory=list)
     done: list[OccurrenceKey] = field(default_factory=list)
