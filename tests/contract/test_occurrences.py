@@ -3,23 +3,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from jobclock.domain.planning import Phase
+from jobclock.domain.records import Lease, NodeBeat, OccurrenceKey
+from jobclock.storage.encoding import to_us
 from jobclock.storage.sql_store import SqlStore
 from tests.contract.rows import (
     MINUTE,
+    RUN,
+    SCHEDULED,
     T0,
+    US,
     new_collection,
     new_job,
-    occurrence_row,
+    occurrence,
     occurrence_table,
 )
 
 pytestmark = pytest.mark.anyio
 
 NODE = "node-a"
-LEASED = 10**18  # far in the future: leases that do not expire during a test
+LEASED = T0 + timedelta(days=3650)  # far in the future: leases that do not expire in a test
+LEASE = Lease(NODE, LEASED)
 
 
 async def _job(store: SqlStore, name: str = "job") -> int:
@@ -29,94 +38,91 @@ async def _job(store: SqlStore, name: str = "job") -> int:
 
 async def test_due_attempts_are_claimed_once_in_due_order(store: SqlStore) -> None:
     job_id = await _job(store)
-    rows = [
-        occurrence_row(job_id, T0 + 3 * MINUTE, final=True, repeat_count=3),
-        occurrence_row(job_id, T0, due_at=T0 + 2 * MINUTE, phase="error", main_failed=True),
-        occurrence_row(job_id, T0 + MINUTE),
-        occurrence_row(job_id, T0 + MINUTE, kind="run", due_at=T0 + 9 * MINUTE),
-        occurrence_row(job_id, T0 - MINUTE, status="running"),
+    pending = [
+        occurrence(job_id, T0 + 3 * MINUTE, final=True, repeat_count=3),
+        occurrence(job_id, T0, due_at=T0 + 2 * MINUTE, phase=Phase.ERROR, main_failed=True),
+        occurrence(job_id, T0 + MINUTE),
+        occurrence(job_id, T0 + MINUTE, kind=RUN, due_at=T0 + 9 * MINUTE),
     ]
-    async with store.transaction() as conn:
-        await store.insert_occurrences(conn, rows)
-        await store.insert_occurrences(conn, [])
-    async with store.transaction() as conn:
-        first = await store.due_attempts(conn, T0 + 3 * MINUTE, 2, NODE, LEASED)
-    async with store.transaction() as conn:
-        rest = await store.due_attempts(conn, T0 + 3 * MINUTE, 10, NODE, LEASED)
-        again = await store.due_attempts(conn, T0 + 3 * MINUTE, 10, NODE, LEASED)
+    async with store.transaction() as tx:
+        await tx.insert_occurrences(pending, None)
+        await tx.insert_occurrences([occurrence(job_id, T0 - MINUTE)], Lease("other", LEASED))
+        await tx.insert_occurrences([], None)
+    async with store.transaction() as tx:
+        first = await tx.due_attempts(T0 + 3 * MINUTE, 2, LEASE)
+    async with store.transaction() as tx:
+        rest = await tx.due_attempts(T0 + 3 * MINUTE, 10, LEASE)
+        again = await tx.due_attempts(T0 + 3 * MINUTE, 10, LEASE)
+    async with store.reading_connection() as conn:
         table = await occurrence_table(conn)
     assert [item.due_at for item in first] == [T0 + MINUTE, T0 + 2 * MINUTE]
-    assert all(item.id is not None for item in first)
+    assert [item.key for item in first] == [
+        OccurrenceKey(job_id, T0 + MINUTE, SCHEDULED),
+        OccurrenceKey(job_id, T0, SCHEDULED),
+    ]
     error = first[1]
-    assert (error.phase, error.main_failed, error.final, error.scheduled_time) == (
-        "error",
+    assert (error.phase, error.main_failed, error.final, error.slot) == (
+        Phase.ERROR,
         True,
         False,
         T0,
     )
     [last] = rest
-    assert (last.scheduled_time, last.final, last.repeat_count) == (T0 + 3 * MINUTE, True, 3)
+    assert (last.slot, last.final, last.repeat_count) == (T0 + 3 * MINUTE, True, 3)
     assert again == []
     statuses = {(row["scheduled_time"], row["kind"]): row["status"] for row in table}
     assert statuses == {
-        (T0 - MINUTE, "scheduled"): "running",
-        (T0, "scheduled"): "running",
-        (T0 + MINUTE, "scheduled"): "running",
-        (T0 + MINUTE, "run"): "pending",  # due later
-        (T0 + 3 * MINUTE, "scheduled"): "running",
+        (to_us(T0 - MINUTE), "scheduled"): "running",
+        (to_us(T0), "scheduled"): "running",
+        (to_us(T0 + MINUTE), "scheduled"): "running",
+        (to_us(T0 + MINUTE), "run"): "pending",  # due later
+        (to_us(T0 + 3 * MINUTE), "scheduled"): "running",
     }
 
 
 async def test_the_key_is_unique(store: SqlStore) -> None:
     job_id = await _job(store)
-    async with store.transaction() as conn:
-        await store.insert_occurrences(conn, [occurrence_row(job_id)])
+    async with store.transaction() as tx:
+        await tx.insert_occurrences([occurrence(job_id)], None)
     with pytest.raises(IntegrityError):
-        async with store.transaction() as conn:
-            await store.insert_occurrences(conn, [occurrence_row(job_id, due_at=T0 + 1)])
+        async with store.transaction() as tx:
+            await tx.insert_occurrences([occurrence(job_id, due_at=T0 + US)], None)
     other = await _job(store, "other")
-    async with store.transaction() as conn:  # another kind, time or job is another key
-        await store.insert_occurrences(
-            conn,
-            [
-                occurrence_row(job_id, kind="run"),
-                occurrence_row(job_id, T0 + 1),
-                occurrence_row(other),
-            ],
+    async with store.transaction() as tx:  # another kind, time or job is another key
+        await tx.insert_occurrences(
+            [occurrence(job_id, kind=RUN), occurrence(job_id, T0 + US), occurrence(other)], None
         )
+    async with store.reading_connection() as conn:
         assert len(await occurrence_table(conn)) == 4
 
 
 async def test_update_by_key(store: SqlStore) -> None:
     job_id = await _job(store)
-    async with store.transaction() as conn:
-        await store.insert_occurrences(
-            conn,
+    async with store.transaction() as tx:
+        await tx.insert_occurrences(
             [
-                occurrence_row(job_id, T0, status="running"),
-                occurrence_row(job_id, T0, kind="run", status="running"),
-                occurrence_row(job_id, T0 + MINUTE, status="running"),
+                occurrence(job_id, T0),
+                occurrence(job_id, T0, kind=RUN),
+                occurrence(job_id, T0 + MINUTE),
             ],
+            LEASE,
         )
     changes = {
-        "phase": "error",
+        "phase": Phase.ERROR,
         "attempt": 2,
         "due_at": T0 + 5 * MINUTE,
-        "status": "pending",
         "main_failed": True,
         "execution_tag": "f" * 32,
     }
-    async with store.transaction() as conn:
-        await store.update_occurrences(
-            conn,
+    async with store.transaction() as tx:
+        await tx.continue_occurrences(
             [
-                {"job_id": job_id, "scheduled_time": T0 + MINUTE, "kind": "scheduled"} | changes,
-                {"job_id": job_id, "scheduled_time": T0, "kind": "run"}
-                | changes
-                | {"attempt": 1, "main_failed": False},
-            ],
+                occurrence(job_id, T0 + MINUTE, **changes),
+                occurrence(job_id, T0, kind=RUN, **changes | {"attempt": 1, "main_failed": False}),
+            ]
         )
-        await store.update_occurrences(conn, [])
+        await tx.continue_occurrences([])
+    async with store.reading_connection() as conn:
         table = await occurrence_table(conn)
     run, untouched, later = table  # in key order: "run" sorts before "scheduled"
     assert (untouched["kind"], untouched["status"], untouched["attempt"]) == (
@@ -130,100 +136,96 @@ async def test_update_by_key(store: SqlStore) -> None:
         False,
         "error",
     )
-    assert {name: later[name] for name in changes} == changes
+    stored = {
+        "phase": "error",
+        "attempt": 2,
+        "due_at": to_us(T0 + 5 * MINUTE),
+        "status": "pending",
+        "main_failed": True,
+        "execution_tag": "f" * 32,
+    }
+    assert {name: later[name] for name in stored} == stored
 
 
 async def test_delete_by_key(store: SqlStore) -> None:
     job_id = await _job(store)
-    async with store.transaction() as conn:
-        await store.insert_occurrences(
-            conn,
+    async with store.transaction() as tx:
+        await tx.insert_occurrences(
             [
-                occurrence_row(job_id, T0),
-                occurrence_row(job_id, T0, kind="run"),
-                occurrence_row(job_id, T0 + MINUTE),
+                occurrence(job_id, T0),
+                occurrence(job_id, T0, kind=RUN),
+                occurrence(job_id, T0 + MINUTE),
             ],
+            None,
         )
-    async with store.transaction() as conn:
-        await store.delete_occurrences(
-            conn, [(job_id, T0, "run"), (job_id, T0 + MINUTE, "scheduled")]
+    async with store.transaction() as tx:
+        await tx.delete_occurrences(
+            [OccurrenceKey(job_id, T0, RUN), OccurrenceKey(job_id, T0 + MINUTE, SCHEDULED)]
         )
-        await store.delete_occurrences(conn, [])
-        await store.delete_occurrences(conn, [(job_id + 1, T0, "scheduled")])
+        await tx.delete_occurrences([])
+        await tx.delete_occurrences([OccurrenceKey(job_id + 1, T0, SCHEDULED)])
+    async with store.reading_connection() as conn:
         table = await occurrence_table(conn)
-    assert [(row["scheduled_time"], row["kind"]) for row in table] == [(T0, "scheduled")]
+    assert [(row["scheduled_time"], row["kind"]) for row in table] == [(to_us(T0), "scheduled")]
 
 
 async def test_reset_running_makes_them_pending_again(store: SqlStore) -> None:
     job_id = await _job(store)
-    async with store.transaction() as conn:
-        await store.insert_occurrences(
-            conn,
-            [
-                occurrence_row(job_id, T0, status="running", lease_owner=NODE),
-                occurrence_row(job_id, T0 + MINUTE, status="running", lease_owner=NODE),
-                occurrence_row(job_id, T0 + 2 * MINUTE),
-            ],
+    async with store.transaction() as tx:
+        await tx.insert_occurrences(
+            [occurrence(job_id, T0), occurrence(job_id, T0 + MINUTE)], Lease(NODE, LEASED)
         )
-    async with store.transaction() as conn:
-        assert await store.reset_running(conn, NODE, T0 + 5 * MINUTE) == 2
+        await tx.insert_occurrences([occurrence(job_id, T0 + 2 * MINUTE)], None)
+    async with store.transaction() as tx:
+        assert await tx.reset_running(NODE, T0 + 5 * MINUTE) == 2
         # The job's occurrence starts again now: slots missed meanwhile are backlog.
-        assert (await store.job_by_id(conn, job_id)).busy_since == T0 + 5 * MINUTE  # type: ignore[union-attr]
-    async with store.transaction() as conn:
-        assert await store.reset_running(conn, NODE, T0 + 6 * MINUTE) == 0
-        assert (await store.job_by_id(conn, job_id)).busy_since == T0 + 5 * MINUTE  # type: ignore[union-attr]
-        claimed = await store.due_attempts(conn, T0 + 2 * MINUTE, 10, NODE, LEASED)
-    assert [item.scheduled_time for item in claimed] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
+        assert (await tx.jobs_by_ids([job_id]))[job_id].busy_since == T0 + 5 * MINUTE
+    async with store.transaction() as tx:
+        assert await tx.reset_running(NODE, T0 + 6 * MINUTE) == 0
+        assert (await tx.jobs_by_ids([job_id]))[job_id].busy_since == T0 + 5 * MINUTE
+        claimed = await tx.due_attempts(T0 + 2 * MINUTE, 10, LEASE)
+    assert [item.slot for item in claimed] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
 
 
 async def test_an_expired_lease_is_taken_over_with_the_same_tag(store: SqlStore) -> None:
     job_id = await _job(store)
     tag = "a" * 32
-    async with store.transaction() as conn:
-        await store.insert_occurrences(
-            conn,
-            [
-                occurrence_row(
-                    job_id,
-                    T0,
-                    status="running",
-                    lease_owner="dead",
-                    lease_expiry=T0 + MINUTE,
-                    execution_tag=tag,
-                ),
-                occurrence_row(
-                    job_id,
-                    T0 + MINUTE,
-                    status="running",
-                    lease_owner="alive",
-                    lease_expiry=T0 + 9 * MINUTE,
-                ),
-            ],
+    async with store.transaction() as tx:
+        await tx.insert_occurrences(
+            [occurrence(job_id, T0, execution_tag=tag)], Lease("dead", T0 + MINUTE)
         )
-    async with store.transaction() as conn:
-        assert (
-            await store.due_attempts(conn, T0 + MINUTE, 10, NODE, LEASED) == []
-        )  # not yet expired
-    async with store.transaction() as conn:
-        [taken] = await store.due_attempts(conn, T0 + 2 * MINUTE, 10, NODE, LEASED)
-        job = await store.job_by_id(conn, job_id)
-    assert (taken.scheduled_time, taken.execution_tag) == (T0, tag)
+        await tx.insert_occurrences(
+            [occurrence(job_id, T0 + MINUTE)], Lease("alive", T0 + 9 * MINUTE)
+        )
+    async with store.transaction() as tx:
+        assert await tx.due_attempts(T0 + MINUTE, 10, LEASE) == []  # not yet expired
+    async with store.transaction() as tx:
+        [taken] = await tx.due_attempts(T0 + 2 * MINUTE, 10, LEASE)
+        job = (await tx.jobs_by_ids([job_id])).get(job_id)
+    assert (taken.slot, taken.execution_tag) == (T0, tag)
     assert job is not None
     assert job.busy_since == T0 + 2 * MINUTE  # taken over: it starts again now
-    key = (job_id, T0, "scheduled")
-    other = (job_id, T0 + MINUTE, "scheduled")
-    async with store.transaction() as conn:
-        assert await store.still_leased(conn, NODE, [key, other]) == {key}
-        assert await store.still_leased(conn, "dead", [key]) == set()
-        await store.extend_leases(conn, NODE, [key, other], T0 + 30 * MINUTE)
+    key = OccurrenceKey(job_id, T0, SCHEDULED)
+    other = OccurrenceKey(job_id, T0 + MINUTE, SCHEDULED)
+    async with store.transaction() as tx:
+        assert await tx.still_leased(NODE, [key, other]) == {key}
+        assert await tx.still_leased("dead", [key]) == set()
+        await tx.extend_leases(Lease(NODE, T0 + 30 * MINUTE), [key, other])
+    async with store.reading_connection() as conn:
         table = await occurrence_table(conn)
     leases = {(row["scheduled_time"], row["lease_owner"], row["lease_expiry"]) for row in table}
-    assert leases == {(T0, NODE, T0 + 30 * MINUTE), (T0 + MINUTE, "alive", T0 + 9 * MINUTE)}
+    assert leases == {
+        (to_us(T0), NODE, to_us(T0 + 30 * MINUTE)),
+        (to_us(T0 + MINUTE), "alive", to_us(T0 + 9 * MINUTE)),
+    }
 
 
 async def test_nodes_heartbeat_and_list(store: SqlStore) -> None:
-    async with store.transaction() as conn:
-        await store.heartbeat(conn, "b", T0, T0)
-        await store.heartbeat(conn, "a", T0, T0 + MINUTE)
-        await store.heartbeat(conn, "a", T0, T0 + 2 * MINUTE)
-        assert await store.list_nodes(conn) == [("a", T0, T0 + 2 * MINUTE), ("b", T0, T0)]
+    async with store.transaction() as tx:
+        await tx.heartbeat("b", T0, T0)
+        await tx.heartbeat("a", T0, T0 + MINUTE)
+        await tx.heartbeat("a", T0, T0 + 2 * MINUTE)
+        assert await tx.list_nodes() == [
+            NodeBeat("a", T0, T0 + 2 * MINUTE),
+            NodeBeat("b", T0, T0),
+        ]
