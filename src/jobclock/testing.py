@@ -1,5 +1,5 @@
-"""Test helpers that ship with jobclock: a hand-advanced clock, a recording executor and
-an in-memory access store."""
+"""Test helpers that ship with jobclock: a hand-advanced clock, a recording executor, and
+the in-memory stores (:class:`MemoryJobStore`, :class:`MemoryAccessStore`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from datetime import datetime, timedelta
 from jobclock.domain.access import AuditEntry, PortalSession, StoredToken
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.instants import require_aware
+from jobclock.memory_store import MemoryJobStore
+
+__all__ = ["FakeClock", "MemoryAccessStore", "MemoryJobStore", "RecordingExecutor"]
 
 
 class FakeClock:
@@ -147,5 +150,3 @@ class MemoryAccessStore:
         ]
         return newest_first[:top]
 
-
-from jobclock.memory_store import MemoryJobStore  # noqa: E402,F401

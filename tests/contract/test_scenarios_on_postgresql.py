@@ -40,7 +40,7 @@ def test_secrets_are_sealed_in_the_rows(system: System) -> None:
     system.job("j", {"action": {"type": "Http", "request": request}})
 
     async def stored() -> list[str]:
-        async with system.store.transaction() as conn:
+        async with system.store.reading_connection() as conn:
             return list((await conn.execute(select(jobs.c.definition))).scalars())
 
     [definition] = system.run(stored())
