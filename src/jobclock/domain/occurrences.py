@@ -55,13 +55,14 @@ _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _ALL_HOURS = tuple(range(24))
 
 
-def to_us(value: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware instant."""
+def _to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware instant: this module's arithmetic
+    (the store's encoding of instants is its own, ``storage/encoding.py``)."""
     delta = value - _EPOCH
     return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
 
 
-def from_us(micros: int) -> datetime:
+def _from_us(micros: int) -> datetime:
     """The aware UTC instant ``micros`` microseconds after the Unix epoch."""
     return _EPOCH + timedelta(microseconds=micros)
 
@@ -91,15 +92,15 @@ def next_occurrence(
     if recurrence.count is not None and done >= recurrence.count:
         return None
     lower = max(start, now)
-    lower_us = to_us(lower)
+    lower_us = _to_us(lower)
     if last is not None:
-        lower_us = max(lower_us, to_us(require_aware(last, "last")) + 1)
+        lower_us = max(lower_us, _to_us(require_aware(last, "last")) + 1)
     found = _first(_compile(recurrence, start), lower_us)
     if found is None:
         return None
-    if recurrence.end_time is not None and found > to_us(recurrence.end_time):
+    if recurrence.end_time is not None and found > _to_us(recurrence.end_time):
         return None
-    return from_us(found)
+    return _from_us(found)
 
 
 def occurrences(
@@ -118,16 +119,16 @@ def occurrences(
             yield first
         return
     plan = _compile(recurrence, start)
-    lower_us = to_us(max(start, now))
+    lower_us = _to_us(max(start, now))
     if last is not None:
-        lower_us = max(lower_us, to_us(require_aware(last, "last")) + 1)
-    end_us = None if recurrence.end_time is None else to_us(recurrence.end_time)
+        lower_us = max(lower_us, _to_us(require_aware(last, "last")) + 1)
+    end_us = None if recurrence.end_time is None else _to_us(recurrence.end_time)
     count = recurrence.count
     while count is None or done < count:
         found = _first(plan, lower_us)
         if found is None or (end_us is not None and found > end_us):
             return
-        yield from_us(found)
+        yield _from_us(found)
         done += 1
         lower_us = found + 1
 
@@ -198,7 +199,7 @@ def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
     """Resolve the defaults of §4.3 step 1 against ``start`` and pick the search strategy."""
     frequency = recurrence.frequency
     schedule = recurrence.effective_schedule
-    anchor_us = to_us(start)
+    anchor_us = _to_us(start)
     interval = recurrence.interval
     if frequency in (Frequency.SECOND, Frequency.MINUTE) or (
         frequency is Frequency.HOUR and (schedule is None or not schedule.minutes)
@@ -455,7 +456,7 @@ class _DayWalk(Plan):
             if self.grid:
                 return self.anchor_us
             lower_us = self.anchor_us
-        lower_wall = from_us(lower_us).astimezone(self.zone)
+        lower_wall = _from_us(lower_us).astimezone(self.zone)
         day = lower_wall.date().toordinal()
         # A slot of the day before can land at or after `lower` only when a gap lies between
         # that day's midnight and `lower`, which shows as a change of offset.
