@@ -46,8 +46,13 @@ def test_sigterm_mid_burst_finishes_and_records_what_was_in_flight(
     directory = tmp_path / "jobclock"
     server = start_server(directory)
     api = Api(server)
-    work = every_second_jobs([api], target, "burst", JOBS, lead=6.0, delay=DELAY)
-    api.close()
+    try:
+        work = every_second_jobs([api], target, "burst", JOBS, lead=6.0, delay=DELAY)
+    except BaseException:
+        stop_server(server)  # not left running, at full speed, after the test
+        raise
+    finally:
+        api.close()
 
     into_burst = random.uniform(0.05, 0.45)  # noqa: S311 - a random moment of the burst
     sleep_until(work.start + 4 * SECOND + into_burst * SECOND)
