@@ -20,7 +20,7 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from jobclock.codec.stored import StoredDefinitions
@@ -319,12 +319,11 @@ class Engine:
             chained=chained(definition.start_time, definition.recurrence),
             grace=self.settings.misfire_grace,
         )
-        update = moved(record, decision)
         if not decision.run:
             log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})
-            return update, None
+            return moved(record, decision), None
         # A job that never ran starts at its latest due slot; it is busy from its start.
-        update = replace(update, busy=True, busy_since=max(now, decision.slot))
+        update = moved(record, decision, busy_since=max(now, decision.slot))
         occurrence = new_occurrence(
             record.id, decision.slot, OccurrenceKind.SCHEDULED, decision.cursor.done,
             decision.final,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from jobclock.domain.actions import JobAction
 from jobclock.domain.execution import AttemptResult
 from jobclock.domain.history import ActionName, HistoryStatus, history_id
-from jobclock.domain.job import JobDefinition, JobState
+from jobclock.domain.job import JobDefinition, JobState, JobStatus
 from jobclock.domain.planning import (
     Claim,
     Overlap,
@@ -298,10 +298,17 @@ def _continued(occurrence: Occurrence, step: Step) -> Occurrence:
     )
 
 
-def moved(record: StoredJob, decision: Claim) -> StoredJob:
-    """The job with the cursor and the next execution time a claim moved it to."""
-    status = replace(record.status, next_execution_time=decision.next_time)
-    return replace(record, cursor=decision.cursor, status=status)
+def moved(record: StoredJob, decision: Claim, busy_since: datetime | None = None) -> StoredJob:
+    """The job with the cursor and the next execution time a claim moved it to; busy
+    from ``busy_since`` when given (one copy of the record: it runs once per fire)."""
+    was = record.status
+    status = JobStatus(
+        was.execution_count, was.failure_count, was.faulted_count, was.last_execution_time,
+        decision.next_time,
+    )  # fmt: skip
+    if busy_since is None:
+        return replace(record, cursor=decision.cursor, status=status)
+    return replace(record, cursor=decision.cursor, status=status, busy=True, busy_since=busy_since)
 
 
 def new_occurrence(

@@ -83,34 +83,26 @@ _JOB_COLUMNS = [*jobs.c, collections.c.name.label("collection_name")]
 
 
 def _job(row: Row[Any]) -> StoredJob:
-    last = row.last_occurrence
-    last_run = row.last_execution_time
-    next_time = row.next_execution_time
-    busy_since = row.busy_since
-    finished = row.finished_at
+    """A job row as a record; positional construction (the engine reads one per fire,
+    twice: when it schedules the job and when it records the attempt)."""
+    last, last_run, next_time = (
+        row.last_occurrence,
+        row.last_execution_time,
+        row.next_execution_time,
+    )
+    busy_since, finished = row.busy_since, row.finished_at
     return StoredJob(
-        id=row.id,
-        collection_id=row.collection_id,
-        collection_name=row.collection_name,
-        name=row.name,
-        definition=row.definition,
-        state=_STATES[row.state],
-        cursor=Cursor(
-            from_us(row.anchor), None if last is None else from_us(last), row.occurrences_done
-        ),
-        status=JobStatus(
-            row.execution_count,
-            row.failure_count,
-            row.faulted_count,
+        row.id, row.collection_id, row.collection_name, row.name, row.definition,
+        _STATES[row.state],
+        Cursor(from_us(row.anchor), None if last is None else from_us(last), row.occurrences_done),
+        JobStatus(
+            row.execution_count, row.failure_count, row.faulted_count,
             None if last_run is None else from_us(last_run),
             None if next_time is None else from_us(next_time),
         ),
-        history_seq=row.history_seq,
-        busy=bool(row.busy),
-        busy_since=None if busy_since is None else from_us(busy_since),
-        created_at=from_us(row.created_at),
-        finished_at=None if finished is None else from_us(finished),
-    )
+        row.history_seq, bool(row.busy), None if busy_since is None else from_us(busy_since),
+        from_us(row.created_at), None if finished is None else from_us(finished),
+    )  # fmt: skip
 
 
 def _schedule_values(schedule: Schedule) -> dict[str, Any]:
