@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, update
@@ -82,26 +83,39 @@ def _place_key(place: CollectionPlace) -> str:
 _JOB_COLUMNS = [*jobs.c, collections.c.name.label("collection_name")]
 
 
+def _getter(columns: Sequence[Any], names: str) -> Callable[[Row[Any]], tuple[Any, ...]]:
+    """Picks these columns of a row by position: a Row's attributes cost about 0.4 us
+    each, a C-level ``itemgetter`` over its positions a fraction of that."""
+    index = {column.name: position for position, column in enumerate(columns)}
+    return itemgetter(*(index[name] for name in names.split()))
+
+
+_JOB_FIELDS = _getter(
+    _JOB_COLUMNS,
+    "id collection_id collection_name name definition state anchor last_occurrence"
+    " occurrences_done execution_count failure_count faulted_count last_execution_time"
+    " next_execution_time history_seq busy busy_since created_at finished_at",
+)
+
+
 def _job(row: Row[Any]) -> StoredJob:
-    """A job row as a record; positional construction (the engine reads one per fire,
-    twice: when it schedules the job and when it records the attempt)."""
-    last, last_run, next_time = (
-        row.last_occurrence,
-        row.last_execution_time,
-        row.next_execution_time,
-    )
-    busy_since, finished = row.busy_since, row.finished_at
+    """A job row as a record, built positionally (the engine reads one per fire, twice:
+    when it schedules the job and when it records the attempt)."""
+    (
+        id_, collection_id, collection_name, name, definition, state, anchor, last, done,
+        executions, failures, faults, last_run, next_time, history_seq, busy, busy_since,
+        created_at, finished,
+    ) = _JOB_FIELDS(row)  # fmt: skip
     return StoredJob(
-        row.id, row.collection_id, row.collection_name, row.name, row.definition,
-        _STATES[row.state],
-        Cursor(from_us(row.anchor), None if last is None else from_us(last), row.occurrences_done),
+        id_, collection_id, collection_name, name, definition, _STATES[state],
+        Cursor(from_us(anchor), None if last is None else from_us(last), done),
         JobStatus(
-            row.execution_count, row.failure_count, row.faulted_count,
+            executions, failures, faults,
             None if last_run is None else from_us(last_run),
             None if next_time is None else from_us(next_time),
         ),
-        row.history_seq, bool(row.busy), None if busy_since is None else from_us(busy_since),
-        from_us(row.created_at), None if finished is None else from_us(finished),
+        history_seq, bool(busy), None if busy_since is None else from_us(busy_since),
+        from_us(created_at), None if finished is None else from_us(finished),
     )  # fmt: skip
 
 
@@ -149,11 +163,19 @@ def _cursor_values(job: StoredJob) -> dict[str, Any]:
     }
 
 
+_OCCURRENCE_FIELDS = _getter(
+    list(occurrences.c),
+    "job_id scheduled_time kind repeat_count final phase attempt due_at execution_tag main_failed",
+)
+
+
 def _occurrence(row: Row[Any]) -> Occurrence:
+    job_id, slot, kind, repeats, final, phase, attempt, due_at, tag, main_failed = (
+        _OCCURRENCE_FIELDS(row)
+    )
     return Occurrence(
-        row.job_id, from_us(row.scheduled_time), _KINDS[row.kind], row.repeat_count,
-        bool(row.final), _PHASES[row.phase], row.attempt, from_us(row.due_at),
-        row.execution_tag, bool(row.main_failed),
+        job_id, from_us(slot), _KINDS[kind], repeats, bool(final), _PHASES[phase], attempt,
+        from_us(due_at), tag, bool(main_failed),
     )  # fmt: skip
 
 
@@ -184,11 +206,20 @@ def _key(row: Any) -> OccurrenceKey:
     return OccurrenceKey(job_id, from_us(slot), _KINDS[kind])
 
 
+_ENTRY_FIELDS = _getter(
+    list(history.c),
+    "job_id history_id start_time end_time expected_execution_time action_name status"
+    " message retry_count repeat_count",
+)
+
+
 def _entry(row: Row[Any]) -> StoredEntry:
+    job_id, history_id, start, end, expected, action, status, message, retries, repeats = (
+        _ENTRY_FIELDS(row)
+    )
     return StoredEntry(
-        row.job_id, row.history_id, from_us(row.start_time), from_us(row.end_time),
-        from_us(row.expected_execution_time), _ACTIONS[row.action_name], _STATUSES[row.status],
-        row.message, row.retry_count, row.repeat_count,
+        job_id, history_id, from_us(start), from_us(end), from_us(expected), _ACTIONS[action],
+        _STATUSES[status], message, retries, repeats,
     )  # fmt: skip
 
 
@@ -827,7 +858,7 @@ class SqlTransaction:
         if lock and self._postgres:
             query = query.order_by(jobs.c.id).with_for_update(of=jobs)
         rows = await self._rows(query)
-        return {row.id: _job(row) for row in rows}
+        return {job.id: job for job in map(_job, rows)}
 
     async def delete_occurrences(self, keys: Sequence[OccurrenceKey]) -> None:
         if not keys:
