@@ -149,4 +149,3 @@ class MemoryAccessStore:
             and (identity is None or entry.identity == identity)
         ]
         return newest_first[:top]
-

@@ -20,10 +20,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from jobclock.codec.action import action_from_json, action_to_json
 from jobclock.codec.certificates import PfxError, certificate_facts, open_pfx
 from jobclock.codec.job import definition_to_json, job_definition_from_json
+from jobclock.codec.stored import StoredDefinitions
 from jobclock.domain.actions import ClientCertificateAuthentication, HttpRequest
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.secret_box import FernetSecretBox
-from jobclock.codec.stored import StoredDefinitions
 
 PFX_PASSWORD = "pfx-Pa55word-7"  # noqa: S105 - a test credential
 NOT_AFTER = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
