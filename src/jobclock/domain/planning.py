@@ -8,7 +8,7 @@ move and when a job completes or faults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -231,11 +231,12 @@ def count_attempt(status: JobStatus, phase: Phase, succeeded: bool, exhausted: b
     a main action whose last retry failed adds a fault."""
     if phase is not Phase.MAIN:
         return status
-    return replace(
-        status,
-        execution_count=status.execution_count + 1,
-        failure_count=status.failure_count + (0 if succeeded else 1),
-        faulted_count=status.faulted_count + (1 if exhausted else 0),
+    return JobStatus(  # positionally: this runs once per fire
+        status.execution_count + 1,
+        status.failure_count + (0 if succeeded else 1),
+        status.faulted_count + (1 if exhausted else 0),
+        status.last_execution_time,
+        status.next_execution_time,
     )
 
 

@@ -136,24 +136,37 @@ class Recorder:
         )
         status = decision.status  # the counters; its times are the job's own
         if decision.first:
-            status = replace(status, last_execution_time=item.started)
-        record = replace(record, status=status, history_seq=record.history_seq + 1)
+            status = JobStatus(
+                status.execution_count, status.failure_count, status.faulted_count,
+                item.started, status.next_execution_time,
+            )  # fmt: skip
+        step, seq = decision.step, record.history_seq + 1
+        ends = step.kind is StepKind.DONE and occurrence.kind is OccurrenceKind.SCHEDULED
+        busy_since = record.busy_since or item.started
+        if ends:  # the job's scheduled occurrence is over: it is free again
+            record = record.updated(status=status, history_seq=seq, busy=False, busy_since=None)
+        else:
+            record = record.updated(status=status, history_seq=seq)
         writes.entries.append(_attempt_entry(item, record, decision.first))
-        if decision.step.kind is not StepKind.DONE:
-            writes.continued.append(_continued(occurrence, decision.step))
+        if step.kind is not StepKind.DONE:
+            writes.continued.append(_continued(occurrence, step))
             return record
         writes.done.append(occurrence.key)
-        if occurrence.kind is OccurrenceKind.SCHEDULED:
-            record = self._end_occurrence(item, record, decision.step, writes)
+        if ends:
+            record = self._end_occurrence(item, record, step, busy_since, writes)
         return record
 
     def _end_occurrence(
-        self, item: Finished, record: StoredJob, step: Step, writes: EngineWrites
+        self,
+        item: Finished,
+        record: StoredJob,
+        step: Step,
+        busy_since: datetime,
+        writes: EngineWrites,
     ) -> StoredJob:
-        """The job's scheduled occurrence is over: it is free again, and what follows is
-        :func:`planning.after_occurrence` (its series ended, or slots waited for it)."""
-        busy_since = record.busy_since or item.started
-        record = replace(record, busy=False, busy_since=None)
+        """The job's scheduled occurrence is over (``record`` is free again), busy since
+        ``busy_since``: what follows is :func:`planning.after_occurrence` (its series ended,
+        or slots waited for it)."""
         try:
             definition: JobDefinition | None = self._definition(record)
         except Exception:  # unreadable now: faulted when it next comes due
@@ -173,7 +186,7 @@ class Recorder:
         )
         if ending.state is not None:
             status = replace(record.status, next_execution_time=None)
-            record = replace(record, state=ending.state, status=status, finished_at=item.ended)
+            record = record.updated(state=ending.state, status=status, finished_at=item.ended)
             writes.ended.append(JobEnd(record.id, ending.state, item.ended))
         if ending.overlap is not None:
             record = _postpone(record, ending.overlap, busy_since, item.ended, writes)
@@ -191,8 +204,8 @@ class Recorder:
                 "job.unreadable",
                 extra={"event": "job.unreadable", "id": record.id, "error": repr(error)},
             )
-            faulted = replace(
-                record, history_seq=record.history_seq + 1, busy=False, busy_since=None
+            faulted = record.updated(
+                history_seq=record.history_seq + 1, busy=False, busy_since=None
             )
             writes.progress.append(faulted)
             writes.entries.append(
@@ -216,7 +229,7 @@ def _postpone(
     """The slots that came due while the job's occurrence ran (§5.1): one Postponed entry
     for all of them, and the latest runs now."""
     resume = overlap.resume
-    record = replace(record, history_seq=record.history_seq + 1)
+    record = record.updated(history_seq=record.history_seq + 1)
     writes.entries.append(
         history_entry(
             record,
@@ -234,7 +247,7 @@ def _postpone(
             record.id, resume.slot, OccurrenceKind.SCHEDULED, resume.cursor.done, resume.final
         )
         writes.follow_ups.append(replace(follow_up, due_at=ended))
-        record = replace(record, busy=True, busy_since=ended)
+        record = record.updated(busy=True, busy_since=ended)
     writes.cursors.append(record)
     return record
 
@@ -307,8 +320,8 @@ def moved(record: StoredJob, decision: Claim, busy_since: datetime | None = None
         decision.next_time,
     )  # fmt: skip
     if busy_since is None:
-        return replace(record, cursor=decision.cursor, status=status)
-    return replace(record, cursor=decision.cursor, status=status, busy=True, busy_since=busy_since)
+        return record.updated(cursor=decision.cursor, status=status)
+    return record.updated(cursor=decision.cursor, status=status, busy=True, busy_since=busy_since)
 
 
 def new_occurrence(
