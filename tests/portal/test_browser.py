@@ -143,6 +143,9 @@ def test_running_a_job_shows_its_history_row(
     page.click("text=ping")
     assert page.locator("#history").count() == 0
     page.click("text=Run now")
+    # The click's POST redirects back to the job page; a reload while that navigation is
+    # still under way fails ("Not attached to an active page", a CI flake).
+    page.wait_for_url(re.compile(r".*[?&]done="))
     target.wait_for(1, "/ping")
     api.wait_for_history(name, "ping", 1)
     page.reload()
