@@ -33,6 +33,7 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
+from jobclock.domain.shares import Share
 
 if TYPE_CHECKING:
     from jobclock.ports import JobStore
@@ -460,7 +461,7 @@ class MemoryJobStore:
         now: datetime,
         held: Collection[OccurrenceKey],
         until: datetime,
-    ) -> None:
+    ) -> list[NodeBeat]:
         async with self.transaction() as tx:
             tx.heartbeat(node, started, now)
             occurrences = tx._state.occurrences
@@ -468,6 +469,7 @@ class MemoryJobStore:
                 found = occurrences.get(key)
                 if found is not None and found.lease is not None and found.lease.node == node:
                     occurrences[key] = dataclasses.replace(found, lease=Lease(node, until))
+            return await tx.list_nodes()
 
     async def schedule_due(
         self,
@@ -475,6 +477,7 @@ class MemoryJobStore:
         limit: int,
         plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
         lease: Lease,
+        share: Share | None = None,
     ) -> EngineWrites:
         async with self.transaction() as tx:
             due = sorted(
@@ -484,7 +487,7 @@ class MemoryJobStore:
                     if tx._enabled(job)
                     and not job.busy
                     and job.next_time is not None
-                    and job.next_time <= until
+                    and job.next_time <= _until(job.id, until, share)
                 ),
                 key=lambda job: (job.next_time, job.id),
             )[: max(limit, 0)]
@@ -556,11 +559,11 @@ class MemoryJobStore:
                 tx._change_job(job_id, busy=False, busy_since=None)
         return dropped
 
-    async def next_wakeup(self, after: datetime) -> datetime | None:
+    async def next_wakeup(self, after: datetime, share: Share | None = None) -> datetime | None:
         async with self.reading() as reads:
             state = reads._state
             times = [
-                job.next_time
+                job.next_time + _later(job.id, share)
                 for job in state.jobs.values()
                 if job.next_time is not None
                 and reads._enabled(job)
@@ -594,6 +597,15 @@ class MemoryJobStore:
             for job_id in finished:
                 await tx.delete_job(job_id)
         return entries, len(finished)
+
+
+def _later(job_id: int, share: Share | None) -> timedelta:
+    """How much later than its next time a job is due for a node of ``share``."""
+    return timedelta(0) if share is None or share.owns(job_id) else share.delay
+
+
+def _until(job_id: int, until: datetime, share: Share | None) -> datetime:
+    return until - _later(job_id, share)
 
 
 def _due_order(occurrence: Occurrence) -> tuple[datetime, int, datetime, str]:

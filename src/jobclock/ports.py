@@ -29,6 +29,7 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
+from jobclock.domain.shares import Share
 
 
 class Clock(Protocol):
@@ -326,9 +327,10 @@ class JobStore(Protocol):
         now: datetime,
         held: Collection[OccurrenceKey],
         until: datetime,
-    ) -> None:
+    ) -> list[NodeBeat]:
         """Write ``node``'s heartbeat and push the leases it holds on ``held`` to ``until``
-        (a lease it lost stays lost)."""
+        (a lease it lost stays lost). Returns every node's heartbeat as stored then, this
+        one's included (from which a node knows its :class:`Share`)."""
         ...
 
     async def schedule_due(
@@ -337,12 +339,14 @@ class JobStore(Protocol):
         limit: int,
         plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
         lease: Lease,
+        share: Share | None = None,
     ) -> EngineWrites:
         """At most ``limit`` jobs due by ``until`` (enabled, in an enabled collection, not
         busy), earliest first, held against every other scheduler until the end: ``plan``
         decides what to write (each job's cursor, the occurrences that start, leased with
         ``lease``, and faults), and the store writes it. Returns the writes (empty when
-        no job was due)."""
+        no job was due). With a ``share``, a job outside it is due only ``share.delay``
+        after its next time (its own node schedules it first)."""
         ...
 
     async def claim_attempts(
@@ -380,9 +384,11 @@ class JobStore(Protocol):
         meanwhile), which are deleted; a dropped scheduled occurrence frees its job."""
         ...
 
-    async def next_wakeup(self, after: datetime) -> datetime | None:
+    async def next_wakeup(self, after: datetime, share: Share | None = None) -> datetime | None:
         """The earliest instant with work: a due job's next time (a busy job's only when
-        after ``after``) or a pending attempt's due time; None when there is none."""
+        after ``after``; with a ``share``, ``share.delay`` later for a job outside it, as
+        :meth:`schedule_due` counts it) or a pending attempt's due time; None when there is
+        none."""
         ...
 
     async def purge(

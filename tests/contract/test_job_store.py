@@ -27,6 +27,7 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
+from jobclock.domain.shares import Share
 from jobclock.memory_store import MemoryJobStore
 from jobclock.ports import JobStore
 from jobclock.storage.sql_store import SqlStore
@@ -544,6 +545,50 @@ async def test_an_expired_lease_is_taken_over_with_the_same_tag(job_store: JobSt
     assert after.busy_since == now
     assert await held_by(job_store, NODE, [mine.key]) == set()
     assert await held_by(job_store, OTHER, [mine.key]) == {mine.key}
+
+
+async def test_schedule_due_with_a_share_takes_other_jobs_only_a_delay_late(
+    job_store: JobStore,
+) -> None:
+    on = await new_collection(job_store, place("on"))
+    ids = [await new_job(job_store, on, f"j{index}", next_time=T0) for index in range(6)]
+    late = await new_job(job_store, on, "late", next_time=T0 - 2 * MINUTE)
+    share = Share(ids[0] % 2, 2, MINUTE)  # ids[0]'s share: every second id
+    given: list[list[int]] = []
+
+    async def plan(due: list[StoredJob]) -> EngineWrites:
+        given.append(sorted(item.id for item in due))
+        return EngineWrites()
+
+    await job_store.schedule_due(T0, 10, plan, Lease(NODE, FAR), share)
+    mine = sorted(i for i in [*ids, late] if i % 2 == share.index)
+    theirs_late = [late] if late % 2 != share.index else []  # its slot is past the delay
+    assert given == [sorted(mine + theirs_late)]
+    await job_store.schedule_due(T0 + MINUTE, 10, plan, Lease(NODE, FAR), share)
+    assert given[-1] == sorted([*ids, late])  # a delay on, every job is due for it
+    await job_store.schedule_due(T0, 10, plan, Lease(NODE, FAR))
+    assert given[-1] == sorted([*ids, late])  # no share: every due job
+
+
+async def test_next_wakeup_with_a_share_counts_other_jobs_a_delay_late(
+    job_store: JobStore,
+) -> None:
+    on = await new_collection(job_store, place("on"))
+    first = await new_job(job_store, on, "first", next_time=T0)
+    second = await new_job(job_store, on, "second", next_time=T0 + 5 * MINUTE)
+    assert first % 2 != second % 2
+    theirs, mine = Share(second % 2, 2, MINUTE), Share(first % 2, 2, MINUTE)
+    assert await job_store.next_wakeup(T0, mine) == T0
+    assert await job_store.next_wakeup(T0, theirs) == T0 + MINUTE  # first's, a delay late
+    long = Share(second % 2, 2, 9 * MINUTE)
+    assert await job_store.next_wakeup(T0, long) == T0 + 5 * MINUTE  # its own comes first
+    assert await job_store.next_wakeup(T0) == T0
+
+
+async def test_renew_returns_every_nodes_heartbeat(job_store: JobStore) -> None:
+    assert [b.name for b in await job_store.renew(OTHER, T0, T0, [], FAR)] == [OTHER]
+    beats = await job_store.renew(NODE, T0, T0 + MINUTE, [], FAR)
+    assert [(b.name, b.heartbeat_at) for b in beats] == [(NODE, T0 + MINUTE), (OTHER, T0)]
 
 
 async def test_renew_pushes_only_the_leases_still_held(job_store: JobStore) -> None:

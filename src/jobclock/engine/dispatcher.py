@@ -66,6 +66,10 @@ class EngineSettings:
     # fire does not wait for the claim's transaction, nor for the database's write lock when
     # the API holds it (a job disabled or deleted meanwhile is dropped before it fires).
     lookahead: timedelta = timedelta(milliseconds=400)
+    # With several nodes on one database, a node schedules the jobs of its share as soon as
+    # they are due and the others' this much later (domain/shares.py): the work spreads
+    # over the nodes, and a dead or overloaded node's jobs are taken a moment later.
+    share_delay: timedelta = timedelta(seconds=1)
 
 
 class Engine:
@@ -90,7 +94,11 @@ class Engine:
             store, self._definition, self.settings.node, self.settings.misfire_grace
         )
         self._leases = Leases(
-            store, self.settings.node, self.settings.lease, self.settings.heartbeat
+            store,
+            self.settings.node,
+            self.settings.lease,
+            self.settings.heartbeat,
+            self.settings.share_delay,
         )
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
@@ -248,7 +256,7 @@ class Engine:
     async def _next_wakeup(self, now: datetime) -> datetime:
         # A busy job's slot counts once it is beyond the lookahead (nearer, waking for it
         # could only spin until it is due).
-        found = await self._store.next_wakeup(now + self.settings.lookahead)
+        found = await self._store.next_wakeup(now + self.settings.lookahead, self._leases.share)
         idle = now + self.settings.idle
         if self._in_flight and self.settings.concurrency - len(self._in_flight) <= 0:
             return idle  # woken when an attempt finishes
@@ -281,7 +289,9 @@ class Engine:
             plans.append(await self._plan(due, now))
             return plans[-1].writes
 
-        await self._store.schedule_due(now + ahead, limit, plan, self._leases.taken(now))
+        await self._store.schedule_due(
+            now + ahead, limit, plan, self._leases.taken(now), self._leases.share
+        )
         return plans[-1].started if plans else []
 
     async def _plan(self, due: list[StoredJob], now: datetime) -> _Plan:

@@ -37,6 +37,7 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
+from jobclock.domain.shares import Share
 from jobclock.storage.encoding import from_us, opt_us, to_us
 from jobclock.storage.migrate import upgrade
 from jobclock.storage.tables import collections, history, jobs, metadata, nodes, occurrences
@@ -197,6 +198,14 @@ def _occurrence_values(item: Occurrence, lease: Lease | None) -> dict[str, Any]:
     }
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _owned(share: Share) -> Any:
+    """The jobs of ``share``: ``id % count == index``."""
+    return (jobs.c.id % share.count) == share.index
+
+
 def _key_values(key: OccurrenceKey) -> tuple[int, int, str]:
     return key.job_id, to_us(key.slot), key.kind.value
 
@@ -355,11 +364,12 @@ class SqlStore:
         now: datetime,
         held: Collection[OccurrenceKey],
         until: datetime,
-    ) -> None:
+    ) -> list[NodeBeat]:
         async with self.writing_connection() as conn:
             tx = SqlTransaction(self, conn)
             await tx.heartbeat(node, started, now)
             await tx.extend_leases(Lease(node, until), sorted(held, key=_key_values))
+            return await tx.list_nodes()
 
     async def schedule_due(
         self,
@@ -367,10 +377,11 @@ class SqlStore:
         limit: int,
         plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
         lease: Lease,
+        share: Share | None = None,
     ) -> EngineWrites:
         async with self.writing_connection() as conn:
             tx = SqlTransaction(self, conn)
-            due = await tx.due_jobs(until, limit)
+            due = await tx.due_jobs(until, limit, share)
             if not due:
                 return EngineWrites()
             writes = await plan(due)
@@ -427,9 +438,9 @@ class SqlStore:
             await tx.update_jobs([{"id": job, "busy": False, "busy_since": None} for job in freed])
         return dropped
 
-    async def next_wakeup(self, after: datetime) -> datetime | None:
+    async def next_wakeup(self, after: datetime, share: Share | None = None) -> datetime | None:
         async with self.reading_connection() as conn:
-            return await SqlTransaction(self, conn).next_wakeup(after)
+            return await SqlTransaction(self, conn).next_wakeup(after, share)
 
     async def purge(
         self, history_before: datetime, keep_per_job: int, finished_before: datetime
@@ -694,10 +705,13 @@ class SqlTransaction:
         await self.update_jobs([_cursor_values(job) for job in writes.cursors])
         await self.finish_jobs(writes.ended)
 
-    async def due_jobs(self, until: datetime, limit: int) -> list[StoredJob]:
+    async def due_jobs(
+        self, until: datetime, limit: int, share: Share | None = None
+    ) -> list[StoredJob]:
         """Enabled jobs of enabled collections whose next execution time has come, and that
         are not busy: a busy job's due slots wait until its running occurrence is recorded,
-        which decides what becomes of them (backlog or overlap: ``planning.after_busy``)."""
+        which decides what becomes of them (backlog or overlap: ``planning.after_busy``).
+        With a ``share``, a job outside it has come ``share.delay`` after its time."""
         query = (
             self._jobs()
             .where(
@@ -709,6 +723,13 @@ class SqlTransaction:
             .order_by(jobs.c.next_execution_time)
             .limit(limit)
         )
+        if share is not None:
+            query = query.where(
+                or_(
+                    _owned(share),
+                    jobs.c.next_execution_time <= to_us(until - share.delay),
+                )
+            )
         if self._postgres:
             # Nodes claim disjoint jobs: a job another node is scheduling is skipped, and
             # once that node commits, its cursor has moved past the slot.
@@ -885,14 +906,15 @@ class SqlTransaction:
             statement, [{"k_job_id": j, "k_scheduled_time": t, "k_kind": k} for j, t, k in values]
         )
 
-    async def next_wakeup(self, after: datetime) -> datetime | None:
+    async def next_wakeup(self, after: datetime, share: Share | None = None) -> datetime | None:
         """The earliest instant at which the engine has work: a due job or a due attempt.
 
         A busy job counts only with a next slot after ``after``: its due slots wait for its
         recording, but every node wakes at its next slot to compete for it (else the node
         that records a job would be the only one awake to claim it, and the jobs of a
-        cluster would gather on one node). Both lookups walk an index in order and stop at
-        the first row (no scan of every job; at most the busy ones)."""
+        cluster would gather on one node). With a ``share``, a job outside it counts
+        ``share.delay`` later. The lookups walk an index in order and stop at the first
+        row (no scan of every job; at most the busy ones, or a few outside the share)."""
         free = or_(~jobs.c.busy, jobs.c.next_execution_time > to_us(after))
         job_time = (
             select(jobs.c.next_execution_time)
@@ -912,6 +934,14 @@ class SqlTransaction:
         first = (await self._rows(job_time)).scalar_one_or_none()
         second = (await self._rows(attempt_time)).scalar_one_or_none()
         times = [value for value in (first, second) if value is not None]
+        if share is not None and first is not None:
+            # The first job overall may be another node's: it counts a delay later, and
+            # the first of this node's own counts as it is.
+            times.remove(first)
+            times.append(first + share.delay // _MICROSECOND)
+            own = (await self._rows(job_time.where(_owned(share)))).scalar_one_or_none()
+            if own is not None:
+                times.append(own)
         return from_us(min(times)) if times else None
 
     async def reset_running(self, node: str, now: datetime) -> int:
