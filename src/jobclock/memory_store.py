@@ -471,6 +471,10 @@ class MemoryJobStore:
                     occurrences[key] = dataclasses.replace(found, lease=Lease(node, until))
             return await tx.list_nodes()
 
+    async def leave(self, node: str) -> None:
+        async with self.transaction() as tx:
+            tx._state.nodes.pop(node, None)
+
     async def schedule_due(
         self,
         until: datetime,

@@ -333,6 +333,12 @@ class JobStore(Protocol):
         one's included (from which a node knows its :class:`Share`)."""
         ...
 
+    async def leave(self, node: str) -> None:
+        """``node`` stops: its heartbeat is removed, so the other nodes count it out of the
+        shares at their next heartbeat instead of once it is a lease old. Its leases stay
+        (an attempt it still holds is taken over when they expire)."""
+        ...
+
     async def schedule_due(
         self,
         until: datetime,

@@ -589,6 +589,11 @@ async def test_renew_returns_every_nodes_heartbeat(job_store: JobStore) -> None:
     assert [b.name for b in await job_store.renew(OTHER, T0, T0, [], FAR)] == [OTHER]
     beats = await job_store.renew(NODE, T0, T0 + MINUTE, [], FAR)
     assert [(b.name, b.heartbeat_at) for b in beats] == [(NODE, T0 + MINUTE), (OTHER, T0)]
+    await job_store.leave(OTHER)
+    assert [b.name for b in await job_store.renew(NODE, T0, T0 + 2 * MINUTE, [], FAR)] == [NODE]
+    await job_store.leave("never-seen")  # nothing to remove: no error
+    async with job_store.reading() as reads:
+        assert [b.name for b in await reads.list_nodes()] == [NODE]
 
 
 async def test_renew_pushes_only_the_leases_still_held(job_store: JobStore) -> None:

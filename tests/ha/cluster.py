@@ -77,6 +77,12 @@ class Postgres:
     def execute(self, sql: str, *args: Any) -> str:
         return str(self._runner.run(self._connection.execute(sql, *args)))
 
+    def stop(self, name: str) -> None:
+        """SIGTERM, as an operator stops a node; it must exit 0."""
+        node = self.nodes[name]
+        stop_server(node.server)
+        node.stopped = True
+
     def close(self) -> None:
         try:
             self._runner.run(self._connection.close())
@@ -149,6 +155,7 @@ class Node:
     name: str
     server: RunningServer
     killed: bool = False
+    stopped: bool = False
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
@@ -234,11 +241,17 @@ class Cluster:
         node.process.wait(timeout=10)
         node.killed = True
 
+    def stop(self, name: str) -> None:
+        """SIGTERM, as an operator stops a node; it must exit 0."""
+        node = self.nodes[name]
+        stop_server(node.server)
+        node.stopped = True
+
     def close(self) -> None:
         """SIGTERM every node still running; each must exit 0 within the harness's limit."""
         failures = []
         for node in reversed(list(self.nodes.values())):
-            if node.killed:
+            if node.killed or node.stopped:
                 continue
             try:
                 stop_server(node.server)

@@ -21,6 +21,7 @@ from tests.ha.test_failover import (
     create_workload,
     disable,
     leased_attempts,
+    nodes_of,
     settle,
     sleep_until,
 )
@@ -54,3 +55,18 @@ def test_two_nodes_each_run_a_fair_share_of_the_jobs(cluster: Cluster, target: T
     findings.fail_if_any()
     api_a.close()
     api_b.close()
+
+
+def test_a_node_stopped_with_sigterm_leaves_and_the_other_takes_every_job(
+    cluster: Cluster, target: Target
+) -> None:
+    """A rolling restart: the stopped node removes its heartbeat, so the other counts it out
+    of the shares at its next heartbeat, not once the heartbeat is a lease old."""
+    a, b = cluster.start("a"), cluster.start("b")
+    api_a = Api(a.server)
+    work = create_workload([api_a, Api(b.server)], target, delay=0.05)
+    sleep_until(work.first_slot + 2 * SECOND)
+    assert set(nodes_of(api_a)) == {"a", "b"}
+    cluster.stop("b")
+    assert set(nodes_of(api_a)) == {"a"}
+    api_a.close()

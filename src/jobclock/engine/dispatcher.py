@@ -219,6 +219,10 @@ class Engine:
             log.exception(
                 "engine.shutdown_unrecorded", extra={"event": "engine.shutdown_unrecorded"}
             )
+        try:
+            await self._store.leave(self.settings.node)  # the others take its share now
+        except Exception:  # they will once its heartbeat is a lease old
+            log.exception("engine.leave_failed", extra={"event": "engine.leave_failed"})
 
     def wake(self) -> None:
         self._clock.wake()

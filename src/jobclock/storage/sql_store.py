@@ -371,6 +371,10 @@ class SqlStore:
             await tx.extend_leases(Lease(node, until), sorted(held, key=_key_values))
             return await tx.list_nodes()
 
+    async def leave(self, node: str) -> None:
+        async with self.writing_connection() as conn:
+            await conn.execute(delete(nodes).where(nodes.c.name == node))
+
     async def schedule_due(
         self,
         until: datetime,
