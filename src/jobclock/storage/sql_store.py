@@ -99,6 +99,19 @@ _JOB_FIELDS = _getter(
 )
 
 
+# The API's lookups of one collection or job, built once (building a statement costs more
+# than running it from SQLAlchemy's compiled cache).
+_FIND_COLLECTION = select(collections).where(collections.c.key == bindparam("key"))
+_FIND_JOB = (
+    select(*_JOB_COLUMNS)
+    .join(collections, collections.c.id == jobs.c.collection_id)
+    .where(
+        jobs.c.collection_id == bindparam("collection_id"),
+        jobs.c.name_key == bindparam("name_key"),
+    )
+)
+
+
 def _job(row: Row[Any]) -> StoredJob:
     """A job row as a record, built positionally (the engine reads one per fire, twice:
     when it schedules the job and when it records the attempt)."""
@@ -479,8 +492,7 @@ class SqlTransaction:
 
     # -- collections ---------------------------------------------------------------------
     async def find_collection(self, place: CollectionPlace) -> StoredCollection | None:
-        query = select(collections).where(collections.c.key == _place_key(place))
-        row = (await self._rows(query)).first()
+        row = (await self._rows(_FIND_COLLECTION, {"key": _place_key(place)})).first()
         return None if row is None else _collection(row)
 
     async def list_collections(
@@ -546,10 +558,8 @@ class SqlTransaction:
         return select(*_JOB_COLUMNS).join(collections, collections.c.id == jobs.c.collection_id)
 
     async def find_job(self, collection_id: int, name: str) -> StoredJob | None:
-        query = self._jobs().where(
-            jobs.c.collection_id == collection_id, jobs.c.name_key == name.lower()
-        )
-        row = (await self._rows(query)).first()
+        params = {"collection_id": collection_id, "name_key": name.lower()}
+        row = (await self._rows(_FIND_JOB, params)).first()
         return None if row is None else _job(row)
 
     async def list_jobs(
