@@ -5,9 +5,11 @@ What it measures
 For each N (default 1,000, 10,000 and 100,000): N jobs, each firing every second, invoke a
 local HTTP target; the script prints the fires per second sustained, their lateness
 (p50/p99/max), the slots missed and doubled, the scheduler process's CPU and RSS, and the
-same figures for the same workload on APScheduler 3.11 with its SQLAlchemy SQLite job store,
-with the ratio of the two fire rates. ``--burst N`` measures instead N one-shot jobs all due
-at one instant. It prints figures and never asserts on them.
+same figures for the same workload on APScheduler 3.11 twice, with its SQLAlchemy SQLite job
+store (``APScheduler+SQLite``) and with its ``MemoryJobStore`` (``APScheduler+memory``), with
+jobclock's fire rate over each (columns ``jc/SQLite`` and ``jc/memory``). ``--systems``
+picks any subset of the three rows (default all). ``--burst N`` measures instead N one-shot
+jobs all due at one instant. It prints figures and never asserts on them.
 
 * **The target** (``bench/_target.py``) is a raw asyncio HTTP/1.1 server on 127.0.0.1 in its
   own process, shared by every run. It answers ``200 OK`` with keep-alive and, while
@@ -23,11 +25,11 @@ at one instant. It prints figures and never asserts on them.
 * **jobclock** runs as the real server, ``jobclock serve --port P --db sqlite:///... --token
   T`` (the console script beside ``sys.executable``), with its default settings (engine
   concurrency and batch, logging to a file), so CPU and RSS are those of the server
-  process. One ``Unlimited`` collection and N jobs with ``retryPolicy {"retryType":
-  "None"}`` and ``"state": "Disabled"`` are created, then ``POST .../enable`` over REST
-  turns them all on at once with their next slot counted from that moment (§5.9). Up to
-  10,000 jobs (``--rest-max``) are created with 32 concurrent ``PUT``s over REST (httpx)
-  while the server runs. Larger N are created in-process before the server starts,
+  process (summed with any processes it starts, see ``--workers``). One ``Unlimited``
+  collection and N jobs with ``retryPolicy {"retryType": "None"}`` and ``"state":
+  "Disabled"`` are created, then ``POST .../enable`` over REST turns them all on at once
+  with their next slot counted from that moment (§5.9). Up to 10,000 jobs (``--rest-max``)
+  are created with 32 concurrent ``PUT``s over REST (httpx) while the server runs. Larger N are created in-process before the server starts,
   against the same SQLite file: job 0 through ``SchedulerService.put_job`` (the code the
   REST handler calls), jobs 1..N-1 as copies of the row it stored, each with its own name,
   anchor and definition encoded by the service's codec, in one transaction (``put_job``
@@ -44,6 +46,17 @@ at one instant. It prints figures and never asserts on them.
   to 10,000 jobs (``--rest-max``) are added with ``scheduler.add_job``; larger N are written
   in one transaction as the rows ``SQLAlchemyJobStore.add_job`` writes (id, next run time,
   pickled job state), because 100,000 separate fsynced inserts alone take minutes.
+* **APScheduler+memory** is the same process, scheduler, executor, job defaults, job
+  function, headers and phases with ``MemoryJobStore()`` instead (``--aps-store memory``
+  to the child): nothing durable, so it shows what APScheduler's dispatch costs without
+  its store. Its jobs are always added with ``scheduler.add_job`` (paused, then resumed),
+  about 30,000 a second, at any N.
+* **--workers W** passes ``--workers W`` to ``jobclock serve`` (several dispatch
+  processes) and the header says so. Before anything starts the script runs ``jobclock
+  serve --help``; if that does not list ``--workers``, it exits (status 2) with one line
+  saying the server does not support it. The scheduler's CPU and RSS are summed over the
+  server process and its live descendants (found through ``/proc``; RSS then counts shared
+  pages once per process, and a note says how many processes were summed).
 * **The window.** After ``--warmup`` seconds (default 5) the target's window opens for
   ``--window`` seconds (default 20), and the target records ``--tail`` seconds more
   (default 3). fires/s = requests received in the window / its length. The slots measured
@@ -68,16 +81,22 @@ at one instant. It prints figures and never asserts on them.
   (or ``max(30, N/500)`` s passed), then one second more. Printed: the time from the
   instant until the first, median, p99th and last request arrived (the last is the issue's
   figure), N / last as fires/s, jobs never received (missed) or received twice (doubled),
-  and CPU % of the scheduler over the same span.
+  and CPU % of the scheduler over the same span, for each system selected (jobclock and
+  both APScheduler rows). The goals section then reports P3 per system: the time from the
+  instant to the last fire, with p50 and p99, judged against 100 ms (and every job fired)
+  only at N = 1,000, the goal's size; other N are given as figures.
 * **API load** (``--api-clients C``, jobclock only): during the window, C concurrent clients
   in a process of their own (this script, ``--role api-load``, httpx on one event loop) each
   loop over ``PUT``, ``GET`` and ``DELETE`` of a disabled job of their own in a second
   collection, as a team's tooling would beside the schedule. The notes give the requests
   per second the server answered, their latency p50/p99 and the 5xx count; the table's
   lateness is then the engine's under that load.
-* **The ratio** jobclock/APScheduler is a throughput ratio only where APScheduler falls
-  short of the N fires/s asked of it; where both keep up it is capped near 1. The goals
-  summary at the end takes the ratio from those sizes only.
+* **The ratios** ``jc/SQLite`` and ``jc/memory`` (jobclock's fires/s over each APScheduler
+  row's, same N, same run) are throughput ratios only where that APScheduler row falls
+  short of the N fires/s asked of it; where both keep up they are capped near 1. The goals
+  summary at the end (issue goal P1: >= 20x APScheduler+SQLite and >= 2x
+  APScheduler+memory) judges each ratio from those sizes only and gives the capped ones as
+  figures.
 
 The databases live in a fresh directory under the system temporary directory (a real disk
 here, so fsync costs what it costs), removed at the end (``--keep`` keeps it). Every process
@@ -97,9 +116,16 @@ Run (from the repository root):
   every-second jobs beside 200 API clients (issue 10's API-load case);
 * ``.venv/bin/python bench/dispatch.py --burst 1000 --systems jobclock``: 1,000 jobs due at
   one instant, the time until the last arrived;
-* ``.venv/bin/python bench/dispatch.py``: every size, beside APScheduler; ``--sizes
-  1000,10000``, ``--window 20``, ``--systems apscheduler``, or ``--quick`` (1,000 jobs, 2 s
-  warm-up, 5 s window: a smoke test).
+* ``.venv/bin/python bench/dispatch.py --jobs 1000 --window 10``: jobclock,
+  APScheduler+SQLite and APScheduler+memory side by side, with both ratios;
+* ``.venv/bin/python bench/dispatch.py --burst 1000``: the burst on all three systems, and
+  goal P3's figure for each;
+* ``.venv/bin/python bench/dispatch.py --jobs 10000 --systems jobclock --workers 2``:
+  jobclock serve with two dispatch processes (once the server has ``--workers``);
+* ``.venv/bin/python bench/dispatch.py``: every size, all three systems; ``--sizes
+  1000,10000``, ``--window 20``, ``--systems jobclock,apscheduler-memory`` (names:
+  ``jobclock``, ``apscheduler-sqlite`` or ``apscheduler``, ``apscheduler-memory`` or
+  ``memory``), or ``--quick`` (1,000 jobs, 2 s warm-up, 5 s window: a smoke test).
 """
 
 from __future__ import annotations
@@ -1137,7 +1163,7 @@ def table(results: list[Result]) -> Iterator[str]:
             f"{_int(item.missed):>7} {_int(item.doubled):>7} "
             f"{_num(item.cpu, 0):>6} {_num(item.rss):>7}  "
             + " ".join(f"{ratio:>9}" for ratio in ratios)
-        )
+        ).rstrip()
 
 
 def burst_table(results: list[Result]) -> Iterator[str]:
@@ -1343,7 +1369,11 @@ examples:
     .venv/bin/python bench/dispatch.py --jobs 1000 --spread --systems jobclock
   1,000 one-shot jobs all due at one instant: time until the last arrives at the target:
     .venv/bin/python bench/dispatch.py --burst 1000 --systems jobclock
-  every size beside APScheduler (the default): .venv/bin/python bench/dispatch.py
+  1,000 jobs on jobclock, APScheduler+SQLite and APScheduler+memory side by side:
+    .venv/bin/python bench/dispatch.py --jobs 1000 --window 10
+  jobclock serve with 2 dispatch processes (needs serve --workers):
+    .venv/bin/python bench/dispatch.py --jobs 10000 --systems jobclock --workers 2
+  every size, all three systems (the default): .venv/bin/python bench/dispatch.py
   a smoke test: .venv/bin/python bench/dispatch.py --quick
 """
 
