@@ -24,17 +24,18 @@ jobs all due at one instant. It prints figures and never asserts on them.
   start_date=base + i/N)``).
 * **jobclock** runs as the real server, ``jobclock serve --port P --db sqlite:///... --token
   T`` (the console script beside ``sys.executable``), with its default settings (engine
-  concurrency and batch, logging to a file), so CPU and RSS are those of the server
-  process (summed with any processes it starts, see ``--workers``). One ``Unlimited``
-  collection and N jobs with ``retryPolicy {"retryType": "None"}`` and ``"state":
-  "Disabled"`` are created, then ``POST .../enable`` over REST turns them all on at once
-  with their next slot counted from that moment (§5.9). Up to 10,000 jobs (``--rest-max``)
-  are created with 32 concurrent ``PUT``s over REST (httpx) while the server runs. Larger N are created in-process before the server starts,
-  against the same SQLite file: job 0 through ``SchedulerService.put_job`` (the code the
-  REST handler calls), jobs 1..N-1 as copies of the row it stored, each with its own name,
-  anchor and definition encoded by the service's codec, in one transaction (``put_job``
-  costs a few ms a job; 100,000 of them would take minutes). The output says which, and
-  how long it took; creation time is not part of any figure.
+  concurrency and batch, logging to a file), so CPU and RSS are those of the server process
+  (summed with any processes it starts, see ``--workers``). One ``Unlimited`` collection and
+  N jobs with ``retryPolicy {"retryType": "None"}`` and ``"state": "Disabled"`` are created,
+  then ``POST .../enable`` over REST turns them all on at once with their next slot counted
+  from that moment (§5.9). Up to 10,000 jobs (``--rest-max``) are created with 32 concurrent
+  ``PUT``s over REST (httpx) while the server runs. Larger N are created in-process before
+  the server starts, against the same SQLite file: job 0 through
+  ``SchedulerService.put_job`` (the code the REST handler calls), jobs 1..N-1 as copies of
+  the row it stored, each with its own name, anchor and definition encoded by the service's
+  codec, in one transaction (``put_job`` costs a few ms a job; 100,000 of them would take
+  minutes). The output says which, and how long it took; creation time is not part of any
+  figure.
 * **APScheduler** 3.11 runs in its own process (this script, ``--role apscheduler``): a
   ``BackgroundScheduler`` with ``SQLAlchemyJobStore(url="sqlite:///...")`` (its defaults:
   SQLite's rollback journal with full fsync, one transaction per job update) and a
