@@ -22,6 +22,7 @@ from jobclock.domain.job import JobState, JobStatus
 from jobclock.domain.records import (
     CollectionPlace,
     EngineWrites,
+    HistoryKey,
     JobEnd,
     Lease,
     NodeBeat,
@@ -164,14 +165,18 @@ class _Reads:
         limit: int | None = None,
         offset: int = 0,
         name_contains: str | None = None,
+        *,
+        after: str | None = None,
     ) -> list[StoredJob]:
         part = (name_contains or "").lower()
+        position = None if after is None else after.lower()
         found = [
             job
             for job in self._state.jobs.values()
             if job.collection_id == collection_id
             and (state is None or job.state is state)
             and part in job.name.lower()
+            and (position is None or job.name.lower() > position)
         ]
         found.sort(key=lambda job: (job.name.lower(), job.id))
         return _page(found, limit, offset)
@@ -180,10 +185,21 @@ class _Reads:
         return sum(1 for job in self._state.jobs.values() if job.collection_id == collection_id)
 
     async def list_history(
-        self, job_id: int, status: HistoryStatus | None, limit: int | None, offset: int
+        self,
+        job_id: int,
+        status: HistoryStatus | None,
+        limit: int | None,
+        offset: int,
+        *,
+        after: HistoryKey | None = None,
     ) -> list[StoredEntry]:
         written = _newest_first(self._state.history.get(job_id, ()))
-        found = [w.entry for w in written if status is None or w.entry.status is status]
+        found = [
+            w.entry
+            for w in written
+            if (status is None or w.entry.status is status)
+            and (after is None or (w.entry.start_time, w.seq) < (after.start_time, after.written))
+        ]
         return _page(found, limit, offset)
 
     async def history_entry(self, job_id: int, history_id: str) -> StoredEntry | None:
@@ -349,8 +365,12 @@ class _Writes(_Reads):
         """A NUL in a message becomes U+FFFD, as on PostgreSQL (its text cannot hold NUL)."""
         if entry.job_id not in self._state.jobs:
             raise ValueError(f"No job has the id {entry.job_id}.")
-        clean = dataclasses.replace(entry, message=entry.message.replace("\x00", "\ufffd"))
         self._state.last_entry_seq += 1
+        clean = dataclasses.replace(
+            entry,
+            message=entry.message.replace("\x00", "\ufffd"),
+            written=self._state.last_entry_seq,
+        )
         written = _Written(self._state.last_entry_seq, clean)
         self._state.history[entry.job_id] = (*self._state.history.get(entry.job_id, ()), written)
 

@@ -20,6 +20,7 @@ from jobclock.domain.job import JobState
 from jobclock.domain.records import (
     CollectionPlace,
     EngineWrites,
+    HistoryKey,
     Lease,
     NodeBeat,
     Occurrence,
@@ -182,18 +183,40 @@ class JobReads(Protocol):
         limit: int | None = None,
         offset: int = 0,
         name_contains: str | None = None,
+        *,
+        after: str | None = None,
     ) -> list[StoredJob]:
         """A collection's jobs by name, of one state and with ``name_contains`` in their
-        name when given; ``offset`` skipped, then at most ``limit``."""
+        name when given; ``offset`` skipped, then at most ``limit``.
+
+        Names are ordered case-insensitively, in code-point order of their lower-case form
+        on every backend (names are unique that way, so the order is total). With ``after``
+        (keyset paging: the last name of the page before) only the jobs whose name sorts
+        after it are listed, and ``offset`` counts from there: ``after`` is a position, not
+        a job, so it may name none (one deleted since, or never there), and reading from it
+        costs the same wherever it is (an index serves it)."""
         ...
 
     async def count_jobs(self, collection_id: int) -> int: ...
 
     async def list_history(
-        self, job_id: int, status: HistoryStatus | None, limit: int | None, offset: int
+        self,
+        job_id: int,
+        status: HistoryStatus | None,
+        limit: int | None,
+        offset: int,
+        *,
+        after: HistoryKey | None = None,
     ) -> list[StoredEntry]:
         """A job's entries, newest first (by start time, then the order they were written),
-        of one status when given; ``offset`` skipped, then at most ``limit``."""
+        of one status when given; ``offset`` skipped, then at most ``limit``. Each entry
+        read back carries its ``written`` order, so ``entry.key`` is its place.
+
+        With ``after`` (keyset paging: the ``key`` of the page's last entry) only the
+        entries older than it are listed, and ``offset`` counts from there; entries written
+        meanwhile are newer, so they are never listed twice. ``after`` is a position only:
+        one no entry has is still a place in the order, and reading from it costs the same
+        wherever it is (an index serves it)."""
         ...
 
     async def history_entry(self, job_id: int, history_id: str) -> StoredEntry | None: ...

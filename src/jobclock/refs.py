@@ -48,6 +48,7 @@ class HistoryView:
 
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +60,17 @@ class UnreadableJobView:
 
 
 @dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
+class Page(Generic[T, K]):
     """One page of a list; ``more`` tells whether items follow (for ``nextLink``).
 
     ``unreadable``: the jobs of the page that could not be read, left out of ``items``; the
-    page spans ``len(items) + len(unreadable)`` rows."""
+    page spans ``len(items) + len(unreadable)`` rows. ``last``: the position of its last row
+    (None when it has none), the ``after`` of the next page (keyset paging)."""
 
     items: list[T]
     more: bool
     unreadable: list[UnreadableJobView] = field(default_factory=list)
+    last: K | None = None
 
     @property
     def rows(self) -> int:

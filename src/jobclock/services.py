@@ -44,6 +44,7 @@ from jobclock.domain.outbound import check_definition as check_outbound
 from jobclock.domain.planning import Cursor, Phase, first_time
 from jobclock.domain.records import (
     CollectionPlace,
+    HistoryKey,
     Occurrence,
     OccurrenceKind,
     Schedule,
@@ -347,16 +348,18 @@ class SchedulerService:
         skip: int,
         *,
         name_contains: str | None = None,
-    ) -> Page[JobView]:
+        after: str | None = None,
+    ) -> Page[JobView, str]:
         """Jobs of a collection by name, filtered by state (and by a part of the name,
-        case-insensitively), ``skip`` then at most ``top``.
+        case-insensitively), after the name ``after`` when given (keyset paging: the
+        ``last`` of the page before), ``skip`` then at most ``top``.
 
         A job that cannot be read is left out of ``items`` and named in ``unreadable``, so
-        one bad row does not hide the others; ``skip`` counts both."""
+        one bad row does not hide the others; ``skip`` and ``last`` count both."""
         async with self._store.reading() as tx:
             record = await self._collection(tx, ref)
             limit = None if top is None else top + 1
-            found = await tx.list_jobs(record.id, state, limit, skip, name_contains)
+            found = await tx.list_jobs(record.id, state, limit, skip, name_contains, after=after)
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
         views: list[JobView] = []
@@ -366,7 +369,7 @@ class SchedulerService:
                 views.append(self._view(record, job))
             except UnreadableJob as exc:
                 unreadable.append(UnreadableJobView(_job_ref(record, job), exc.message))
-        return Page(views, more, unreadable)
+        return Page(views, more, unreadable, items[-1].name if items else None)
 
     async def delete_job(self, ref: JobRef) -> None:
         async with self._store.transaction() as tx:
@@ -399,18 +402,27 @@ class SchedulerService:
         self._wake()
 
     async def list_history(
-        self, ref: JobRef, status: HistoryFilter, top: int | None, skip: int
-    ) -> Page[HistoryView]:
-        """The job's history, newest first, filtered by status, paged."""
+        self,
+        ref: JobRef,
+        status: HistoryFilter,
+        top: int | None,
+        skip: int,
+        *,
+        after: HistoryKey | None = None,
+    ) -> Page[HistoryView, HistoryKey]:
+        """The job's history, newest first, filtered by status, older than ``after`` when
+        given (keyset paging: the ``last`` of the page before), ``skip`` then at most
+        ``top``."""
         async with self._store.reading() as tx:
             collection = await self._collection(tx, ref.collection)
             record = await self._job(tx, ref)
             stored = _job_ref(collection, record)
             limit = None if top is None else top + 1
-            found = await tx.list_history(record.id, status, limit, skip)
+            found = await tx.list_history(record.id, status, limit, skip, after=after)
         more = top is not None and len(found) > top
         items = found[:top] if top is not None else found
-        return Page([HistoryView(stored, _entry(stored, row)) for row in items], more)
+        views = [HistoryView(stored, _entry(stored, row)) for row in items]
+        return Page(views, more, last=items[-1].key if items else None)
 
     async def list_nodes(self) -> list[NodeView]:
         """The nodes sharing this database, by name."""

@@ -31,6 +31,7 @@ from jobclock.domain.collection import CollectionState
 from jobclock.domain.errors import CollectionNotFound, NotFound
 from jobclock.domain.history import ActionName, HistoryEntry, HistoryStatus, history_id
 from jobclock.domain.job import Job, JobState, JobStatus
+from jobclock.domain.records import HistoryKey
 from jobclock.services import (
     CollectionRef,
     CollectionView,
@@ -146,15 +147,25 @@ class FakeScheduler(SchedulerService):
         return view
 
     async def list_jobs(
-        self, ref: CollectionRef, state: JobFilter, top: int | None, skip: int
-    ) -> Page[JobView]:
+        self,
+        ref: CollectionRef,
+        state: JobFilter,
+        top: int | None,
+        skip: int,
+        *,
+        name_contains: str | None = None,
+        after: str | None = None,
+    ) -> Page[JobView, str]:
         await self.get_collection(ref)
         found = [
             view
             for key, view in sorted(self.jobs.items())
-            if key[:3] == _key(*_parts(ref)) and (state is None or view.job.state is state)
+            if key[:3] == _key(*_parts(ref))
+            and (state is None or view.job.state is state)
+            and (after is None or key[3] > after.lower())
         ]
-        return _page(found, top, skip)
+        page = _page(found, top, skip)
+        return replace(page, last=page.items[-1].ref.name if page.items else None)
 
     async def delete_job(self, ref: JobRef) -> None:
         await self.get_job(ref)
@@ -167,16 +178,33 @@ class FakeScheduler(SchedulerService):
         self.runs.append(ref)
 
     async def list_history(
-        self, ref: JobRef, status: HistoryFilter, top: int | None, skip: int
-    ) -> Page[HistoryView]:
+        self,
+        ref: JobRef,
+        status: HistoryFilter,
+        top: int | None,
+        skip: int,
+        *,
+        after: HistoryKey | None = None,
+    ) -> Page[HistoryView, HistoryKey]:
+        """Newest first by id; an entry's write order is its place in the seeded list."""
         view = await self.get_job(ref)
-        entries = sorted(self.history.get(_job_key(ref), []), key=lambda e: e.history_id)
+        entries = self.history.get(_job_key(ref), [])
+        keys = {e.history_id: HistoryKey(e.start_time, n) for n, e in enumerate(entries)}
+
+        def older(key: HistoryKey) -> bool:
+            return after is None or (key.start_time, key.written) < (
+                after.start_time,
+                after.written,
+            )
+
         found = [
             HistoryView(view.ref, entry)
-            for entry in entries
-            if status is None or entry.status is status
+            for entry in sorted(entries, key=lambda e: e.history_id)
+            if (status is None or entry.status is status) and older(keys[entry.history_id])
         ]
-        return _page(found, top, skip)
+        page = _page(found, top, skip)
+        last = page.items[-1].entry.history_id if page.items else None
+        return replace(page, last=None if last is None else keys[last])
 
     # -- seeding, for the tests
     def seed_collection(self, name: str, group: str = RG) -> CollectionRef:
@@ -207,7 +235,7 @@ def _job_key(ref: JobRef) -> tuple[str, ...]:
     return _key(*_parts(ref.collection), ref.name)
 
 
-def _page(found: list[Any], top: int | None, skip: int) -> Page[Any]:
+def _page(found: list[Any], top: int | None, skip: int) -> Page[Any, Any]:
     end = len(found) if top is None else skip + top
     return Page(found[skip:end], end < len(found))
 
@@ -680,7 +708,8 @@ async def test_server_pages_jobs_by_100_with_next_links(
     first_link = pages[0]["nextLink"]
     assert first_link.startswith(f"http://testserver{P}/jc1/jobs?")
     assert "api-version=2016-03-01" in first_link
-    assert "$skip=100" in first_link
+    assert "$skiptoken=" in first_link  # keyset paging (issue 13), not $skip=100
+    assert "$skip=" not in first_link
     for page in pages:
         JobListResult.model_validate(page)
 

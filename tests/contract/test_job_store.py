@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -28,10 +27,7 @@ from jobclock.domain.records import (
     StoredJob,
 )
 from jobclock.domain.shares import Share
-from jobclock.memory_store import MemoryJobStore
 from jobclock.ports import JobStore
-from jobclock.storage.sql_store import SqlStore
-from tests.storage.postgres import POSTGRES_URL, postgres_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -47,26 +43,6 @@ RUN = OccurrenceKind.RUN
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-async def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    if request.param == "memory":
-        yield MemoryJobStore()
-        return
-    if request.param == "sqlite":
-        opened = SqlStore(f"sqlite:///{tmp_path / 's.db'}")
-        await opened.migrate()
-        yield opened
-        await opened.close()
-        return
-    async with postgres_schema() as schema:
-        opened = SqlStore(POSTGRES_URL, schema=schema)
-        try:
-            await opened.migrate()
-            yield opened
-        finally:
-            await opened.close()
 
 
 # -- building blocks ---------------------------------------------------------------------

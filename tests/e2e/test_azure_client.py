@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -453,3 +455,73 @@ def test_list_follows_next_link_past_one_page(
         f"{name}/job104",
     ]
     client.job_collections.begin_delete(GROUP, name).result()
+
+
+class RecordingBearer(BearerOverHttp):
+    """Also keeps every URL the client GETs (the pager's nextLinks among them)."""
+
+    def __init__(self, credential: StaticCredential) -> None:
+        super().__init__(credential)
+        self.urls: list[str] = []
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        super().on_request(request)
+        self.urls.append(request.http_request.url)
+
+
+def _history_rows(db_path: Path, job: str, count: int) -> list[str]:
+    """``count`` entries of ``job`` written straight into the server's database, three to a
+    start time (the engine would take minutes to write them); their names, newest first."""
+    with sqlite3.connect(db_path) as db:
+        [(job_id,)] = db.execute("SELECT id FROM jobs WHERE name_key = ?", (job.lower(),))
+        start = 1_700_000_000_000_000
+        rows = []
+        for index in range(count):
+            at = start + (index // 3) * 60_000_000
+            rows.append((job_id, f"{index:020d}:{index:020d}", at, at, at, index))
+        db.executemany(
+            "INSERT INTO history (job_id, history_id, start_time, end_time,"
+            " expected_execution_time, action_name, status, message, retry_count,"
+            " repeat_count) VALUES (?, ?, ?, ?, ?, 'MainAction', 'Completed', 'ok', 0, ?)",
+            rows,
+        )
+    return [row[1] for row in reversed(rows)]  # later start, then later write: first
+
+
+def test_the_client_follows_skiptoken_next_links_of_jobs_and_history(
+    server: RunningServer,
+) -> None:
+    """Keyset server paging (issue 13): the 7.0.0 pagers GET the ``$skiptoken`` nextLinks
+    verbatim, over more than one page of jobs and of one job's history."""
+    api = Api(server, subscription=SUBSCRIPTION, resource_group=GROUP)
+    name = unique("sdk-keyset")
+    api.create_collection(name)
+    start = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    names = sorted([f"Job-{index:03d}" for index in range(120)] + ["job_x", "jobA"], key=str.lower)
+    for job in names:
+        body = {"properties": {"startTime": start, "action": http_action("http://127.0.0.1:9/")}}
+        assert api.put(api.job_path(name, job), body).status_code == 201
+    api.close()
+    expected = _history_rows(server.db_path, "Job-007", 230)
+
+    credential = StaticCredential(server.token)
+    recorder = RecordingBearer(credential)
+    with SchedulerManagementClient(
+        credential,
+        SUBSCRIPTION,
+        base_url=server.base_url,
+        authentication_policy=recorder,
+        retry_total=0,
+    ) as sdk:
+        assert [job.name for job in sdk.jobs.list(GROUP, name)] == [f"{name}/{j}" for j in names]
+        enabled = sdk.jobs.list(GROUP, name, filter="state eq Enabled")
+        assert len(list(enabled)) == 122
+        history = list(sdk.jobs.list_job_history(GROUP, name, "Job-007"))
+        assert [entry.name for entry in history] == [f"{name}/Job-007/{h}" for h in expected]
+        assert all(entry.properties.status == JobExecutionStatus.COMPLETED for entry in history)
+    followed = [url for url in recorder.urls if "$skiptoken=" in url]
+    assert len(followed) == 1 + 1 + 2  # jobs, filtered jobs, history
+    assert all("api-version=2016-03-01" in url and "$skip=" not in url for url in followed)
+    assert sum("$filter=" in url for url in followed) == 1
+    with _client(server) as sdk:
+        sdk.job_collections.begin_delete(GROUP, name).result()

@@ -21,10 +21,13 @@ from jobclock.api.arm import (
 from jobclock.api.envelopes import history_resource, list_result
 from jobclock.api.listing import (
     Skip,
+    SkipToken,
     Top,
     filter_schema,
+    history_token,
     next_link,
     parse_filter,
+    parse_history_token,
     parse_paging,
 )
 from jobclock.api.schemas import JobHistoryListResult
@@ -59,14 +62,17 @@ def history_routes(service: SchedulerService) -> APIRouter:
         name: JobName,
         top: Top = None,
         skip: Skip = None,
+        skip_token: SkipToken = None,
         filter_: StatusFilter = None,
     ) -> JSONResponse:
         """The job's history, newest first (§5.8)."""
         paging = parse_paging(top, skip)
+        after = parse_history_token(skip_token)
         status = parse_filter(filter_, "status", HistoryStatus)
         ref = job_ref(subscription, resource_group, collection, name)
-        page = await service.list_history(ref, status, paging.limit, paging.skip)
-        link = next_link(request, paging, len(page.items), page.more)
+        page = await service.list_history(ref, status, paging.limit, paging.skip, after=after)
+        token = None if page.last is None else history_token(page.last)
+        link = next_link(request, paging, token, page.more)
         return JSONResponse(list_result([history_resource(view) for view in page.items], link))
 
     return router

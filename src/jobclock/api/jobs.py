@@ -29,10 +29,13 @@ from jobclock.api.arm import (
 from jobclock.api.envelopes import job_resource, list_result
 from jobclock.api.listing import (
     Skip,
+    SkipToken,
     Top,
     filter_schema,
+    job_token,
     next_link,
     parse_filter,
+    parse_job_token,
     parse_paging,
 )
 from jobclock.api.schemas import JobDefinition, JobListResult
@@ -69,15 +72,18 @@ def job_routes(service: SchedulerService) -> APIRouter:
         collection: JobCollectionName,
         top: Top = None,
         skip: Skip = None,
+        skip_token: SkipToken = None,
         filter_: StateFilter = None,
     ) -> JSONResponse:
         paging = parse_paging(top, skip)
+        after = parse_job_token(skip_token)
         state = parse_filter(filter_, "state", JobState)
         ref = collection_ref(subscription, resource_group, collection)
-        page = await service.list_jobs(ref, state, paging.limit, paging.skip)
+        page = await service.list_jobs(ref, state, paging.limit, paging.skip, after=after)
         # Unreadable jobs are left out (the service logs them; GET of one says why), but
         # the next page starts after them.
-        link = next_link(request, paging, page.rows, page.more)
+        token = None if page.last is None else job_token(page.last)
+        link = next_link(request, paging, token, page.more)
         return JSONResponse(list_result([job_resource(view) for view in page.items], link))
 
     @router.get(JOB, operation_id="Jobs_Get", responses=_ONE)

@@ -147,8 +147,23 @@ class Schedule:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryKey:
+    """Where an entry stands in its job's history, newest first: its start time, then the
+    order the store wrote it in (``written``, unique per store), so the order is total and
+    stable. Keyset paging lists the entries after one (older than it). Only a position:
+    it names no job, and one no entry has still is a place in the order."""
+
+    start_time: datetime
+    written: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEntry:
-    """One history entry of a job (an attempt, a postponement, a fault)."""
+    """One history entry of a job (an attempt, a postponement, a fault).
+
+    ``written`` is the order the store wrote it in, set by the store on the entries it
+    reads back (0 on one not written yet); it is the store's bookkeeping, not part of the
+    entry, so two entries that differ only there are equal."""
 
     job_id: int
     history_id: str
@@ -160,6 +175,12 @@ class StoredEntry:
     message: str
     retry_count: int
     repeat_count: int
+    written: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> HistoryKey:
+        """The entry's place in its job's history (:class:`HistoryKey`)."""
+        return HistoryKey(self.start_time, self.written)
 
 
 @dataclass(frozen=True, slots=True)

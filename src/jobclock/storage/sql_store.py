@@ -14,7 +14,20 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -26,6 +39,7 @@ from jobclock.domain.planning import Cursor, Phase
 from jobclock.domain.records import (
     CollectionPlace,
     EngineWrites,
+    HistoryKey,
     JobEnd,
     Lease,
     NodeBeat,
@@ -231,17 +245,18 @@ def _key(row: Any) -> OccurrenceKey:
 _ENTRY_FIELDS = _getter(
     list(history.c),
     "job_id history_id start_time end_time expected_execution_time action_name status"
-    " message retry_count repeat_count",
+    " message retry_count repeat_count id",
 )
 
 
 def _entry(row: Row[Any]) -> StoredEntry:
-    job_id, history_id, start, end, expected, action, status, message, retries, repeats = (
+    """The row's ``id`` is its write order (``written``): the history's tie-break."""
+    job_id, history_id, start, end, expected, action, status, message, retries, repeats, id_ = (
         _ENTRY_FIELDS(row)
     )
     return StoredEntry(
         job_id, history_id, from_us(start), from_us(end), from_us(expected), _ACTIONS[action],
-        _STATUSES[status], message, retries, repeats,
+        _STATUSES[status], message, retries, repeats, id_,
     )  # fmt: skip
 
 
@@ -569,12 +584,18 @@ class SqlTransaction:
         limit: int | None = None,
         offset: int = 0,
         name_contains: str | None = None,
+        *,
+        after: str | None = None,
     ) -> list[StoredJob]:
         query = self._jobs().where(jobs.c.collection_id == collection_id)
         if state is not None:
             query = query.where(jobs.c.state == state.value)
         if name_contains:
             query = query.where(jobs.c.name_key.contains(name_contains.lower(), autoescape=True))
+        if after is not None:
+            # A range of the unique (collection, name) index: the column's order is the
+            # list's (code-point, ``COLLATE "C"`` on PostgreSQL).
+            query = query.where(self._by_text(jobs.c.name_key) > after.lower())
         query = query.order_by(self._by_text(jobs.c.name_key)).offset(offset)
         if limit is not None:
             query = query.limit(limit)
@@ -639,11 +660,21 @@ class SqlTransaction:
 
     # -- history and nodes ---------------------------------------------------------------
     async def list_history(
-        self, job_id: int, status: HistoryStatus | None, limit: int | None, offset: int
+        self,
+        job_id: int,
+        status: HistoryStatus | None,
+        limit: int | None,
+        offset: int,
+        *,
+        after: HistoryKey | None = None,
     ) -> list[StoredEntry]:
         query = select(history).where(history.c.job_id == job_id)
         if status is not None:
             query = query.where(history.c.status == status.value)
+        if after is not None:
+            # A range of ix_history_job_order (job, start time, id), on both backends.
+            position = tuple_(literal(to_us(after.start_time)), literal(after.written))
+            query = query.where(tuple_(history.c.start_time, history.c.id) < position)
         query = query.order_by(history.c.start_time.desc(), history.c.id.desc()).offset(offset)
         if limit is not None:
             query = query.limit(limit)

@@ -21,6 +21,7 @@ metadata = MetaData()
 # Rows written per attempt need 64-bit ids on PostgreSQL; SQLite's INTEGER PRIMARY KEY
 # already is 64-bit (and only that spelling auto-increments).
 BigId = BigInteger().with_variant(Integer, "sqlite")
+NAME_KEY = String(100).with_variant(String(100, collation="C"), "postgresql")
 
 collections = Table(
     "collections",
@@ -53,7 +54,9 @@ jobs = Table(
         nullable=False,
     ),
     Column("name", String(100), nullable=False),
-    Column("name_key", String(100), nullable=False),
+    # Code-point order on PostgreSQL too (SQLite compares text bytewise), so that the unique
+    # index below serves the list's order and its keyset condition (migration 0006).
+    Column("name_key", NAME_KEY, nullable=False),
     # The definition as Azure JSON with its secrets sealed by the SecretBox.
     Column("definition", Text, nullable=False),
     Column("state", String(20), nullable=False),
@@ -117,7 +120,8 @@ history = Table(
     Column("retry_count", Integer, nullable=False),
     Column("repeat_count", Integer, nullable=False),
 )
-Index("ix_history_job_start", history.c.job_id, history.c.start_time)
+# The history list's order (start time, then write order) within a job, for keyset paging.
+Index("ix_history_job_order", history.c.job_id, history.c.start_time, history.c.id)
 
 nodes = Table(
     "nodes",
