@@ -34,7 +34,7 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
-from jobclock.domain.shares import Share
+from jobclock.domain.shares import Share, delay_for
 
 if TYPE_CHECKING:
     from jobclock.ports import JobStore
@@ -511,7 +511,7 @@ class MemoryJobStore:
                     if tx._enabled(job)
                     and not job.busy
                     and job.next_time is not None
-                    and job.next_time <= _until(job.id, until, share)
+                    and job.next_time + delay_for(share, job.id) <= until
                 ),
                 key=lambda job: (job.next_time, job.id),
             )[: max(limit, 0)]
@@ -587,7 +587,7 @@ class MemoryJobStore:
         async with self.reading() as reads:
             state = reads._state
             times = [
-                job.next_time + _later(job.id, share)
+                job.next_time + delay_for(share, job.id)
                 for job in state.jobs.values()
                 if job.next_time is not None
                 and reads._enabled(job)
@@ -621,15 +621,6 @@ class MemoryJobStore:
             for job_id in finished:
                 await tx.delete_job(job_id)
         return entries, len(finished)
-
-
-def _later(job_id: int, share: Share | None) -> timedelta:
-    """How much later than its next time a job is due for a node of ``share``."""
-    return timedelta(0) if share is None or share.owns(job_id) else share.delay
-
-
-def _until(job_id: int, until: datetime, share: Share | None) -> datetime:
-    return until - _later(job_id, share)
 
 
 def _due_order(occurrence: Occurrence) -> tuple[datetime, int, datetime, str]:

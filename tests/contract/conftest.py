@@ -5,6 +5,7 @@ backend (SQLite in a temporary file; PostgreSQL in a schema of its own, see
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,17 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    if request.param == "sqlite":
+@asynccontextmanager
+async def _sql_store(backend: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """A migrated, empty SqlStore: SQLite in a temporary file, or PostgreSQL in a schema of
+    its own (dropped afterwards)."""
+    if backend == "sqlite":
         opened = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
-        await opened.migrate()
-        yield opened
-        await opened.close()
+        try:
+            await opened.migrate()
+            yield opened
+        finally:
+            await opened.close()
         return
     async with postgres_schema() as schema:
         opened = SqlStore(POSTGRES_URL, schema=schema)
@@ -37,21 +42,16 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             await opened.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    async with _sql_store(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(params=["memory", *BACKENDS])
 async def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
     if request.param == "memory":
         yield MemoryJobStore()
         return
-    if request.param == "sqlite":
-        opened = SqlStore(f"sqlite:///{tmp_path / 's.db'}")
-        await opened.migrate()
+    async with _sql_store(request.param, tmp_path) as opened:
         yield opened
-        await opened.close()
-        return
-    async with postgres_schema() as schema:
-        opened = SqlStore(POSTGRES_URL, schema=schema)
-        try:
-            await opened.migrate()
-            yield opened
-        finally:
-            await opened.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -27,6 +28,9 @@ from jobclock.domain.records import (
     StoredJob,
 )
 from jobclock.ports import JobStore
+
+K = TypeVar("K")  # a position in a list
+R = TypeVar("R")  # a row of it
 
 pytestmark = pytest.mark.anyio
 
@@ -86,15 +90,25 @@ async def every_page(
     between: Callable[[int], Awaitable[None]] | None = None,
 ) -> list[list[StoredJob]]:
     """Pages of ``read`` from the start, each after the last name of the one before."""
-    pages: list[list[StoredJob]] = []
-    after: str | None = None
+    return await _pages(read, lambda job: job.name, between)
+
+
+async def _pages(
+    read: Callable[[K | None], Awaitable[list[R]]],
+    position: Callable[[R], K],
+    between: Callable[[int], Awaitable[None]] | None,
+) -> list[list[R]]:
+    """Pages of ``read`` from the start, each after the ``position`` of the last row of the
+    one before; ``between`` runs after each page (given how many so far)."""
+    pages: list[list[R]] = []
+    after: K | None = None
     while True:
         page = await read(after)
         if not page:
             return pages
         pages.append(page)
         assert len(pages) < 100
-        after = page[-1].name
+        after = position(page[-1])
         if between is not None:
             await between(len(pages))
 
@@ -230,18 +244,11 @@ async def history_pages(
     status: HistoryStatus | None = None,
     between: Callable[[int], Awaitable[None]] | None = None,
 ) -> list[list[StoredEntry]]:
-    pages: list[list[StoredEntry]] = []
-    after: HistoryKey | None = None
-    while True:
+    async def read(after: HistoryKey | None) -> list[StoredEntry]:
         async with store.reading() as reads:
-            page = await reads.list_history(job_id, status, limit, 0, after=after)
-        if not page:
-            return pages
-        pages.append(page)
-        assert len(pages) < 100
-        after = page[-1].key
-        if between is not None:
-            await between(len(pages))
+            return await reads.list_history(job_id, status, limit, 0, after=after)
+
+    return await _pages(read, lambda entry: entry.key, between)
 
 
 async def job_with_history(store: JobStore) -> int:

@@ -33,6 +33,12 @@ class Share:
         return job_id % self.count == self.index
 
 
+def delay_for(share: Share | None, job_id: int) -> timedelta:
+    """How long after its next time a job is due for a node of ``share`` (the store's
+    queries say the same in SQL)."""
+    return timedelta(0) if share is None or share.owns(job_id) else share.delay
+
+
 def share_of(
     node: str, beats: Iterable[NodeBeat], now: datetime, alive: timedelta, delay: timedelta
 ) -> Share | None:

@@ -30,7 +30,7 @@ class Leases:
         node: str,
         lease: timedelta,
         heartbeat: timedelta,
-        share_delay: timedelta = timedelta(seconds=1),
+        share_delay: timedelta,
     ):
         self._store = store
         self.node = node

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobclock.domain.records import NodeBeat
-from jobclock.domain.shares import Share, share_of
+from jobclock.domain.shares import Share, delay_for, share_of
 
 NOW = datetime(2024, 1, 1, 12, tzinfo=UTC)
 ALIVE = timedelta(seconds=20)
@@ -43,3 +43,10 @@ def test_the_shares_of_agreeing_nodes_split_every_job_exactly_once(names: list[s
     for job_id in range(1, 200):
         owners = [share for share in shares if share is not None and share.owns(job_id)]
         assert len(owners) == 1, job_id
+
+
+def test_delay_for() -> None:
+    share = Share(1, 3, DELAY)
+    zero = timedelta(0)
+    assert [delay_for(share, job_id) for job_id in (3, 4, 5, 7)] == [DELAY, zero, DELAY, zero]
+    assert delay_for(None, 5) == timedelta(0)
