@@ -14,8 +14,10 @@ from jobclock.actions.registry import executors_for
 from jobclock.api.app import create_app
 from jobclock.clock import SystemClock
 from jobclock.codec.stored import StoredDefinitions
+from jobclock.domain.outbound import OutboundPolicy
 from jobclock.engine.dispatcher import Engine, EngineSettings
 from jobclock.engine.runner import EngineParts, EngineThread
+from jobclock.ports import Dispatch, SecretBox
 from jobclock.secret_box import FernetSecretBox, load_or_create_key
 from jobclock.services import SchedulerService
 from jobclock.settings import Settings
@@ -23,6 +25,7 @@ from jobclock.storage.access_store import SqlAccessStore
 from jobclock.storage.sql_store import SqlStore
 from jobclock.storage.wakeup import SqlWakeup
 from jobclock.web import create_portal, with_portal
+from jobclock.workers import Workers
 
 
 @dataclass
@@ -30,8 +33,9 @@ class Application:
     settings: Settings
     store: SqlStore
     service: SchedulerService
-    # The engine runs on a thread of its own, with its own store, clock and executors.
-    engine: EngineThread
+    # The engine runs on a thread of its own, with its own store, clock and executors, or
+    # in worker processes (``--workers``).
+    engine: Dispatch
     api: FastAPI
     # What the server serves: the portal's paths to the portal, the rest to the API.
     http: ASGIApp
@@ -40,46 +44,63 @@ class Application:
         await self.store.close()
 
 
-def build(settings: Settings, token: str) -> Application:
-    """Wire everything; nothing runs until the caller starts the engine and the server."""
-    store = SqlStore(settings.db)
-    key = settings.secret_key or load_or_create_key(settings.data_dir / "jobclock.key")
-    box = FernetSecretBox(key)
-    clock = SystemClock()
-    # What HTTP actions may reach: never this server itself (issue 11).
-    outbound = server_policy(
+def engine_parts(
+    settings: Settings, box: SecretBox, outbound: OutboundPolicy, only_own: bool = False
+) -> EngineParts:
+    """The engine with its own store, clock and executors, built on the loop it runs on:
+    nothing here is shared with the API but the secret box (stateless) and the database.
+    ``only_own``: other engines share the database even on SQLite (a worker process)."""
+    engine_store = SqlStore(settings.db, urgent=True)
+    executors = executors_for(settings.actions, engine_clock := SystemClock(), outbound=outbound)
+    engine = Engine(
+        engine_store,
+        StoredDefinitions(box),
+        executors,
+        engine_clock,
+        EngineSettings(
+            region=settings.region,
+            concurrency=settings.concurrency,
+            node=settings.node_name,
+            lease=timedelta(seconds=settings.lease_seconds),
+            recover_only_own=only_own,
+        ),
+        wakeup=SqlWakeup(engine_store),
+    )
+
+    async def close() -> None:
+        for executor in {id(e): e for e in executors.values()}.values():
+            await executor.aclose()
+        await engine_store.close()
+
+    return EngineParts(engine, close)
+
+
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    """What HTTP actions may reach: never this server itself (issue 11)."""
+    return server_policy(
         settings.outbound_deny, settings.outbound_allow, host=settings.host, port=settings.port
     )
 
-    def engine_parts() -> EngineParts:
-        """Built on the engine's own thread and loop: nothing here is shared with the API
-        but the secret box (stateless) and the database."""
-        engine_store = SqlStore(settings.db, urgent=True)
-        executors = executors_for(
-            settings.actions, engine_clock := SystemClock(), outbound=outbound
-        )
-        engine = Engine(
-            engine_store,
-            StoredDefinitions(box),
-            executors,
-            engine_clock,
-            EngineSettings(
-                region=settings.region,
-                concurrency=settings.concurrency,
-                node=settings.node_name,
-                lease=timedelta(seconds=settings.lease_seconds),
-            ),
-            wakeup=SqlWakeup(engine_store),
-        )
 
-        async def close() -> None:
-            for executor in {id(e): e for e in executors.values()}.values():
-                await executor.aclose()
-            await engine_store.close()
+def secret_box(settings: Settings) -> FernetSecretBox:
+    return FernetSecretBox(
+        settings.secret_key or load_or_create_key(settings.data_dir / "jobclock.key")
+    )
 
-        return EngineParts(engine, close)
 
-    engine = EngineThread(engine_parts)
+def build(settings: Settings, token: str) -> Application:
+    """Wire everything; nothing runs until the caller starts the engine and the server."""
+    store = SqlStore(settings.db)
+    box = secret_box(settings)
+    clock = SystemClock()
+    outbound = outbound_policy(settings)
+
+    engine: Dispatch
+    if settings.workers > 1:
+        # Worker processes, each a node of its own (jobclock.workers); this one serves.
+        engine = Workers(settings, settings.workers)
+    else:
+        engine = EngineThread(lambda: engine_parts(settings, box, outbound))
     service = SchedulerService(store, box, clock, wake=engine.wake, outbound=outbound)
     access = AccessService(SqlAccessStore(store), clock, token)
     api = create_app(service, access)

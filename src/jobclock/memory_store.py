@@ -462,10 +462,17 @@ class MemoryJobStore:
         return None
 
     # -- the engine's transactions -------------------------------------------------------
-    async def recover(self, node: str, started: datetime, now: datetime) -> int:
+    async def recover(
+        self, node: str, started: datetime, now: datetime, only_own: bool = False
+    ) -> int:
         async with self.transaction() as tx:
             state = tx._state
-            running = [key for key, held in state.occurrences.items() if held.status == "running"]
+            running = [
+                key
+                for key, held in state.occurrences.items()
+                if held.status == "running"
+                and not (only_own and (held.lease is None or held.lease.node != node))
+            ]
             for key in running:
                 state.occurrences[key] = _Held(state.occurrences[key].occurrence, "pending", None)
             tx.restart_busy(

@@ -80,6 +80,28 @@ class Wakeup(Protocol):
     async def listen(self, stop: asyncio.Event, changed: Callable[[], None]) -> None: ...
 
 
+class Dispatch(Protocol):
+    """Where ``jobclock serve`` runs its engine: a thread of the server process
+    (:class:`jobclock.engine.runner.EngineThread`) or worker processes, each a node of its
+    own (:class:`jobclock.workers.Workers`). Every method is safe to call from any thread.
+
+    ``start`` returns once dispatch runs (it raises ``RuntimeError`` if it cannot start);
+    ``wake`` says a job or a collection was written (look for due work now); ``stop`` asks
+    for a clean stop (attempts in flight finish and are recorded) and ``join`` waits for it,
+    True once everything ended. ``error`` is why dispatch ended by itself, if it did.
+    """
+
+    error: BaseException | None
+
+    def start(self, timeout: float = 30.0) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> bool: ...
+
+
 class SecretBox(Protocol):
     """Encrypts secrets at rest. ``open(seal(x)) == x``; ``seal`` output is ASCII text and
     reveals nothing of ``x`` but its rough length. ``open`` raises ``ValueError`` for text
@@ -336,11 +358,16 @@ class JobStore(Protocol):
         ...
 
     # -- the engine's transactions -------------------------------------------------------
-    async def recover(self, node: str, started: datetime, now: datetime) -> int:
-        """``node`` starts: the attempts it left running (on one node: every running one)
-        are pending again (at least once), their jobs' occurrences start again ``now``
-        (slots missed meanwhile are backlog, not an overlap), and its heartbeat is
-        written. Returns how many attempts were reset."""
+    async def recover(
+        self, node: str, started: datetime, now: datetime, only_own: bool = False
+    ) -> int:
+        """``node`` starts: the attempts it left running (on a store only one node uses,
+        SQLite or memory: every running one, unless ``only_own``) are pending again (at
+        least once), their jobs' occurrences start again ``now`` (slots missed meanwhile
+        are backlog, not an overlap), and its heartbeat is written. Returns how many
+        attempts were reset. ``only_own``: other engines share this store (the worker
+        processes of ``jobclock serve --workers``), so only attempts leased to ``node``
+        are its own; another's are taken over when their leases expire."""
         ...
 
     async def renew(

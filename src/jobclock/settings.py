@@ -50,6 +50,8 @@ class Settings:
     concurrency: int = 256
     node: str | None = None
     lease_seconds: float = 20.0
+    # Dispatch processes (``--workers``); 1: the engine runs in the server process.
+    workers: int = 1
     data_directory: str | None = None
     actions: ActionSettings = field(default_factory=ActionSettings)
     outbound_deny: tuple[Network, ...] = ()
@@ -88,6 +90,7 @@ class Settings:
             lease_seconds=_number(
                 float, "JOBCLOCK_LEASE_SECONDS", pick("lease_seconds", defaults.lease_seconds), 1
             ),
+            workers=_number(int, "JOBCLOCK_WORKERS", pick("workers", defaults.workers), 1),
             data_directory=_optional(env.get("JOBCLOCK_DATA_DIR")),
             actions=_actions(env),
             outbound_deny=deny,
@@ -99,6 +102,22 @@ class Settings:
         """This node's name (``JOBCLOCK_NODE``), by default ``host:port``: stable across
         restarts, so a restarted node takes its own unfinished attempts back at once."""
         return self.node or f"{socket.gethostname()}:{self.port}"
+
+    def worker_environment(self, name: str) -> dict[str, str]:
+        """The environment of a worker process of ``jobclock serve --workers``
+        (:mod:`jobclock.workers`): this one's, with these settings (the command line's
+        options included) and the worker's node name ``name``."""
+        return os.environ | {
+            "JOBCLOCK_DB": self.db,
+            "JOBCLOCK_HOST": self.host,
+            "JOBCLOCK_PORT": str(self.port),
+            "JOBCLOCK_NODE": name,
+            "JOBCLOCK_CONCURRENCY": str(self.concurrency),
+            "JOBCLOCK_LEASE_SECONDS": repr(self.lease_seconds),
+            "JOBCLOCK_REGION": self.region,
+            "JOBCLOCK_DATA_DIR": str(self.data_dir),
+            "JOBCLOCK_WORKERS": "1",
+        }
 
     @property
     def data_dir(self) -> Path:

@@ -604,6 +604,23 @@ async def test_recover_resets_the_nodes_running_attempts(job_store: JobStore) ->
         assert [(n.name, n.heartbeat_at) for n in await reads.list_nodes()] == [(NODE, now)]
 
 
+async def test_recover_only_own_leaves_another_engines_running_attempts(
+    job_store: JobStore,
+) -> None:
+    """Worker processes share even a SQLite file: a restarted worker takes back only its
+    own attempts; another's stay running (they are its to record) until its lease ends."""
+    job_id = await one_job(job_store)
+    await add(job_store, occurrence(job_id, T0), occurrence(job_id, T0, RUN, tag="r"))
+    [(mine, _)] = await claim(job_store, T0, node=NODE, limit=1)
+    [(theirs, _)] = await claim(job_store, T0, node=OTHER)
+    now = T0 + MINUTE
+    assert await job_store.recover(NODE, T0, now, only_own=True) == 1
+    assert await held_by(job_store, OTHER, [theirs.key]) == {theirs.key}
+    assert await held_by(job_store, NODE, [mine.key]) == set()
+    again = await claim(job_store, now, node=NODE)
+    assert [item.key for item, _ in again] == [mine.key]
+
+
 async def test_nodes_are_listed_by_name(job_store: JobStore) -> None:
     for name in ["node-b", "node-a", "Node-c"]:
         await job_store.renew(name, T0, T0 + MINUTE, [], FAR)

@@ -10,14 +10,25 @@ import click
 @click.option("--port", type=int, default=None, help="Port [8080; JOBCLOCK_PORT].")
 @click.option("--db", default=None, help="SQLAlchemy URL [sqlite:///jobclock.db; JOBCLOCK_DB].")
 @click.option("--token", default=None, help="API token [JOBCLOCK_TOKEN; else generated].")
-def serve_command(host: str | None, port: int | None, db: str | None, token: str | None) -> None:
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Dispatch processes, each a node with its share of the jobs; 1 runs the engine "
+    "in the server process [1; JOBCLOCK_WORKERS].",
+)
+def serve_command(
+    host: str | None, port: int | None, db: str | None, token: str | None, workers: int | None
+) -> None:
     """Run the scheduler: the Azure REST API and the engine."""
     # Imported here: the server's dependencies would slow every other command's start.
     from jobclock.server import run
     from jobclock.settings import Settings, SettingsError
 
     try:
-        settings = Settings.from_environment({"host": host, "port": port, "db": db, "token": token})
+        settings = Settings.from_environment(
+            {"host": host, "port": port, "db": db, "token": token, "workers": workers}
+        )
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     run(settings)

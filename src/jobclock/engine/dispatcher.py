@@ -70,6 +70,9 @@ class EngineSettings:
     # they are due and the others' this much later (domain/shares.py): the work spreads
     # over the nodes, and a dead or overloaded node's jobs are taken a moment later.
     share_delay: timedelta = timedelta(seconds=1)
+    # Other engines share this store even on SQLite (the worker processes of ``jobclock
+    # serve --workers``): at start, only the attempts leased to this node are its own.
+    recover_only_own: bool = False
 
 
 class Engine:
@@ -99,6 +102,7 @@ class Engine:
             self.settings.lease,
             self.settings.heartbeat,
             self.settings.share_delay,
+            self.settings.recover_only_own,
         )
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.settings.concurrency)

@@ -31,12 +31,14 @@ class Leases:
         lease: timedelta,
         heartbeat: timedelta,
         share_delay: timedelta,
+        only_own: bool = False,
     ):
         self._store = store
         self.node = node
         self.lease = lease
         self.heartbeat = heartbeat
         self.share_delay = share_delay
+        self.only_own = only_own
         self.held: set[OccurrenceKey] = set()
         self.started_at: datetime | None = None
         self.next_renewal: datetime | None = None
@@ -50,7 +52,7 @@ class Leases:
         """Attempts this node left running when it stopped are tried again; the heartbeat
         starts. Returns how many were reset."""
         self.started_at = self.started_at or now
-        count = await self._store.recover(self.node, self.started_at, now)
+        count = await self._store.recover(self.node, self.started_at, now, self.only_own)
         if count:
             log.warning("engine.recovered", extra={"event": "engine.recovered", "count": count})
         return count

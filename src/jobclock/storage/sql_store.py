@@ -378,10 +378,12 @@ class SqlStore:
             yield SqlTransaction(self, conn)
 
     # -- the engine's transactions -------------------------------------------------------
-    async def recover(self, node: str, started: datetime, now: datetime) -> int:
+    async def recover(
+        self, node: str, started: datetime, now: datetime, only_own: bool = False
+    ) -> int:
         async with self.writing_connection() as conn:
             tx = SqlTransaction(self, conn)
-            count = await tx.reset_running(node, now)
+            count = await tx.reset_running(node, now, only_own)
             await tx.heartbeat(node, started, now)
         return count
 
@@ -989,16 +991,17 @@ class SqlTransaction:
                 times.append(own)
         return from_us(min(times)) if times else None
 
-    async def reset_running(self, node: str, now: datetime) -> int:
+    async def reset_running(self, node: str, now: datetime, only_own: bool = False) -> int:
         """Attempts this node left running when it stopped are tried again (at-least-once).
 
-        On SQLite there is one node, so every running attempt is its own; on PostgreSQL only
-        those leased to ``node`` (other nodes' expired leases are taken over as they expire).
+        On SQLite there is one node, so every running attempt is its own (unless
+        ``only_own``: worker processes share the file); on PostgreSQL only those leased to
+        ``node`` (other nodes' expired leases are taken over as they expire).
         Their jobs' occurrences start again ``now``: slots missed while the node was down are
         backlog (each runs if it is within the grace), not an overlap.
         """
         mine = occurrences.c.status == "running"
-        if self._postgres:
+        if self._postgres or only_own:
             mine = and_(mine, occurrences.c.lease_owner == node)
         busy = select(occurrences.c.job_id).where(mine, occurrences.c.kind == "scheduled")
         await self._restart_busy([row[0] for row in await self._rows(busy)], now)
