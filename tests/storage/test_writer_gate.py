@@ -4,13 +4,18 @@ event loops (the API's and the engine's), and a waiter that gives up does not ke
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from jobclock.storage.sql_store import SqlStore
-from jobclock.storage.writer_gate import WriterGate, gate_for
+from jobclock.storage.writer_gate import FileLock, WriterGate, gate_for
 
 pytestmark = pytest.mark.anyio
 
@@ -133,3 +138,83 @@ async def test_a_write_transaction_holds_the_write_lock_from_its_first_read(
     finally:
         await first.close()
         await second.close()
+
+
+# -- across processes: the file lock ---------------------------------------------------
+
+_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold_in_another_process(path: Path, seconds: float) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+async def test_the_file_lock_waits_for_another_process_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.lock"
+    lock = FileLock(str(path))
+    holder = _hold_in_another_process(path, 0.5)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.monotonic()
+    await lock.acquire()
+    waited = time.monotonic() - started
+    ticker.cancel()
+    assert holder.wait(timeout=5) == 0
+    assert waited >= 0.2  # it did wait for the other process
+    assert ticks >= 10  # and the loop ran meanwhile
+    lock.release()
+
+
+async def test_a_cancelled_file_lock_waiter_leaves_the_lock_free(tmp_path: Path) -> None:
+    path = tmp_path / "db.lock"
+    lock = FileLock(str(path))
+    holder = _hold_in_another_process(path, 0.3)
+    waiter = asyncio.create_task(lock.acquire())
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert holder.wait(timeout=5) == 0
+    probe = os.open(path, os.O_RDWR)
+    try:
+
+        def free() -> bool:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(probe, fcntl.LOCK_UN)
+            return True
+
+        # The waiting thread takes the lock once the holder ends, then gives it back.
+        await _until(free, "the file lock to be free")
+    finally:
+        os.close(probe)
+
+
+def test_stores_on_one_file_lock_a_file_beside_it(tmp_path: Path) -> None:
+    database = tmp_path / "jobclock.db"
+    gate_for(str(database))
+    assert (tmp_path / "jobclock.db.lock").exists()

@@ -11,13 +11,21 @@ So the engine waits for at most one API transaction, never for a queue of them.
 The API and the engine run on different threads, each with its own event loop, so the gate
 is thread-safe: a waiter parks on a future of its own loop, and the holder that releases
 hands the gate straight to the next waiter (through that waiter's loop), so that nobody who
-arrives meanwhile can jump the queue. Another process on the same file (a second server,
-a tool) still meets SQLite's own lock, which ``busy_timeout`` waits for.
+arrives meanwhile can jump the queue.
+
+Across processes (the worker processes of ``jobclock serve --workers`` and the server, or a
+``jobclock`` command beside a server), the holder of a gate also takes an OS lock on a file
+beside the database (``<database>.lock``, :class:`FileLock`): the kernel wakes a waiting
+process the moment it is released, where SQLite's busy handler would poll in growing
+sleeps. A process that cannot create that file meets SQLite's own lock, which
+``busy_timeout`` waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import heapq
 import itertools
 import os
@@ -26,11 +34,41 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 
+class FileLock:
+    """An exclusive ``flock`` on one file, taken without blocking the event loop: at once
+    when it is free (one system call), else on a thread that waits for it."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    async def acquire(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, self._fd, fcntl.LOCK_EX))
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The thread takes the lock anyway: release it then, since nobody holds it.
+            waiting.add_done_callback(self._taken_too_late)
+            raise
+
+    def _taken_too_late(self, waiting: asyncio.Future[None]) -> None:
+        if not waiting.cancelled() and waiting.exception() is None:
+            self.release()
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class WriterGate:
     """A fair, thread-safe async lock with two classes of waiters: urgent ones go first,
     each class in arrival order."""
 
-    def __init__(self) -> None:
+    def __init__(self, file_lock: FileLock | None = None) -> None:
+        self._file_lock = file_lock
         self._lock = threading.Lock()
         self._held = False
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -40,7 +78,14 @@ class WriterGate:
     async def held(self, *, urgent: bool = False) -> AsyncIterator[None]:
         await self._acquire(urgent)
         try:
-            yield
+            if self._file_lock is None:
+                yield
+                return
+            await self._file_lock.acquire()
+            try:
+                yield
+            finally:
+                self._file_lock.release()
         finally:
             self._release()
 
@@ -102,5 +147,8 @@ def gate_for(database: str | None) -> WriterGate:
     with _gates_lock:
         gate = _gates.get(key)
         if gate is None:
-            gate = _gates[key] = WriterGate()
+            file_lock = None
+            with contextlib.suppress(OSError):  # a read-only directory: SQLite's lock only
+                file_lock = FileLock(f"{key}.lock")
+            gate = _gates[key] = WriterGate(file_lock)
         return gate
