@@ -44,7 +44,8 @@ Every process the script starts is stopped at the end, on error and on Ctrl-C, a
 database it created is dropped. Everything listens on 127.0.0.1.
 
 Run: ``python bench/ha.py`` (2,000 jobs, 1 then 2 nodes), ``--jobs 6000``, ``--nodes 2``,
-or ``--quick`` (500 jobs, 2 s warm-up, 5 s window: a smoke test).
+``--workers 2`` (each node ``jobclock serve --workers 2``; its CPU is its server's and its
+workers'), or ``--quick`` (500 jobs, 2 s warm-up, 5 s window: a smoke test).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ from dispatch import (
     free_port,
     host_cpu,
     log,
+    process_tree,
     schedule_base,
     server_env,
     wait_healthy,
@@ -192,6 +194,7 @@ class Options:
     lease: float | None
     admin_url: str
     keep: bool
+    workers: int | None = None  # --workers for each node; None: not passed
 
 
 def start_node(
@@ -201,6 +204,8 @@ def start_node(
     base_url = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).with_name("jobclock")), "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--db", db_url, "--token", TOKEN]
+    if options.workers is not None:
+        command += ["--workers", str(options.workers)]
     env = server_env() | {
         "JOBCLOCK_NODE": name,
         "JOBCLOCK_SECRET_KEY": key,
@@ -230,21 +235,24 @@ def measure(
 ) -> None:
     time.sleep(options.warmup)
     node_pids = [proc.pid for proc in procs]
+    # A node with --workers is its server and its worker processes.
+    trees = {pid: process_tree(pid) for pid in node_pids}
+    watched = [each for tree in trees.values() for each in tree]
     pg = postgres_pids()
-    before, pg_before = cpu_of([*node_pids, target.proc.pid]), cpu_of(pg)
+    before, pg_before = cpu_of([*watched, target.proc.pid]), cpu_of(pg)
     host0 = host_cpu()
     wall0 = time.monotonic()
     target.begin()
     time.sleep(options.window)
     figures = target.end()
     wall = time.monotonic() - wall0
-    after, pg_after = cpu_of([*node_pids, target.proc.pid]), cpu_of(pg)
+    after, pg_after = cpu_of([*watched, target.proc.pid]), cpu_of(pg)
     host1 = host_cpu()
 
     def share(start: dict[int, float], end: dict[int, float], pids: list[int]) -> float:
         return sum(end[p] - start[p] for p in pids if p in start and p in end) / wall * 100
 
-    result.node_cpu = [share(before, after, [pid]) for pid in node_pids]
+    result.node_cpu = [share(before, after, trees[pid]) for pid in node_pids]
     result.pg_cpu = share(pg_before, pg_after, pg)
     result.fires = figures["count"] / figures["seconds"]
     result.late = figures["late_ms"]
@@ -383,7 +391,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres", default=POSTGRES_URL, help="a database URL to connect to")
     parser.add_argument("--quick", action="store_true", help="500 jobs, 5 s window")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="pass --workers W to every node [not passed]"
+    )
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.quick:
         args.jobs, args.window, args.warmup = 500, 5.0, 2.0
     return args
@@ -393,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    options = Options(args.jobs, args.warmup, args.window, args.lease, args.postgres, args.keep)
+    options = Options(
+        args.jobs, args.warmup, args.window, args.lease, args.postgres, args.keep, args.workers
+    )
     counts = [int(value) for value in args.nodes.split(",") if value.strip()]
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="jobclock-bench-ha-"))
