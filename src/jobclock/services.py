@@ -321,7 +321,7 @@ class SchedulerService:
         # is not part of it, so a PATCH revives the job like a PUT does (§1.3).
         definition = self._definition_of(record)
         stored = {"properties": self.codec.plain_json(definition)}
-        merged = deep_merge(stored, body)
+        merged = deep_merge(recurrence_kind_replaced(stored, body), body)
         if isinstance(merged, dict):
             merged = keep_masked(merged, stored, {"properties": definition_to_json(definition)})
         return (await self._save_job(ref, job_definition_from_json(merged)))[0]
@@ -643,6 +643,32 @@ def _lower_get(mapping: dict[str, Any], wanted: str) -> Any:
         if key.lower() == wanted:
             return str(value).lower() if isinstance(value, str) else value
     return None
+
+
+# A recurrence is either Azure's (frequency, interval, schedule) or a cron expression.
+_RECURRENCE_KINDS = (("cron",), ("frequency", "interval", "schedule"))
+
+
+def recurrence_kind_replaced(stored: dict[str, Any], patch: object) -> dict[str, Any]:
+    """``stored`` without the recurrence keys of the other kind when ``patch`` sets a
+    recurrence of one kind (a PATCH with ``cron`` replaces a stored frequency, and back)."""
+    recurrence = _lower_get_raw(_lower_get_raw(patch, "properties"), "recurrence")
+    kept = _lower_get_raw(stored["properties"], "recurrence")
+    if not isinstance(recurrence, dict) or not isinstance(kept, dict):
+        return stored
+    given = {str(key).lower() for key, value in recurrence.items() if value is not None}
+    for kind, other in (_RECURRENCE_KINDS, _RECURRENCE_KINDS[::-1]):
+        if given & set(kind):
+            gone = {key.lower() for key in other}
+            replaced = {k: v for k, v in kept.items() if k.lower() not in gone}
+            return {**stored, "properties": {**stored["properties"], "recurrence": replaced}}
+    return stored
+
+
+def _lower_get_raw(mapping: object, wanted: str) -> object:
+    if not isinstance(mapping, dict):
+        return None
+    return next((value for key, value in mapping.items() if str(key).lower() == wanted), None)
 
 
 def deep_merge(stored: object, patch: object) -> object:

@@ -334,7 +334,7 @@ def recurrence_schema(*, response: bool = False) -> Schema:
             "monthlyOccurrences": {"type": "array", "items": occurrence, "minItems": 1},
         },
     )
-    return make(
+    recurrence = make(
         "recurrence",
         {
             "frequency": enum_schema(Frequency),
@@ -343,10 +343,21 @@ def recurrence_schema(*, response: bool = False) -> Schema:
             "endTime": _INSTANT,
             "schedule": schedule,
             "timeZone": {**_TEXT, "description": "An IANA time zone name; UTC if absent."},
+            "cron": {
+                **_TEXT,
+                "description": "jobclock's extension: a cron expression of 5 fields (or 6, "
+                "with seconds first), read in timeZone; instead of frequency, interval and "
+                "schedule.",
+            },
         },
-        "frequency",
-        *(("interval",) if response else ()),
     )
+    # Either Azure's frequency or a cron expression, never both.
+    kinds = [
+        {"required": ["frequency", "interval"] if response else ["frequency"]},
+        {"required": ["cron"]},
+    ]
+    excluded: Schema = {"properties": {"frequency": False, "interval": False, "schedule": False}}
+    return recurrence | {"anyOf": kinds, "dependentSchemas": {"cron": excluded}}
 
 
 # -- jobs --------------------------------------------------------------------------------
@@ -362,7 +373,10 @@ def partial(schema: Schema) -> Schema:
     """``schema`` with nothing required at any depth: a PATCH body is deep-merged into the
     stored resource, so any part of it may be left out (the merge must still be whole)."""
     if isinstance(schema, dict):
-        return {key: partial(value) for key, value in schema.items() if key != "required"}
+        # What a merge decides (a cron expression replaces a stored frequency) is checked
+        # on the merged job, not on the patch.
+        dropped = ("required", "dependentSchemas")
+        return {key: partial(value) for key, value in schema.items() if key not in dropped}
     if isinstance(schema, list):
         return [partial(item) for item in schema]
     return schema

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from jobclock.codec.fields import Fields, as_int, parse_enum
 from jobclock.codec.keys import KNOWN_KEYS
-from jobclock.domain.errors import MalformedJob
+from jobclock.domain.cron import parse_cron
+from jobclock.domain.errors import InvalidDefinition, MalformedJob
 from jobclock.domain.instants import format_instant
+from jobclock.domain.occurrences import next_occurrence
 from jobclock.domain.recurrence import (
     WEEK_ORDER,
     DayOfWeek,
@@ -22,6 +25,8 @@ from jobclock.domain.recurrence import (
 def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
     """Read and shape-check a recurrence object; raises ``InvalidDefinition``."""
     fields = Fields(raw, path, KNOWN_KEYS["recurrence"])
+    if fields.has("cron"):
+        return _cron_recurrence(fields)
     frequency = fields.enum("frequency", Frequency, required=True)
     assert frequency is not None  # noqa: S101 - required=True
     interval = fields.integer("interval")
@@ -37,6 +42,38 @@ def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
     )
     check_recurrence_shape(recurrence)
     return recurrence
+
+
+def _cron_recurrence(fields: Fields) -> Recurrence:
+    mixed = [key for key in ("frequency", "interval", "schedule") if fields.has(key)]
+    if mixed:
+        shown = ", ".join(f"'{fields.name(key)}'" for key in mixed)
+        raise InvalidDefinition(
+            f"'{fields.name('cron')}' replaces 'frequency', 'interval' and 'schedule'; "
+            f"leave out {shown}.",
+            field=fields.name("cron"),
+        )
+    text = fields.text("cron", required=True)
+    assert text is not None  # noqa: S101 - required=True
+    time_zone = fields.text("timeZone")
+    cron = parse_cron(text)
+    recurrence = Recurrence.from_cron(
+        cron,
+        count=fields.integer("count"),
+        end_time=fields.instant("endTime"),
+        time_zone="UTC" if time_zone is None else time_zone.strip(),
+    )
+    check_recurrence_shape(recurrence)
+    if next_occurrence(Recurrence.from_cron(cron), _EVER, _EVER) is None:
+        raise InvalidDefinition(
+            f"'{fields.name('cron')}' never matches a day: {text.strip()!r}.",
+            field=fields.name("cron"),
+        )
+    return recurrence
+
+
+# Every calendar of 400 years repeats from here: an expression with no day after it has none.
+_EVER = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _schedule(fields: Fields) -> Schedule:
@@ -88,6 +125,15 @@ def _monthly(fields: Fields) -> tuple[MonthlyOccurrence, ...] | None:
 
 def recurrence_to_json(recurrence: Recurrence) -> dict[str, Any]:
     """The response form: canonical enum spellings, arrays always, ``Occurrence`` key."""
+    if recurrence.cron is not None:
+        cron: dict[str, Any] = {"cron": recurrence.cron.text}
+        if recurrence.count is not None:
+            cron["count"] = recurrence.count
+        if recurrence.end_time is not None:
+            cron["endTime"] = format_instant(recurrence.end_time)
+        if not recurrence.is_utc:
+            cron["timeZone"] = recurrence.time_zone
+        return cron
     body: dict[str, Any] = {"frequency": recurrence.frequency.value}
     if recurrence.count is not None:
         body["count"] = recurrence.count

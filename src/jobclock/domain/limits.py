@@ -85,6 +85,13 @@ def check_job(definition: JobDefinition, collection: JobCollection, now: datetim
 def check_recurrence_allowed(recurrence: Recurrence, collection: JobCollection) -> None:
     """409 when the recurrence fires more often than the collection's plan or quota allows."""
     floor = collection.max_recurrence
+    seconds = recurrence.cron is not None and recurrence.cron.has_seconds
+    if seconds and not second_frequency_allowed(collection):
+        raise QuotaExceeded(
+            f"A cron expression with a seconds field needs a plan that allows the "
+            f"'Second' frequency ('Unlimited'); job collection '{collection.name}' is on "
+            f"plan '{collection.sku.value}'.",
+        )
     spacing = min_spacing(recurrence)
     if spacing < floor.period:
         raise QuotaExceeded(
@@ -110,14 +117,20 @@ def min_spacing(recurrence: Recurrence) -> timedelta:
     is measured on the recurrence's own occurrences from a sample start, which covers every
     gap a schedule can make: inside a day, across midnight and across month ends.
     """
-    if recurrence.effective_schedule is None:
+    if recurrence.cron is not None:
+        # Measured as a schedule's, in UTC, from the sample start: a cron expression's gaps
+        # repeat within the years the sample covers (at most a day's worth of slots).
+        sample = Recurrence.from_cron(recurrence.cron)
+        shortest = timedelta(days=366 * 400)
+    elif recurrence.effective_schedule is None:
         return recurrence.nominal_period
-    sample = Recurrence(
-        frequency=recurrence.frequency,
-        interval=recurrence.interval,
-        schedule=recurrence.schedule,
-    )
-    shortest = recurrence.nominal_period
+    else:
+        sample = Recurrence(
+            frequency=recurrence.frequency,
+            interval=recurrence.interval,
+            schedule=recurrence.schedule,
+        )
+        shortest = recurrence.nominal_period
     previous: datetime | None = None
     for index, value in enumerate(occurrences(sample, _SAMPLE_START, _SAMPLE_START)):
         if previous is not None:

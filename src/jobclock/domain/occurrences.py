@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from jobclock.domain.cron import CronExpression
 from jobclock.domain.instants import require_aware
 from jobclock.domain.recurrence import Frequency, Recurrence, Schedule
 
@@ -197,6 +198,8 @@ class _ElapsedGrid(Plan):
 
 def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
     """Resolve the defaults of §4.3 step 1 against ``start`` and pick the search strategy."""
+    if recurrence.cron is not None:
+        return _cron_plan(recurrence.cron, start, recurrence)
     frequency = recurrence.frequency
     schedule = recurrence.effective_schedule
     anchor_us = _to_us(start)
@@ -387,8 +390,8 @@ class _UtcDayWalk(Plan):
     """Eligible UTC days × sorted times of day: integer arithmetic and two bisects."""
 
     anchor_us: int
-    calendar: _Calendar
-    times: _DayTimes
+    calendar: _Calendar | _CronCalendar
+    times: _DayTimes | _CronTimes
 
     def first_at_or_after(self, lower_us: int) -> int | None:
         lower_us = max(lower_us, self.anchor_us)
@@ -446,8 +449,8 @@ class _DayWalk(Plan):
     """Eligible wall-clock days in an IANA zone; exact around daylight-saving transitions."""
 
     anchor_us: int
-    calendar: _Calendar
-    times: _DayTimes | _HourTimes
+    calendar: _Calendar | _CronCalendar
+    times: _DayTimes | _HourTimes | _CronTimes
     zone: ZoneInfo
     grid: bool  # no schedule: the anchor itself is the first slot, even in a fold
 
@@ -506,3 +509,94 @@ def _offset_us(zone: ZoneInfo, wall: datetime) -> int:
     offset = zone.utcoffset(wall)
     assert offset is not None  # noqa: S101 - ZoneInfo always knows its offset
     return (offset.days * 86400 + offset.seconds) * _US + offset.microseconds
+
+
+# -- cron expressions (jobclock's extension) ---------------------------------------------
+
+
+def _cron_plan(cron: CronExpression, start: datetime, recurrence: Recurrence) -> Plan:
+    """The expression's instants at or after ``start``, read in the recurrence's zone (a
+    wall time in a gap shifts by the gap, one in a fold fires at its first instance, as
+    every schedule here)."""
+    anchor_us = _to_us(start)
+    zone = None if recurrence.is_utc else recurrence.zone
+    wall = start.astimezone(zone) if zone is not None else start
+    calendar = _CronCalendar(cron, wall.date().toordinal())
+    times = _CronTimes(cron.hours, cron.minutes, cron.seconds)
+    if zone is None:
+        return _UtcDayWalk(anchor_us, calendar, times)
+    return _DayWalk(anchor_us, calendar, times, zone, grid=False)
+
+
+@dataclass(slots=True)
+class _CronTimes:
+    """A day's slots of a cron expression: ``hours × minutes × seconds``, sorted."""
+
+    hours: tuple[int, ...]
+    minutes: tuple[int, ...]
+    seconds: tuple[int, ...]
+
+    @property
+    def first(self) -> int:
+        return self.hours[0] * _HOUR_US + self.minutes[0] * _MINUTE_US + self.seconds[0] * _US
+
+    def first_at_or_after(self, offset_us: int) -> int | None:
+        if offset_us <= 0:
+            return self.first
+        hour, rest = divmod(offset_us, _HOUR_US)
+        minute, rest = divmod(rest, _MINUTE_US)
+        second = -(-rest // _US)  # a slot is a whole second
+        hours, minutes, seconds = self.hours, self.minutes, self.seconds
+        h = bisect_left(hours, hour)
+        if h < len(hours) and hours[h] == hour:
+            m = bisect_left(minutes, minute)
+            if m < len(minutes) and minutes[m] == minute:
+                s = bisect_left(seconds, second)
+                if s < len(seconds):
+                    return hour * _HOUR_US + minute * _MINUTE_US + seconds[s] * _US
+                m += 1
+            if m < len(minutes):
+                return hour * _HOUR_US + minutes[m] * _MINUTE_US + seconds[0] * _US
+            h += 1
+        if h < len(hours):
+            return hours[h] * _HOUR_US + minutes[0] * _MINUTE_US + seconds[0] * _US
+        return None
+
+    def all(self) -> Iterator[int]:
+        for hour in self.hours:
+            for minute in self.minutes:
+                for second in self.seconds:
+                    yield hour * _HOUR_US + minute * _MINUTE_US + second * _US
+
+    def on(self, day: int) -> _CronTimes:
+        return self
+
+
+@dataclass(slots=True)
+class _CronCalendar:
+    """The days a cron expression's day and month fields match, as day ordinals."""
+
+    cron: CronExpression
+    anchor_ord: int
+
+    def next_day(self, day: int) -> int | None:
+        day = max(day, self.anchor_ord)
+        if day > _MAX_ORD:
+            return None
+        current = date.fromordinal(day)
+        year, month, first = current.year, current.month, current.day
+        months = self.cron.months
+        # 400 years repeat the calendar: a day never found in them never comes.
+        for _ in range(_MONTH_SEARCH_LIMIT):
+            if month in months:
+                days = self.cron.days.days_of_month(year, month, days_in_month(year, month))
+                position = bisect_left(days, first)
+                if position < len(days):
+                    return date(year, month, days[position]).toordinal()
+            month += 1
+            first = 1
+            if month > 12:
+                year, month = year + 1, 1
+                if year > 9999:
+                    return None
+        return None

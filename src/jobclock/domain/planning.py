@@ -320,4 +320,9 @@ def after_occurrence(
 def chained(start_time: datetime | None, recurrence: Recurrence | None) -> bool:
     """No startTime and no schedule: each run is one period after the last actual start
     (§4.2, the faithful mode)."""
-    return start_time is None and recurrence is not None and recurrence.effective_schedule is None
+    return (
+        start_time is None
+        and recurrence is not None
+        and recurrence.cron is None
+        and recurrence.effective_schedule is None
+    )

@@ -13,6 +13,7 @@ from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jobclock.domain.cron import CronExpression
 from jobclock.domain.errors import InvalidDefinition
 
 
@@ -146,7 +147,11 @@ class Schedule:
 
 @dataclass(frozen=True, slots=True)
 class Recurrence:
-    """A job's recurrence: every ``interval`` ``frequency`` units, filtered by ``schedule``."""
+    """A job's recurrence: every ``interval`` ``frequency`` units, filtered by ``schedule``;
+    or, with ``cron`` (jobclock's extension, :mod:`jobclock.domain.cron`), the instants of
+    a cron expression read in ``time_zone``; then ``frequency`` is only the expression's
+    finest unit (``Second`` with a seconds field, else ``Minute``), ``interval`` 1 and
+    ``schedule`` None, and none of them is shown."""
 
     frequency: Frequency
     interval: int = 1
@@ -154,11 +159,23 @@ class Recurrence:
     end_time: datetime | None = None
     schedule: Schedule | None = None
     time_zone: str = "UTC"
+    cron: CronExpression | None = None
 
     def __post_init__(self) -> None:
         # An empty schedule is no schedule (§3.7); one value for both keeps equality exact.
         if self.schedule is not None and self.schedule.is_empty:
             object.__setattr__(self, "schedule", None)
+
+    @classmethod
+    def from_cron(
+        cls,
+        cron: CronExpression,
+        count: int | None = None,
+        end_time: datetime | None = None,
+        time_zone: str = "UTC",
+    ) -> Recurrence:
+        unit = Frequency.SECOND if cron.has_seconds else Frequency.MINUTE
+        return cls(unit, 1, count, end_time, None, time_zone, cron)
 
     @property
     def effective_schedule(self) -> Schedule | None:
