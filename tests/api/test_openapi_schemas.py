@@ -141,6 +141,7 @@ RECURRENCES: dict[str, dict[str, Any]] = {
         }
     },
     "month-days": {"recurrence": {"frequency": "Month", "schedule": {"monthDays": [1, -1]}}},
+    "cron": {"recurrence": {"cron": "0 9 * * MON-FRI", "timeZone": "Europe/Amsterdam"}},
 }
 
 
@@ -347,3 +348,16 @@ def test_a_patch_may_leave_out_any_part(api: Api) -> None:
     assert answer.json()["properties"]["action"]["request"]["uri"] == "http://127.0.0.1:9/other"
     quota = {"properties": {"quota": {"maxRecurrence": {"interval": 2}}}}
     assert _valid(collection_request_schema(patch=True), quota)
+
+
+def test_cron_and_frequency_exclude_each_other_in_the_schema_as_in_the_codec() -> None:
+    body = _job("http-basic", "cron")
+    body["properties"]["recurrence"]["frequency"] = "Minute"
+    with pytest.raises(InvalidDefinition, match="replaces 'frequency'"):
+        job_definition_from_json(body)
+    assert not _valid(job_request_schema(), body)
+    neither = _job("http-basic", "cron")
+    neither["properties"]["recurrence"].pop("cron")
+    with pytest.raises(InvalidDefinition):
+        job_definition_from_json(neither)
+    assert not _valid(job_request_schema(), neither)

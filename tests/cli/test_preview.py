@@ -139,3 +139,35 @@ def test_invalid_input_exits_2_with_one_line_and_no_traceback(args: list[str], r
     assert len(lines) == 1, result.stderr
     assert reason in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_cron_expression_in_a_zone_with_a_gap() -> None:
+    result = preview(
+        "--cron", "30 2 * * *", "--time-zone", "Europe/Amsterdam",
+        "--now", "2026-03-28T00:00:00Z", "--count", "3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # 29 March 02:30 does not exist in Amsterdam: it runs at 03:30 CEST (01:30Z).
+    assert result.stdout.splitlines() == [
+        "2026-03-28T01:30:00Z",
+        "2026-03-29T01:30:00Z",
+        "2026-03-30T00:30:00Z",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cron", "61 * * * *"], "'recurrence.cron' has 61 in its minute field"),
+        (["--cron", "@daily", "--recurrence", "{}"], "exclude each other"),
+        (["--time-zone", "Europe/Amsterdam"], "--time-zone needs --cron or --recurrence"),
+        (["--cron", "0 0 * * *", "--time-zone", "Mars/Olympus"], "not a known IANA time zone"),
+    ],
+    ids=["bad-field", "both", "zone-alone", "bad-zone"],
+)
+def test_bad_cron_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = preview(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert message in line

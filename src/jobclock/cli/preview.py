@@ -21,6 +21,18 @@ from jobclock.domain.occurrences import preview
     help='A recurrence object, e.g. \'{"frequency":"Day","schedule":{"hours":[6]}}\'. '
     "Omit it for a one-time job.",
 )
+@click.option(
+    "--cron",
+    "cron",
+    metavar="EXPR",
+    help="A cron expression (5 fields, or 6 with seconds first), e.g. '0 9 * * MON-FRI'.",
+)
+@click.option(
+    "--time-zone",
+    "time_zone",
+    metavar="ZONE",
+    help="The IANA time zone the recurrence is read in (default: UTC, or the JSON's).",
+)
 @click.option("--start", metavar="ISO", help="The job's startTime (default: --now).")
 @click.option("--now", "now_text", metavar="ISO", help="The current time (default: now).")
 @click.option(
@@ -31,15 +43,30 @@ from jobclock.domain.occurrences import preview
     help="How many occurrences to print.",
 )
 def preview_command(
-    recurrence_text: str | None, start: str | None, now_text: str | None, count: int
+    recurrence_text: str | None,
+    cron: str | None,
+    time_zone: str | None,
+    start: str | None,
+    now_text: str | None,
+    count: int,
 ) -> None:
     """Print the next COUNT occurrences as YYYY-MM-DDTHH:MM:SSZ, fewer when the series ends."""
     recurrence = None
+    raw: object = None
+    if cron is not None and recurrence_text is not None:
+        raise InvalidDefinition("--cron and --recurrence exclude each other; give one.")
     if recurrence_text is not None:
         try:
             raw = json.loads(recurrence_text)
         except json.JSONDecodeError as exc:
             raise InvalidDefinition(f"--recurrence is not valid JSON: {exc.msg}.") from exc
+    elif cron is not None:
+        raw = {"cron": cron}
+    if time_zone is not None:
+        if not isinstance(raw, dict):
+            raise InvalidDefinition("--time-zone needs --cron or --recurrence.")
+        raw = {**raw, "timeZone": time_zone}
+    if raw is not None:
         recurrence = recurrence_from_json(raw)
     now = SystemClock().now() if now_text is None else parse_instant(now_text, field="--now")
     anchor = now if start is None else parse_instant(start, field="--start")
