@@ -171,3 +171,13 @@ def test_bad_cron_input_is_one_line_and_exit_2(args: list[str], message: str) ->
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
     assert message in line
+
+
+def test_dst_policy_flags() -> None:
+    common = ["--cron", "30 2 * * *", "--time-zone", "Europe/Amsterdam", "--count", "2"]
+    skipped = preview(*common, "--dst-gap", "skip", "--now", "2026-03-29T00:00:00Z")
+    assert skipped.stdout.splitlines() == ["2026-03-30T00:30:00Z", "2026-03-31T00:30:00Z"]
+    both = preview(*common, "--dst-fold", "both", "--now", "2026-10-25T00:00:00Z")
+    assert both.stdout.splitlines() == ["2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z"]
+    wrong = preview(*common, "--dst-gap", "later")
+    assert wrong.returncode == 2

@@ -28,7 +28,7 @@ from jobclock.domain.limits import (
     MAX_RETRY_COUNT,
     MAX_URI_LENGTH,
 )
-from jobclock.domain.recurrence import MAX_COUNT, DayOfWeek, Frequency
+from jobclock.domain.recurrence import MAX_COUNT, DayOfWeek, Fold, Frequency, Gap
 from jobclock.domain.retry_policy import RetryType
 
 Schema = dict[str, Any]
@@ -334,6 +334,13 @@ def recurrence_schema(*, response: bool = False) -> Schema:
             "monthlyOccurrences": {"type": "array", "items": occurrence, "minItems": 1},
         },
     )
+    dst_policy = make(
+        "dstPolicy",
+        {
+            "gap": enum_schema(Gap),
+            "fold": enum_schema(Fold),
+        },
+    )
     recurrence = make(
         "recurrence",
         {
@@ -348,6 +355,11 @@ def recurrence_schema(*, response: bool = False) -> Schema:
                 "description": "jobclock's extension: a cron expression of 5 fields (or 6, "
                 "with seconds first), read in timeZone; instead of frequency, interval and "
                 "schedule.",
+            },
+            "dstPolicy": {
+                **dst_policy,
+                "description": "jobclock's extension: what a wall time in a daylight-saving "
+                "gap (shift, gapEnd, skip) or fold (first, second, both) does.",
             },
         },
     )

@@ -11,6 +11,7 @@ from jobclock.codec.recurrence import recurrence_from_json
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.instants import format_instant_seconds, parse_instant
 from jobclock.domain.occurrences import preview
+from jobclock.domain.recurrence import Fold, Gap
 
 
 @click.command("preview")
@@ -33,6 +34,16 @@ from jobclock.domain.occurrences import preview
     metavar="ZONE",
     help="The IANA time zone the recurrence is read in (default: UTC, or the JSON's).",
 )
+@click.option(
+    "--dst-gap",
+    type=click.Choice([gap.value for gap in Gap]),
+    help="A wall time in a spring-forward gap: shift (default), gapEnd or skip.",
+)
+@click.option(
+    "--dst-fold",
+    type=click.Choice([fold.value for fold in Fold]),
+    help="A wall time an autumn fold repeats: first (default), second or both.",
+)
 @click.option("--start", metavar="ISO", help="The job's startTime (default: --now).")
 @click.option("--now", "now_text", metavar="ISO", help="The current time (default: now).")
 @click.option(
@@ -46,6 +57,8 @@ def preview_command(
     recurrence_text: str | None,
     cron: str | None,
     time_zone: str | None,
+    dst_gap: str | None,
+    dst_fold: str | None,
     start: str | None,
     now_text: str | None,
     count: int,
@@ -66,6 +79,11 @@ def preview_command(
         if not isinstance(raw, dict):
             raise InvalidDefinition("--time-zone needs --cron or --recurrence.")
         raw = {**raw, "timeZone": time_zone}
+    if dst_gap is not None or dst_fold is not None:
+        if not isinstance(raw, dict):
+            raise InvalidDefinition("--dst-gap and --dst-fold need --cron or --recurrence.")
+        given = {"gap": dst_gap, "fold": dst_fold}
+        raw = {**raw, "dstPolicy": {key: value for key, value in given.items() if value}}
     if raw is not None:
         recurrence = recurrence_from_json(raw)
     now = SystemClock().now() if now_text is None else parse_instant(now_text, field="--now")

@@ -91,8 +91,9 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     ),
     "retryPolicy": frozenset({"retryType", "retryInterval", "retryCount"}),
     "recurrence": frozenset(
-        {"frequency", "interval", "count", "endTime", "schedule", "timeZone", "cron"}
+        {"frequency", "interval", "count", "endTime", "schedule", "timeZone", "cron", "dstPolicy"}
     ),
+    "dstPolicy": frozenset({"gap", "fold"}),
     "schedule": frozenset({"minutes", "hours", "weekDays", "monthDays", "monthlyOccurrences"}),
     # ``Occurrence`` is the client's key, ``occurrence`` the 2016 wire's: one key, any case.
     "monthlyOccurrence": frozenset({"day", "Occurrence"}),

@@ -14,7 +14,10 @@ from jobclock.domain.occurrences import next_occurrence
 from jobclock.domain.recurrence import (
     WEEK_ORDER,
     DayOfWeek,
+    DstPolicy,
+    Fold,
     Frequency,
+    Gap,
     MonthlyOccurrence,
     Recurrence,
     Schedule,
@@ -39,6 +42,7 @@ def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
         end_time=fields.instant("endTime"),
         schedule=None if schedule_fields is None else _schedule(schedule_fields),
         time_zone="UTC" if time_zone is None else time_zone.strip(),
+        dst=_dst_policy(fields),
     )
     check_recurrence_shape(recurrence)
     return recurrence
@@ -62,6 +66,7 @@ def _cron_recurrence(fields: Fields) -> Recurrence:
         count=fields.integer("count"),
         end_time=fields.instant("endTime"),
         time_zone="UTC" if time_zone is None else time_zone.strip(),
+        dst=_dst_policy(fields),
     )
     check_recurrence_shape(recurrence)
     if next_occurrence(Recurrence.from_cron(cron), _EVER, _EVER) is None:
@@ -74,6 +79,19 @@ def _cron_recurrence(fields: Fields) -> Recurrence:
 
 # Every calendar of 400 years repeats from here: an expression with no day after it has none.
 _EVER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _dst_policy(fields: Fields) -> DstPolicy | None:
+    policy = fields.obj("dstPolicy", KNOWN_KEYS["dstPolicy"])
+    if policy is None:
+        return None
+    return DstPolicy(
+        gap=policy.enum("gap", Gap) or Gap.SHIFT, fold=policy.enum("fold", Fold) or Fold.FIRST
+    )
+
+
+def dst_policy_to_json(policy: DstPolicy) -> dict[str, str]:
+    return {"gap": policy.gap.value, "fold": policy.fold.value}
 
 
 def _schedule(fields: Fields) -> Schedule:
@@ -133,6 +151,8 @@ def recurrence_to_json(recurrence: Recurrence) -> dict[str, Any]:
             cron["endTime"] = format_instant(recurrence.end_time)
         if not recurrence.is_utc:
             cron["timeZone"] = recurrence.time_zone
+        if recurrence.dst is not None:
+            cron["dstPolicy"] = dst_policy_to_json(recurrence.dst)
         return cron
     body: dict[str, Any] = {"frequency": recurrence.frequency.value}
     if recurrence.count is not None:
@@ -145,6 +165,8 @@ def recurrence_to_json(recurrence: Recurrence) -> dict[str, Any]:
         body["schedule"] = schedule_to_json(schedule)
     if not recurrence.is_utc:
         body["timeZone"] = recurrence.time_zone
+    if recurrence.dst is not None:
+        body["dstPolicy"] = dst_policy_to_json(recurrence.dst)
     return body
 
 

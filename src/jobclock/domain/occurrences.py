@@ -32,7 +32,15 @@ from zoneinfo import ZoneInfo
 
 from jobclock.domain.cron import CronExpression
 from jobclock.domain.instants import require_aware
-from jobclock.domain.recurrence import Frequency, Recurrence, Schedule
+from jobclock.domain.recurrence import (
+    DEFAULT_DST,
+    DstPolicy,
+    Fold,
+    Frequency,
+    Gap,
+    Recurrence,
+    Schedule,
+)
 
 _US = 1_000_000
 _MINUTE_US = 60 * _US
@@ -220,7 +228,12 @@ def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
         if zone is None:
             return _UtcHourGrid(anchor_us, anchor_hour, interval, minutes)
         return _DayWalk(
-            anchor_us, calendar, _HourTimes(anchor_hour, interval, minutes), zone, grid=False
+            anchor_us,
+            calendar,
+            _HourTimes(anchor_hour, interval, minutes),
+            zone,
+            grid=False,
+            dst=recurrence.dst or DEFAULT_DST,
         )
     if schedule is None:
         extra = wall.second * _US + wall.microsecond
@@ -231,7 +244,9 @@ def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
         times = _DayTimes(hours, minutes, 0)
     if zone is None:
         return _UtcDayWalk(anchor_us, calendar, times)
-    return _DayWalk(anchor_us, calendar, times, zone, grid=schedule is None)
+    return _DayWalk(
+        anchor_us, calendar, times, zone, grid=schedule is None, dst=recurrence.dst or DEFAULT_DST
+    )
 
 
 @dataclass(slots=True)
@@ -453,6 +468,7 @@ class _DayWalk(Plan):
     times: _DayTimes | _HourTimes | _CronTimes
     zone: ZoneInfo
     grid: bool  # no schedule: the anchor itself is the first slot, even in a fold
+    dst: DstPolicy = DEFAULT_DST
 
     def first_at_or_after(self, lower_us: int) -> int | None:
         if lower_us <= self.anchor_us:
@@ -491,12 +507,46 @@ class _DayWalk(Plan):
         if opening == closing:
             found = times.first_at_or_after(lower_us + opening - wall_base)
             return (None if found is None else wall_base + found - opening), False
-        candidates = [
-            wall_base + time - _offset_us(self.zone, midnight + timedelta(microseconds=time))
-            for time in times.all()
-        ]
+        candidates: list[int] = []
+        for time in times.all():
+            wall = midnight + timedelta(microseconds=time)
+            candidates.extend(_instants(self.zone, wall, wall_base + time, self.dst))
         eligible = [value for value in candidates if value >= lower_us]
         return (min(eligible) if eligible else None), True
+
+
+def _instants(zone: ZoneInfo, wall: datetime, wall_us: int, dst: DstPolicy) -> list[int]:
+    """The instants a naive wall time stands for under ``dst``: one, none (a gap, skipped)
+    or two (a fold, both)."""
+    first = _offset_us(zone, wall)
+    second = _offset_us(zone, wall.replace(fold=1))
+    if first == second:
+        return [wall_us - first]
+    if first < second:  # a gap: fold 0 reads it with the offset before, so it shifts
+        if dst.gap is Gap.SHIFT:
+            return [wall_us - first]
+        if dst.gap is Gap.SKIP:
+            return []
+        return [_transition(zone, wall_us - second, wall_us - first)]
+    if dst.fold is Fold.FIRST:
+        return [wall_us - first]
+    if dst.fold is Fold.SECOND:
+        return [wall_us - second]
+    return [wall_us - first, wall_us - second]
+
+
+def _transition(zone: ZoneInfo, low_us: int, high_us: int) -> int:
+    """The first instant in ``(low_us, high_us]`` with ``high_us``'s offset: where the
+    offset changed (transitions fall on whole seconds)."""
+    wanted = _from_us(high_us).astimezone(zone).utcoffset()
+    low, high = low_us // _US, -(-high_us // _US)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _from_us(middle * _US).astimezone(zone).utcoffset() == wanted:
+            high = middle
+        else:
+            low = middle
+    return high * _US
 
 
 def _wall_midnight(day: int) -> datetime:
@@ -525,7 +575,7 @@ def _cron_plan(cron: CronExpression, start: datetime, recurrence: Recurrence) ->
     times = _CronTimes(cron.hours, cron.minutes, cron.seconds)
     if zone is None:
         return _UtcDayWalk(anchor_us, calendar, times)
-    return _DayWalk(anchor_us, calendar, times, zone, grid=False)
+    return _DayWalk(anchor_us, calendar, times, zone, grid=False, dst=recurrence.dst or DEFAULT_DST)
 
 
 @dataclass(slots=True)

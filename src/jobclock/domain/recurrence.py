@@ -103,6 +103,33 @@ class MonthlyOccurrence:
         return (WEEK_ORDER.index(self.day), 0 if self.occurrence is None else self.occurrence)
 
 
+class Gap(Enum):
+    """What a wall time inside a spring-forward gap (it does not exist that day) does."""
+
+    SHIFT = "shift"  # later by the gap's length: 02:30 in a one-hour gap runs at 03:30 (RFC 5545)
+    GAP_END = "gapEnd"  # at the first instant after the gap (03:00)
+    SKIP = "skip"  # not at all that day
+
+
+class Fold(Enum):
+    """Which instance of a wall time that an autumn fold repeats fires."""
+
+    FIRST = "first"
+    SECOND = "second"
+    BOTH = "both"
+
+
+@dataclass(frozen=True, slots=True)
+class DstPolicy:
+    """``recurrence.dstPolicy`` (jobclock's extension); the default is today's rule."""
+
+    gap: Gap = Gap.SHIFT
+    fold: Fold = Fold.FIRST
+
+
+DEFAULT_DST = DstPolicy()
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """The advanced schedule. ``None`` means the field was not given (defaults apply, §4.3).
@@ -160,6 +187,7 @@ class Recurrence:
     schedule: Schedule | None = None
     time_zone: str = "UTC"
     cron: CronExpression | None = None
+    dst: DstPolicy | None = None  # None: DEFAULT_DST, and not shown
 
     def __post_init__(self) -> None:
         # An empty schedule is no schedule (§3.7); one value for both keeps equality exact.
@@ -173,9 +201,10 @@ class Recurrence:
         count: int | None = None,
         end_time: datetime | None = None,
         time_zone: str = "UTC",
+        dst: DstPolicy | None = None,
     ) -> Recurrence:
         unit = Frequency.SECOND if cron.has_seconds else Frequency.MINUTE
-        return cls(unit, 1, count, end_time, None, time_zone, cron)
+        return cls(unit, 1, count, end_time, None, time_zone, cron, dst)
 
     @property
     def effective_schedule(self) -> Schedule | None:
