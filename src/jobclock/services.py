@@ -38,7 +38,7 @@ from jobclock.domain.limits import (
     check_job_capacity,
     check_plan_change,
 )
-from jobclock.domain.occurrences import next_occurrence
+from jobclock.domain.occurrences import next_occurrence, preview
 from jobclock.domain.outbound import OutboundPolicy
 from jobclock.domain.outbound import check_definition as check_outbound
 from jobclock.domain.planning import Cursor, Phase, first_time
@@ -52,7 +52,13 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
-from jobclock.domain.revision import Scheduled, keeps_schedule, timing_of, upcoming
+from jobclock.domain.revision import (
+    Scheduled,
+    keeps_schedule,
+    timing_of,
+    upcoming,
+    upcoming_from,
+)
 from jobclock.ports import Clock, JobReads, JobStore, SecretBox
 from jobclock.refs import (
     AttemptBucket,
@@ -507,9 +513,30 @@ class SchedulerService:
             record = await self._job(tx, ref)
         return Scheduled(timing_of(self._definition_of(record)), record.cursor, record.next_time)
 
-    async def upcoming_runs(self, ref: JobRef, count: int) -> list[datetime]:
-        """The stored job's next ``count`` runs, as the engine claims them when on time."""
-        return upcoming(await self.job_schedule(ref), count)
+    async def upcoming_runs(
+        self, ref: JobRef, count: int, after: datetime | None = None
+    ) -> list[datetime]:
+        """The stored job's next ``count`` runs (at or after ``after``), as the engine
+        claims them when on time."""
+        schedule = await self.job_schedule(ref)
+        if after is None:
+            return upcoming(schedule, count)
+        return upcoming_from(schedule, after, count)
+
+    async def preview_new_job(
+        self, ref: CollectionRef, body: object, count: int, after: datetime | None = None
+    ) -> list[datetime]:
+        """The first ``count`` runs (at or after ``after``) of a job with the PUT body
+        ``body`` if it were created in collection ``ref`` now; nothing is stored. The body
+        is checked as a PUT checks it, against the collection's plan and quota."""
+        definition = job_definition_from_json(body)
+        now = self._clock.now()
+        view = await self.get_collection(ref)
+        check_job(definition, view.collection, now)
+        if definition.state is JobState.DISABLED:
+            return []
+        lower = now if after is None else max(now, after)
+        return preview(definition.recurrence, definition.start_time or now, lower, count)
 
     async def _job(self, tx: JobReads, ref: JobRef) -> StoredJob:
         collection = await self._collection(tx, ref.collection)

@@ -355,6 +355,9 @@ async def test_openapi_lists_the_15_operations_with_required_api_version(
             "Jobs_Run",
             "Jobs_List",
             "Jobs_ListJobHistory",
+            # jobclock's extensions under the same paths (issue 14): previews.
+            "Jobs_Preview",
+            "Jobs_PreviewDefinition",
         ]
     )
     for operation in operations:

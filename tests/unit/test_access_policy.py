@@ -44,6 +44,10 @@ P = "Microsoft.Scheduler/jobCollections"
             f"{P}/jobs/history/post",
             Permission.ADMINISTER,
         ),
+        # A preview writes nothing: a reader may ask for one, and the audit trail skips it.
+        ("GET", f"{ARM}/jc/jobs/j/preview", False, f"{P}/jobs/preview/read", Permission.READ),
+        ("POST", f"{ARM}/jc/preview", False, f"{P}/preview/read", Permission.READ),
+        ("PUT", f"{ARM}/jc/jobs/preview", False, f"{P}/jobs/write", Permission.ADMINISTER),
         ("GET", "/jobclock/nodes", False, "jobclock/nodes/read", Permission.READ),
         ("GET", "/jobclock/tokens", False, "jobclock/tokens/read", Permission.ADMINISTER),
         ("POST", "/jobclock/tokens", False, "jobclock/tokens/write", Permission.ADMINISTER),

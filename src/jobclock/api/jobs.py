@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import WithJsonSchema
 
 from jobclock.api.arm import (
+    COLLECTION,
     EMPTY_RESPONSE,
     ERROR_RESPONSES,
     JOB,
@@ -38,7 +40,9 @@ from jobclock.api.listing import (
     parse_job_token,
     parse_paging,
 )
-from jobclock.api.schemas import JobDefinition, JobListResult
+from jobclock.api.schemas import JobDefinition, JobListResult, PreviewResult
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.instants import format_instant_seconds, parse_instant
 from jobclock.domain.job import JobState
 from jobclock.services import JobView, SchedulerService
 
@@ -150,4 +154,74 @@ def job_routes(service: SchedulerService) -> APIRouter:
         await service.run_job(job_ref(subscription, resource_group, collection, name))
         return Response(status_code=200)
 
+    @router.get(
+        f"{JOB}/preview",
+        operation_id="Jobs_Preview",
+        responses={200: {"model": PreviewResult}},
+    )
+    async def preview_job(
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        name: JobName,
+        top: PreviewTop = None,
+        after: PreviewFrom = None,
+    ) -> JSONResponse:
+        """jobclock's extension: the job's next runs (at or after ``from``), as the engine
+        claims them when each runs on time; none while it is disabled or has ended."""
+        count, lower = _preview_query(top, after)
+        ref = job_ref(subscription, resource_group, collection, name)
+        return _runs(await service.upcoming_runs(ref, count, lower))
+
+    @router.post(
+        f"{COLLECTION}/preview",
+        operation_id="Jobs_PreviewDefinition",
+        responses={200: {"model": PreviewResult}},
+        openapi_extra=JOB_PUT_BODY,
+    )
+    async def preview_definition(
+        request: Request,
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        top: PreviewTop = None,
+        after: PreviewFrom = None,
+    ) -> JSONResponse:
+        """jobclock's extension: the runs a job with this PUT body would have if created
+        in the collection now (checked as a PUT is); nothing is stored."""
+        count, lower = _preview_query(top, after)
+        ref = collection_ref(subscription, resource_group, collection)
+        body = await read_json_body(request)
+        return _runs(await service.preview_new_job(ref, body, count, lower))
+
     return router
+
+
+PREVIEW_MAX = 1000
+PreviewTop = Annotated[
+    str | None,
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": PREVIEW_MAX}),
+    Query(alias="$top", description=f"How many runs (1..{PREVIEW_MAX}; default 10)."),
+]
+PreviewFrom = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+    Query(alias="from", description="Runs at or after this instant (default: now)."),
+]
+
+
+def _preview_query(top: str | None, after: str | None) -> tuple[int, datetime | None]:
+    count = 10
+    if top is not None:
+        if not top.strip().isdigit() or not 1 <= int(top) <= PREVIEW_MAX:
+            raise InvalidDefinition(
+                f"'$top' must be an integer between 1 and {PREVIEW_MAX}; got {top!r}.",
+                field="$top",
+            )
+        count = int(top)
+    lower = None if after is None else parse_instant(after, field="from")
+    return count, lower
+
+
+def _runs(instants: list[datetime]) -> JSONResponse:
+    return JSONResponse({"value": [format_instant_seconds(instant) for instant in instants]})

@@ -72,6 +72,12 @@ class JobCollectionListResult(_Wire):
     ] = None
 
 
+class PreviewResult(_Wire):
+    """jobclock's extension: the next runs of a job, in UTC (``...Z``), oldest first."""
+
+    value: list[str]
+
+
 class JobListResult(_Wire):
     value: list[JobDefinition]
     nextLink: Annotated[

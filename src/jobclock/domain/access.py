@@ -86,8 +86,8 @@ def api_operation(method: str, path: str, *, state_only_patch: bool = False) -> 
     resource = _arm_resource(segments)
     if resource is None:
         return Operation(f"{method} {path}", Permission.ADMINISTER)
-    if method in ("GET", "HEAD"):
-        return read(resource)
+    if method in ("GET", "HEAD") or (method == "POST" and resource.endswith("/preview")):
+        return read(resource)  # a preview of a body writes nothing
     if method == "DELETE":
         return Operation(f"{resource}/delete", Permission.ADMINISTER)
     if method in ("PUT", "PATCH"):
@@ -101,17 +101,18 @@ def api_operation(method: str, path: str, *, state_only_patch: bool = False) -> 
 
 
 def _arm_resource(segments: Sequence[str]) -> str | None:
-    """``Microsoft.Scheduler/jobCollections[/enable|/disable|/jobs[/run|/history]]``."""
+    """``Microsoft.Scheduler/jobCollections[/enable|/disable|/preview|/jobs[/run|/history
+    |/preview]]``."""
     if segments[:1] != ["subscriptions"] or "jobcollections" not in segments:
         return None
     start = segments.index("jobcollections")
     if segments[start - 1] != "microsoft.scheduler":
         return None
     tail = segments[start + 1 :]
-    if len(tail) == 2 and tail[1] in ("enable", "disable"):
+    if len(tail) == 2 and tail[1] in ("enable", "disable", "preview"):
         return f"{_PROVIDER}/{tail[1]}"
     if len(tail) >= 2 and tail[1] == "jobs":
-        if len(tail) == 4 and tail[3] in ("run", "history"):
+        if len(tail) == 4 and tail[3] in ("run", "history", "preview"):
             return f"{_PROVIDER}/jobs/{tail[3]}"
         return f"{_PROVIDER}/jobs"
     return _PROVIDER

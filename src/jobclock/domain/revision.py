@@ -86,6 +86,39 @@ def upcoming(job: Scheduled, count: int) -> list[datetime]:
     return runs
 
 
+def upcoming_from(job: Scheduled, after: datetime, count: int) -> list[datetime]:
+    """The stored job's first ``count`` runs at or after ``after`` (``GET .../preview
+    ?from=``), as the engine claims them when each runs on time: :func:`upcoming` for a
+    chained job (its runs are a grid from its next one), else the schedule's slots from its
+    cursor, whatever lies between now and ``after``."""
+    if job.next_time is None or count <= 0:
+        return []
+    recurrence = job.timing.recurrence
+    if after <= job.next_time or recurrence is None:
+        first = upcoming(job, count) if after <= job.next_time else []
+        return [run for run in first if run >= after][:count]
+    anchor = job.next_time if job.timing.chained else job.cursor.anchor
+    # The grid of a chained job starts at its next run: nothing of it has run yet.
+    last = None if job.timing.chained else job.cursor.last
+    if recurrence.count is None:
+        return list(islice(occurrences(recurrence, anchor, after, last, job.cursor.done), count))
+    # A counted series: the runs before ``after`` use up its count, so walk them (bounded).
+    runs: list[datetime] = []
+    walked = occurrences(recurrence, anchor, job.next_time, last, job.cursor.done)
+    for step, slot in enumerate(walked):
+        if slot >= after:
+            runs.append(slot)
+            if len(runs) >= count:
+                break
+        elif step >= _WALK_LIMIT:
+            break
+    return runs
+
+
+# How many slots a counted series' preview walks before ``from`` at most.
+_WALK_LIMIT = 1_000_000
+
+
 def runs_after_save(
     stored: Scheduled | None, edited: Timing, now: datetime, count: int
 ) -> list[datetime]:
