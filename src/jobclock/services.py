@@ -242,7 +242,7 @@ class SchedulerService:
         """Create or fully replace a job (PUT); returns the view and True when created."""
         check_job_name(ref.name)
         if isinstance(body, dict):
-            body = await self._keeping(ref, body, keep_masked)
+            body = await self._keeping(ref, body, _keep_for_azure_clients)
         definition = job_definition_from_json(body)
         return await self._save_job(ref, definition)
 
@@ -670,6 +670,32 @@ def _lower_get(mapping: dict[str, Any], wanted: str) -> Any:
         if key.lower() == wanted:
             return str(value).lower() if isinstance(value, str) else value
     return None
+
+
+def _keep_for_azure_clients(
+    body: dict[str, Any], plain: dict[str, Any], hidden: dict[str, Any]
+) -> dict[str, Any]:
+    """A PUT's ``body`` with the stored secrets it masks (``keep_masked``) and, when its
+    recurrence has neither ``frequency`` nor ``cron`` while the stored job's is a cron
+    expression, that expression with its ``timeZone`` and ``dstPolicy``: Microsoft's client
+    cannot see them, so its GET-modify-PUT of a cron job sends a recurrence without a kind
+    (which would be a 400) and would otherwise lose them."""
+    kept = keep_masked(body, plain, hidden)
+    sent = _lower_get_raw(_lower_get_raw(kept, "properties"), "recurrence")
+    stored = _lower_get_raw(plain["properties"], "recurrence")
+    if not isinstance(sent, dict) or not isinstance(stored, dict) or "cron" not in stored:
+        return kept
+    if {str(key).lower() for key in sent} & {"frequency", "cron"}:
+        return kept
+    given = {str(key).lower() for key in sent}
+    restored = dict(sent)
+    for key in ("cron", "timeZone", "dstPolicy"):
+        if key.lower() not in given and key in stored:
+            restored[key] = stored[key]
+    properties = next(key for key in kept if str(key).lower() == "properties")
+    inner = kept[properties]
+    recurrence = next(key for key in inner if str(key).lower() == "recurrence")
+    return {**kept, properties: {**inner, recurrence: restored}}
 
 
 # A recurrence is either Azure's (frequency, interval, schedule) or a cron expression.

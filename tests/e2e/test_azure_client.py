@@ -525,3 +525,32 @@ def test_the_client_follows_skiptoken_next_links_of_jobs_and_history(
     assert sum("$filter=" in url for url in followed) == 1
     with _client(server) as sdk:
         sdk.job_collections.begin_delete(GROUP, name).result()
+
+
+def test_the_clients_get_modify_put_keeps_a_cron_jobs_expression(
+    client: SchedulerManagementClient, server: RunningServer, collection: str, target: Target
+) -> None:
+    """A job made with cron (issue 14) and edited with Microsoft's client, which cannot see
+    ``cron``: its GET-modify-PUT keeps the expression, zone and DST policy."""
+    api = Api(server, subscription=SUBSCRIPTION, resource_group=GROUP)
+    try:
+        job = unique("sdk-cron")
+        recurrence = {
+            "cron": "0 9 * * MON-FRI",
+            "timeZone": "Europe/Amsterdam",
+            "dstPolicy": {"gap": "skip", "fold": "first"},
+            "count": 30,
+        }
+        api.create_job(
+            collection, job, {"action": http_action(target.url("/cron")), "recurrence": recurrence}
+        )
+        fetched = client.jobs.get(GROUP, collection, job)
+        assert fetched.properties.recurrence.frequency is None
+        assert fetched.properties.recurrence.count == 30
+        fetched.properties.action.request.headers = {"X-Edited": "yes"}
+        client.jobs.create_or_update(GROUP, collection, job, fetched)
+        stored = api.job(collection, job)["properties"]
+        assert stored["recurrence"] == recurrence
+        assert stored["action"]["request"]["headers"] == {"X-Edited": "yes"}
+    finally:
+        api.close()
