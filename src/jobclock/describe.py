@@ -45,6 +45,12 @@ def describe_recurrence(recurrence: object, *, cmdlet: bool = True) -> str:
     ``cmdlet=False`` (the portal) says ``Every hour`` for an interval of 1, as a person
     would; ``Every 3 Hours`` stays."""
     rec = obj(recurrence)
+    zone = rec.get("timeZone")
+    zoned = isinstance(zone, str) and zone and zone.upper() != "UTC"
+    if rec.get("cron"):
+        return f"Cron {rec['cron']}" + (f" ({zone})" if zoned else "")
+    if rec.get("rrule"):
+        return f"Rule {rec['rrule']}" + (f" ({zone})" if zoned else "")
     if not rec.get("frequency"):
         return "Run once"
     interval = rec.get("interval", 1)
@@ -56,8 +62,7 @@ def describe_recurrence(recurrence: object, *, cmdlet: bool = True) -> str:
     details = _schedule_phrases(obj(rec.get("schedule")))
     if details:
         text += " " + "; ".join(details)
-    zone = rec.get("timeZone")
-    if isinstance(zone, str) and zone and zone.upper() != "UTC":
+    if zoned:
         text += f" ({zone})"
     return text
 
@@ -65,7 +70,7 @@ def describe_recurrence(recurrence: object, *, cmdlet: bool = True) -> str:
 def describe_end(recurrence: object) -> str:
     """When a recurrence stops, in the cmdlets' words; ``—`` when it never does."""
     rec = obj(recurrence)
-    if not rec.get("frequency"):
+    if not (rec.get("frequency") or rec.get("cron") or rec.get("rrule")):
         return NONE
     count, end = rec.get("count"), rec.get("endTime")
     if count is not None and end is not None:

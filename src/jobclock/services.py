@@ -676,20 +676,22 @@ def _keep_for_azure_clients(
     body: dict[str, Any], plain: dict[str, Any], hidden: dict[str, Any]
 ) -> dict[str, Any]:
     """A PUT's ``body`` with the stored secrets it masks (``keep_masked``) and, when its
-    recurrence has neither ``frequency`` nor ``cron`` while the stored job's is a cron
-    expression, that expression with its ``timeZone`` and ``dstPolicy``: Microsoft's client
-    cannot see them, so its GET-modify-PUT of a cron job sends a recurrence without a kind
-    (which would be a 400) and would otherwise lose them."""
+    recurrence has no kind (``frequency``, ``cron``, ``rrule``) while the stored job's is a
+    cron expression or a rule, that with its ``exdates``, ``timeZone`` and ``dstPolicy``:
+    Microsoft's client cannot see them, so its GET-modify-PUT of such a job sends a
+    recurrence without a kind (which would be a 400) and would otherwise lose them."""
     kept = keep_masked(body, plain, hidden)
     sent = _lower_get_raw(_lower_get_raw(kept, "properties"), "recurrence")
     stored = _lower_get_raw(plain["properties"], "recurrence")
-    if not isinstance(sent, dict) or not isinstance(stored, dict) or "cron" not in stored:
+    if not isinstance(sent, dict) or not isinstance(stored, dict):
         return kept
-    if {str(key).lower() for key in sent} & {"frequency", "cron"}:
+    if not {"cron", "rrule"} & set(stored):
+        return kept
+    if {str(key).lower() for key in sent} & {"frequency", "cron", "rrule"}:
         return kept
     given = {str(key).lower() for key in sent}
     restored = dict(sent)
-    for key in ("cron", "timeZone", "dstPolicy"):
+    for key in ("cron", "rrule", "exdates", "timeZone", "dstPolicy"):
         if key.lower() not in given and key in stored:
             restored[key] = stored[key]
     properties = next(key for key in kept if str(key).lower() == "properties")
@@ -699,7 +701,7 @@ def _keep_for_azure_clients(
 
 
 # A recurrence is either Azure's (frequency, interval, schedule) or a cron expression.
-_RECURRENCE_KINDS = (("cron",), ("frequency", "interval", "schedule"))
+_RECURRENCE_KINDS = (("cron",), ("rrule",), ("frequency", "interval", "schedule"))
 
 
 def recurrence_kind_replaced(stored: dict[str, Any], patch: object) -> dict[str, Any]:
@@ -710,9 +712,9 @@ def recurrence_kind_replaced(stored: dict[str, Any], patch: object) -> dict[str,
     if not isinstance(recurrence, dict) or not isinstance(kept, dict):
         return stored
     given = {str(key).lower() for key, value in recurrence.items() if value is not None}
-    for kind, other in (_RECURRENCE_KINDS, _RECURRENCE_KINDS[::-1]):
+    for kind in _RECURRENCE_KINDS:
         if given & set(kind):
-            gone = {key.lower() for key in other}
+            gone = {key.lower() for other in _RECURRENCE_KINDS if other != kind for key in other}
             replaced = {k: v for k, v in kept.items() if k.lower() not in gone}
             return {**stored, "properties": {**stored["properties"], "recurrence": replaced}}
     return stored

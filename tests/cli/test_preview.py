@@ -160,7 +160,7 @@ def test_a_cron_expression_in_a_zone_with_a_gap() -> None:
     [
         (["--cron", "61 * * * *"], "'recurrence.cron' has 61 in its minute field"),
         (["--cron", "@daily", "--recurrence", "{}"], "exclude each other"),
-        (["--time-zone", "Europe/Amsterdam"], "--time-zone needs --cron or --recurrence"),
+        (["--time-zone", "Europe/Amsterdam"], "--time-zone needs --cron, --rrule or --recurrence"),
         (["--cron", "0 0 * * *", "--time-zone", "Mars/Olympus"], "not a known IANA time zone"),
     ],
     ids=["bad-field", "both", "zone-alone", "bad-zone"],

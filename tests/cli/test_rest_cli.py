@@ -274,6 +274,31 @@ def test_jobs_with_and_without_recurrence_are_listed_described_and_patched(
     assert disabled["properties"]["state"] == "Disabled"
 
 
+def test_a_cron_job_is_created_described_and_switched_by_update(cli: Cli, collection: str) -> None:
+    created = cli(
+        "jobs", "create", collection, "cron", "--uri", UNREACHABLE, "--retry-type", "None",
+        "--cron", "0 9 * * MON-FRI", "--time-zone", "Europe/Amsterdam", "--dst-gap", "skip",
+        "-o", "json",
+    )  # fmt: skip
+    assert created.code == 0, created.stderr
+    assert created.json()["properties"]["recurrence"] == {
+        "cron": "0 9 * * MON-FRI",
+        "timeZone": "Europe/Amsterdam",
+        "dstPolicy": {"gap": "skip", "fold": "first"},
+    }
+    described = cli("jobs", "get", collection, "cron")
+    assert "Cron 0 9 * * MON-FRI (Europe/Amsterdam)" in " ".join(described.stdout.split())
+    # update is a PATCH: --frequency replaces the expression.
+    updated = cli("jobs", "update", collection, "cron", "--frequency", "Hour", "-o", "json")
+    assert updated.code == 0, updated.stderr
+    recurrence = updated.json()["properties"]["recurrence"]
+    assert recurrence["frequency"] == "Hour"
+    assert "cron" not in recurrence
+    wrong = cli("jobs", "create", collection, "bad", "--uri", UNREACHABLE, "--cron", "61 * * * *")
+    assert wrong.code != 0
+    assert "'recurrence.cron' has 61 in its minute field" in wrong.stderr
+
+
 def test_run_now_shows_up_in_history(cli: Cli, collection: str) -> None:
     created = cli(
         "jobs", "create", collection, "runner", "--uri", UNREACHABLE, "--retry-type", "None",

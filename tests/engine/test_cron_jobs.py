@@ -73,7 +73,7 @@ def test_cron_excludes_azures_recurrence_fields(system: System) -> None:
 def test_the_plan_limits_a_cron_job(system: System) -> None:
     ref = system.collection("std", sku={"name": "Standard"})
     assert ref.name == "std"
-    with pytest.raises(QuotaExceeded, match="seconds field"):
+    with pytest.raises(QuotaExceeded, match="fires within a minute"):
         system.job("seconds", {"recurrence": {"cron": "0 0 0 * * *"}}, collection="std")
     system.job("minutes", {"recurrence": {"cron": "* * * * *"}}, collection="std")
     system.collection("free", sku={"name": "Free"})  # at most hourly

@@ -221,6 +221,36 @@ def test_saving_an_unchanged_job_from_the_editor_changes_nothing(
     assert after == before
 
 
+def test_a_cron_job_keeps_its_expression_through_the_editor(
+    page: Any, server: RunningServer
+) -> None:
+    """A job made with cron (issue 14) shows it on its page and in the editor; saving the
+    form unchanged keeps it (the Unit select must not turn it into a frequency)."""
+    api, name = new_collection(server)
+    recurrence = {
+        "cron": "0 9 * * MON-FRI",
+        "timeZone": "Europe/Amsterdam",
+        "dstPolicy": {"gap": "skip", "fold": "both"},
+    }
+    properties = {
+        "startTime": "2027-01-01T06:00:00Z",
+        "action": {"type": "Http", "request": {"uri": "http://127.0.0.1:9/in", "method": "GET"}},
+        "recurrence": recurrence,
+    }
+    before = api.create_job(name, "cron", properties)["properties"]
+    sign_in(page, server)
+    page.goto(collection_url(server, name) + "/jobs/cron")
+    assert "Cron 0 9 * * MON-FRI (Europe/Amsterdam)" in page.inner_text("body")
+    page.goto(collection_url(server, name) + "/jobs/cron/edit")
+    page.locator("#preview-list li").first.wait_for()
+    assert page.input_value("#f-properties-recurrence-cron") == "0 9 * * MON-FRI"
+    page.click("#save")
+    page.wait_for_url(re.compile(r".*/jobs/cron\?done=.*"))
+    after = api.job(name, "cron")["properties"]
+    assert after["recurrence"] == recurrence
+    assert after == before
+
+
 def test_an_invalid_field_shows_its_error_beside_it(page: Any, server: RunningServer) -> None:
     api, name = new_collection(server, plan="Standard")
     sign_in(page, server)

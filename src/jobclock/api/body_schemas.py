@@ -356,6 +356,17 @@ def recurrence_schema(*, response: bool = False) -> Schema:
                 "with seconds first), read in timeZone; instead of frequency, interval and "
                 "schedule.",
             },
+            "rrule": {
+                **_TEXT,
+                "description": "jobclock's extension: an RFC 5545 RRULE (startTime is its "
+                "DTSTART), read in timeZone; instead of frequency, interval and schedule.",
+            },
+            "exdates": {
+                "type": "array",
+                "items": _INSTANT,
+                "maxItems": 1000,
+                "description": "jobclock's extension: instants the recurrence leaves out.",
+            },
             "dstPolicy": {
                 **dst_policy,
                 "description": "jobclock's extension: what a wall time in a daylight-saving "
@@ -363,13 +374,18 @@ def recurrence_schema(*, response: bool = False) -> Schema:
             },
         },
     )
-    # Either Azure's frequency or a cron expression, never both.
+    # Azure's frequency, a cron expression or an RRULE: one of them.
     kinds = [
         {"required": ["frequency", "interval"] if response else ["frequency"]},
         {"required": ["cron"]},
+        {"required": ["rrule"]},
     ]
-    excluded: Schema = {"properties": {"frequency": False, "interval": False, "schedule": False}}
-    return recurrence | {"anyOf": kinds, "dependentSchemas": {"cron": excluded}}
+    azure = {"frequency": False, "interval": False, "schedule": False}
+    excluded: dict[str, Schema] = {
+        "cron": {"properties": azure | {"rrule": False}},
+        "rrule": {"properties": azure | {"cron": False}},
+    }
+    return recurrence | {"anyOf": kinds, "dependentSchemas": excluded}
 
 
 # -- jobs --------------------------------------------------------------------------------

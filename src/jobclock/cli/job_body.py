@@ -148,6 +148,10 @@ class JobOptions:
     month_days: list[int] | None = None
     monthly_occurrences: list[dict[str, Any]] | None = None
     time_zone: str | None = None
+    cron: str | None = None
+    rrule: str | None = None
+    dst_gap: str | None = None
+    dst_fold: str | None = None
     state: str | None = None
     type: str | None = None
     uri: str | None = None
@@ -195,6 +199,12 @@ _OPTIONS = [
         help="e.g. Friday:-1,Monday:1; a bare day = every such day (Month).",
     ),
     click.option("--time-zone", help="IANA zone the schedule is read in [UTC]."),
+    click.option(
+        "--cron", help="A cron expression instead of --frequency, e.g. '0 9 * * MON-FRI'."
+    ),
+    click.option("--rrule", help="An RFC 5545 rule instead of --frequency."),
+    click.option("--dst-gap", type=Choice(["shift", "gapEnd", "skip"]), help="[shift]"),
+    click.option("--dst-fold", type=Choice(["first", "second", "both"]), help="[first]"),
     click.option("--state", type=Choice(SETTABLE_STATES)),
     click.option(
         "--type", type=Choice([t.value for t in ActionType]), help="Action type [from options]."
@@ -263,7 +273,7 @@ _PAYLOAD_OPTIONS = {
 PAYLOAD_OPTIONS_ALL = tuple(dict.fromkeys(n for ns in _PAYLOAD_OPTIONS.values() for n in ns))
 _RECURRENCE_OPTIONS = (
     "frequency", "interval", "count", "end_time", "minutes", "hours", "week_days",
-    "month_days", "monthly_occurrences", "time_zone",
+    "month_days", "monthly_occurrences", "time_zone", "cron", "rrule", "dst_gap", "dst_fold",
 )  # fmt: skip
 
 
@@ -409,11 +419,14 @@ def build_recurrence(o: JobOptions, *, update: bool) -> dict[str, Any] | None:
             "endTime": o.end_time,
             "timeZone": o.time_zone,
             "schedule": schedule or None,
+            "cron": o.cron,
+            "rrule": o.rrule,
+            "dstPolicy": _drop_none({"gap": o.dst_gap, "fold": o.dst_fold}) or None,
         }
     )
-    if recurrence and "frequency" not in recurrence and not update:
+    if recurrence and not {"frequency", "cron", "rrule"} & set(recurrence) and not update:
         first = o.given(*_RECURRENCE_OPTIONS)[0]
-        raise click.UsageError(f"{_flag(first)} needs --frequency.")
+        raise click.UsageError(f"{_flag(first)} needs --frequency, --cron or --rrule.")
     return recurrence or None
 
 

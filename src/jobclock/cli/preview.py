@@ -29,6 +29,9 @@ from jobclock.domain.recurrence import Fold, Gap
     help="A cron expression (5 fields, or 6 with seconds first), e.g. '0 9 * * MON-FRI'.",
 )
 @click.option(
+    "--rrule", "rrule", metavar="RULE", help="An RFC 5545 rule, e.g. 'FREQ=MONTHLY;BYDAY=-1FR'."
+)
+@click.option(
     "--time-zone",
     "time_zone",
     metavar="ZONE",
@@ -56,6 +59,7 @@ from jobclock.domain.recurrence import Fold, Gap
 def preview_command(
     recurrence_text: str | None,
     cron: str | None,
+    rrule: str | None,
     time_zone: str | None,
     dst_gap: str | None,
     dst_fold: str | None,
@@ -66,8 +70,8 @@ def preview_command(
     """Print the next COUNT occurrences as YYYY-MM-DDTHH:MM:SSZ, fewer when the series ends."""
     recurrence = None
     raw: object = None
-    if cron is not None and recurrence_text is not None:
-        raise InvalidDefinition("--cron and --recurrence exclude each other; give one.")
+    if sum(given is not None for given in (cron, rrule, recurrence_text)) > 1:
+        raise InvalidDefinition("--cron, --rrule and --recurrence exclude each other; give one.")
     if recurrence_text is not None:
         try:
             raw = json.loads(recurrence_text)
@@ -75,13 +79,17 @@ def preview_command(
             raise InvalidDefinition(f"--recurrence is not valid JSON: {exc.msg}.") from exc
     elif cron is not None:
         raw = {"cron": cron}
+    elif rrule is not None:
+        raw = {"rrule": rrule}
     if time_zone is not None:
         if not isinstance(raw, dict):
-            raise InvalidDefinition("--time-zone needs --cron or --recurrence.")
+            raise InvalidDefinition("--time-zone needs --cron, --rrule or --recurrence.")
         raw = {**raw, "timeZone": time_zone}
     if dst_gap is not None or dst_fold is not None:
         if not isinstance(raw, dict):
-            raise InvalidDefinition("--dst-gap and --dst-fold need --cron or --recurrence.")
+            raise InvalidDefinition(
+                "--dst-gap and --dst-fold need --cron, --rrule or --recurrence."
+            )
         given = {"gap": dst_gap, "fold": dst_fold}
         raw = {**raw, "dstPolicy": {key: value for key, value in given.items() if value}}
     if raw is not None:

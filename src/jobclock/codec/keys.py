@@ -91,7 +91,8 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     ),
     "retryPolicy": frozenset({"retryType", "retryInterval", "retryCount"}),
     "recurrence": frozenset(
-        {"frequency", "interval", "count", "endTime", "schedule", "timeZone", "cron", "dstPolicy"}
+        {"frequency", "interval", "count", "endTime", "schedule", "timeZone"}
+        | {"cron", "rrule", "exdates", "dstPolicy"}  # jobclock's extensions
     ),
     "dstPolicy": frozenset({"gap", "fold"}),
     "schedule": frozenset({"minutes", "hours", "weekDays", "monthDays", "monthlyOccurrences"}),

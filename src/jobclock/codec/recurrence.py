@@ -9,7 +9,7 @@ from jobclock.codec.fields import Fields, as_int, parse_enum
 from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.cron import parse_cron
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
-from jobclock.domain.instants import format_instant
+from jobclock.domain.instants import format_instant, parse_instant
 from jobclock.domain.occurrences import next_occurrence
 from jobclock.domain.recurrence import (
     WEEK_ORDER,
@@ -23,13 +23,21 @@ from jobclock.domain.recurrence import (
     Schedule,
     check_recurrence_shape,
 )
+from jobclock.domain.rrule import parse_rrule
 
 
 def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
     """Read and shape-check a recurrence object; raises ``InvalidDefinition``."""
     fields = Fields(raw, path, KNOWN_KEYS["recurrence"])
+    if fields.has("cron") and fields.has("rrule"):
+        raise InvalidDefinition(
+            f"'{fields.name('cron')}' and '{fields.name('rrule')}' exclude each other.",
+            field=fields.name("rrule"),
+        )
     if fields.has("cron"):
         return _cron_recurrence(fields)
+    if fields.has("rrule"):
+        return _rrule_recurrence(fields)
     frequency = fields.enum("frequency", Frequency, required=True)
     assert frequency is not None  # noqa: S101 - required=True
     interval = fields.integer("interval")
@@ -43,20 +51,70 @@ def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
         schedule=None if schedule_fields is None else _schedule(schedule_fields),
         time_zone="UTC" if time_zone is None else time_zone.strip(),
         dst=_dst_policy(fields),
+        exdates=_exdates(fields),
     )
     check_recurrence_shape(recurrence)
     return recurrence
 
 
-def _cron_recurrence(fields: Fields) -> Recurrence:
+def _only(fields: Fields, kind: str) -> None:
     mixed = [key for key in ("frequency", "interval", "schedule") if fields.has(key)]
     if mixed:
         shown = ", ".join(f"'{fields.name(key)}'" for key in mixed)
         raise InvalidDefinition(
-            f"'{fields.name('cron')}' replaces 'frequency', 'interval' and 'schedule'; "
+            f"'{fields.name(kind)}' replaces 'frequency', 'interval' and 'schedule'; "
             f"leave out {shown}.",
-            field=fields.name("cron"),
+            field=fields.name(kind),
         )
+
+
+def _exdates(fields: Fields) -> tuple[datetime, ...]:
+    values = fields.array("exdates")
+    if values is None:
+        return ()
+    name = fields.name("exdates")
+    if len(values) > MAX_EXDATES:
+        raise InvalidDefinition(f"'{name}' holds at most {MAX_EXDATES} instants.", field=name)
+    found = []
+    for index, value in enumerate(values):
+        found.append(parse_instant(value, field=f"{name}[{index}]"))
+    return tuple(found)
+
+
+# Instants one recurrence may leave out.
+MAX_EXDATES = 1000
+
+
+def _rrule_recurrence(fields: Fields) -> Recurrence:
+    _only(fields, "rrule")
+    text = fields.text("rrule", required=True)
+    assert text is not None  # noqa: S101 - required=True
+    rule = parse_rrule(text)
+    if rule.count is not None and fields.has("count"):
+        raise InvalidDefinition(
+            f"'{fields.name('rrule')}' has a COUNT; leave out '{fields.name('count')}'.",
+            field=fields.name("count"),
+        )
+    time_zone = fields.text("timeZone")
+    recurrence = Recurrence.from_rrule(
+        rule,
+        count=fields.integer("count"),
+        end_time=fields.instant("endTime"),
+        time_zone="UTC" if time_zone is None else time_zone.strip(),
+        dst=_dst_policy(fields),
+        exdates=_exdates(fields),
+    )
+    check_recurrence_shape(recurrence)
+    if next_occurrence(Recurrence.from_rrule(rule), _EVER, _EVER) is None and rule.until is None:
+        raise InvalidDefinition(
+            f"'{fields.name('rrule')}' never matches: {text.strip()!r}.",
+            field=fields.name("rrule"),
+        )
+    return recurrence
+
+
+def _cron_recurrence(fields: Fields) -> Recurrence:
+    _only(fields, "cron")
     text = fields.text("cron", required=True)
     assert text is not None  # noqa: S101 - required=True
     time_zone = fields.text("timeZone")
@@ -67,6 +125,7 @@ def _cron_recurrence(fields: Fields) -> Recurrence:
         end_time=fields.instant("endTime"),
         time_zone="UTC" if time_zone is None else time_zone.strip(),
         dst=_dst_policy(fields),
+        exdates=_exdates(fields),
     )
     check_recurrence_shape(recurrence)
     if next_occurrence(Recurrence.from_cron(cron), _EVER, _EVER) is None:
@@ -142,31 +201,36 @@ def _monthly(fields: Fields) -> tuple[MonthlyOccurrence, ...] | None:
 
 
 def recurrence_to_json(recurrence: Recurrence) -> dict[str, Any]:
-    """The response form: canonical enum spellings, arrays always, ``Occurrence`` key."""
+    """The response form: canonical enum spellings, arrays always, ``Occurrence`` key.
+    A cron expression or an RRULE is echoed as given, without Azure's fields."""
+    body: dict[str, Any]
     if recurrence.cron is not None:
-        cron: dict[str, Any] = {"cron": recurrence.cron.text}
-        if recurrence.count is not None:
-            cron["count"] = recurrence.count
-        if recurrence.end_time is not None:
-            cron["endTime"] = format_instant(recurrence.end_time)
-        if not recurrence.is_utc:
-            cron["timeZone"] = recurrence.time_zone
-        if recurrence.dst is not None:
-            cron["dstPolicy"] = dst_policy_to_json(recurrence.dst)
-        return cron
-    body: dict[str, Any] = {"frequency": recurrence.frequency.value}
+        body = {"cron": recurrence.cron.text}
+    elif recurrence.rrule is not None:
+        body = {"rrule": recurrence.rrule.text}
+    else:
+        body = {"frequency": recurrence.frequency.value}
     if recurrence.count is not None:
         body["count"] = recurrence.count
     if recurrence.end_time is not None:
         body["endTime"] = format_instant(recurrence.end_time)
-    body["interval"] = recurrence.interval
-    schedule = recurrence.effective_schedule
-    if schedule is not None:
-        body["schedule"] = schedule_to_json(schedule)
+    if "frequency" in body:
+        body["interval"] = recurrence.interval
+        schedule = recurrence.effective_schedule
+        if schedule is not None:
+            body["schedule"] = schedule_to_json(schedule)
+    return body | _extensions(recurrence)
+
+
+def _extensions(recurrence: Recurrence) -> dict[str, Any]:
+    """jobclock's fields of any kind of recurrence."""
+    body: dict[str, Any] = {}
     if not recurrence.is_utc:
         body["timeZone"] = recurrence.time_zone
     if recurrence.dst is not None:
         body["dstPolicy"] = dst_policy_to_json(recurrence.dst)
+    if recurrence.exdates:
+        body["exdates"] = [format_instant(moment) for moment in recurrence.exdates]
     return body
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -85,10 +86,12 @@ def check_job(definition: JobDefinition, collection: JobCollection, now: datetim
 def check_recurrence_allowed(recurrence: Recurrence, collection: JobCollection) -> None:
     """409 when the recurrence fires more often than the collection's plan or quota allows."""
     floor = collection.max_recurrence
-    seconds = recurrence.cron is not None and recurrence.cron.has_seconds
+    seconds = (recurrence.cron is not None and recurrence.cron.has_seconds) or (
+        recurrence.rrule is not None and recurrence.rrule.finest_seconds
+    )
     if seconds and not second_frequency_allowed(collection):
         raise QuotaExceeded(
-            f"A cron expression with a seconds field needs a plan that allows the "
+            f"A cron expression or rule that fires within a minute needs a plan that allows the "
             f"'Second' frequency ('Unlimited'); job collection '{collection.name}' is on "
             f"plan '{collection.sku.value}'.",
         )
@@ -117,10 +120,14 @@ def min_spacing(recurrence: Recurrence) -> timedelta:
     is measured on the recurrence's own occurrences from a sample start, which covers every
     gap a schedule can make: inside a day, across midnight and across month ends.
     """
-    if recurrence.cron is not None:
-        # Measured as a schedule's, in UTC, from the sample start: a cron expression's gaps
-        # repeat within the years the sample covers (at most a day's worth of slots).
-        sample = Recurrence.from_cron(recurrence.cron)
+    if recurrence.cron is not None or recurrence.rrule is not None:
+        # Measured as a schedule's, in UTC, from the sample start: a cron expression's or a
+        # rule's gaps repeat within the span the sample covers.
+        if recurrence.cron is not None:
+            sample = Recurrence.from_cron(recurrence.cron)
+        else:
+            assert recurrence.rrule is not None  # noqa: S101 - the branch's condition
+            sample = Recurrence.from_rrule(replace(recurrence.rrule, count=None, until=None))
         shortest = timedelta(days=366 * 400)
     elif recurrence.effective_schedule is None:
         return recurrence.nominal_period

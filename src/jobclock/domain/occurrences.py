@@ -41,6 +41,7 @@ from jobclock.domain.recurrence import (
     Recurrence,
     Schedule,
 )
+from jobclock.domain.rrule import RRule, RRulePlan
 
 _US = 1_000_000
 _MINUTE_US = 60 * _US
@@ -98,16 +99,18 @@ def next_occurrence(
         if last is not None or done > 0:
             return None
         return max(start, now)
-    if recurrence.count is not None and done >= recurrence.count:
+    limit = recurrence.limit
+    if limit is not None and done >= limit:
         return None
     lower = max(start, now)
     lower_us = _to_us(lower)
     if last is not None:
         lower_us = max(lower_us, _to_us(require_aware(last, "last")) + 1)
-    found = _first(_compile(recurrence, start), lower_us)
+    found = _first_kept(_compile(recurrence, start), lower_us, recurrence)
     if found is None:
         return None
-    if recurrence.end_time is not None and found > _to_us(recurrence.end_time):
+    end_us = _end_us(recurrence, start)
+    if end_us is not None and found > end_us:
         return None
     return _from_us(found)
 
@@ -131,15 +134,38 @@ def occurrences(
     lower_us = _to_us(max(start, now))
     if last is not None:
         lower_us = max(lower_us, _to_us(require_aware(last, "last")) + 1)
-    end_us = None if recurrence.end_time is None else _to_us(recurrence.end_time)
-    count = recurrence.count
+    end_us = _end_us(recurrence, start)
+    count = recurrence.limit
     while count is None or done < count:
-        found = _first(plan, lower_us)
+        found = _first_kept(plan, lower_us, recurrence)
         if found is None or (end_us is not None and found > end_us):
             return
         yield _from_us(found)
         done += 1
         lower_us = found + 1
+
+
+def _first_kept(plan: Plan | None, lower_us: int, recurrence: Recurrence) -> int | None:
+    """:func:`_first`, past the recurrence's ``exdates``."""
+    found = _first(plan, lower_us)
+    if recurrence.exdates:
+        left_out = {_to_us(moment) for moment in recurrence.exdates}
+        while found is not None and found in left_out:
+            found = _first(plan, found + 1)
+    return found
+
+
+def _end_us(recurrence: Recurrence, start: datetime) -> int | None:
+    """The last instant the series may have: ``endTime``, or the rule's UNTIL (a UTC
+    instant with ``Z``, else a wall time in the recurrence's zone)."""
+    ends = [] if recurrence.end_time is None else [_to_us(recurrence.end_time)]
+    rule = recurrence.rrule
+    if rule is not None and rule.until is not None:
+        if rule.until_utc or recurrence.is_utc:
+            ends.append(_to_us(rule.until.replace(tzinfo=UTC)))
+        else:
+            ends.append(_to_us(rule.until.replace(tzinfo=recurrence.zone)))
+    return min(ends) if ends else None
 
 
 def _compile(recurrence: Recurrence, start: datetime) -> Plan | None:
@@ -208,6 +234,8 @@ def compile_plan(recurrence: Recurrence, start: datetime) -> Plan:
     """Resolve the defaults of §4.3 step 1 against ``start`` and pick the search strategy."""
     if recurrence.cron is not None:
         return _cron_plan(recurrence.cron, start, recurrence)
+    if recurrence.rrule is not None:
+        return _rrule_plan(recurrence.rrule, start, recurrence)
     frequency = recurrence.frequency
     schedule = recurrence.effective_schedule
     anchor_us = _to_us(start)
@@ -650,3 +678,72 @@ class _CronCalendar:
                 if year > 9999:
                     return None
         return None
+
+
+# -- RFC 5545 rules (jobclock's extension) ------------------------------------------------
+
+# Wall times of a rule this far either side of a lower bound are compared as instants: no
+# zone's daylight-saving shift moves a wall time further than this.
+_DST_REACH_US = 3 * _HOUR_US
+
+
+def _rrule_plan(rule: RRule, start: datetime, recurrence: Recurrence) -> Plan:
+    zone = None if recurrence.is_utc else recurrence.zone
+    wall = (start.astimezone(zone) if zone is not None else start).replace(tzinfo=None)
+    return _RRuleWalk(
+        _to_us(start), RRulePlan(rule, wall, None), zone, recurrence.dst or DEFAULT_DST
+    )
+
+
+@dataclass(slots=True)
+class _RRuleWalk(Plan):
+    """A rule's wall times (:class:`jobclock.domain.rrule.RRulePlan`) as instants."""
+
+    anchor_us: int
+    walls: RRulePlan
+    zone: ZoneInfo | None
+    dst: DstPolicy
+
+    def first_at_or_after(self, lower_us: int) -> int | None:
+        lower_us = max(lower_us, self.anchor_us)
+        if self.zone is None:
+            found = self.walls.first_at_or_after(_naive(lower_us))
+            return None if found is None else _naive_us(found)
+        zone = self.zone
+        lower_wall = _naive(lower_us).replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+        # Away from a change of offset, wall order is instant order: start at the lower
+        # bound's wall time and stop at the first instant; near one, look around it.
+        if not _steady(zone, lower_us - _DST_REACH_US, lower_us + _DST_REACH_US):
+            lower_wall -= timedelta(microseconds=_DST_REACH_US)
+        wall = self.walls.first_at_or_after(lower_wall)
+        best: int | None = None
+        best_wall = 0
+        while wall is not None:
+            wall_us = _naive_us(wall)
+            if best is not None and (
+                wall_us > best_wall + _DST_REACH_US or _steady(zone, best, best + _DST_REACH_US)
+            ):
+                break
+            for instant in _instants(zone, wall, wall_us, self.dst):
+                if instant >= lower_us and (best is None or instant < best):
+                    best, best_wall = instant, wall_us
+            wall = self.walls.first_at_or_after(wall + timedelta(seconds=1))
+        return best
+
+
+def _steady(zone: ZoneInfo, first_us: int, last_us: int) -> bool:
+    """Whether ``zone``'s offset is the same at both instants (no change between them: no
+    zone changes its offset twice within hours)."""
+    return (
+        _from_us(first_us).astimezone(zone).utcoffset()
+        == _from_us(last_us).astimezone(zone).utcoffset()
+    )
+
+
+def _naive(micros: int) -> datetime:
+    """The naive wall time (UTC fields) of ``micros`` µs after the epoch."""
+    return (_EPOCH + timedelta(microseconds=micros)).replace(tzinfo=None)
+
+
+def _naive_us(wall: datetime) -> int:
+    return _to_us(wall.replace(tzinfo=UTC))

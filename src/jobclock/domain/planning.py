@@ -324,5 +324,6 @@ def chained(start_time: datetime | None, recurrence: Recurrence | None) -> bool:
         start_time is None
         and recurrence is not None
         and recurrence.cron is None
+        and recurrence.rrule is None
         and recurrence.effective_schedule is None
     )

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobclock.domain.cron import CronExpression
 from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.rrule import RRule
 
 
 class Frequency(Enum):
@@ -188,11 +189,18 @@ class Recurrence:
     time_zone: str = "UTC"
     cron: CronExpression | None = None
     dst: DstPolicy | None = None  # None: DEFAULT_DST, and not shown
+    # An RFC 5545 rule instead (jobclock's extension, :mod:`jobclock.domain.rrule`): the
+    # job's startTime is its DTSTART; ``frequency`` is the rule's FREQ as near as it goes.
+    rrule: RRule | None = None
+    # Instants left out (with any kind of recurrence); sorted, without repeats.
+    exdates: tuple[datetime, ...] = ()
 
     def __post_init__(self) -> None:
         # An empty schedule is no schedule (§3.7); one value for both keeps equality exact.
         if self.schedule is not None and self.schedule.is_empty:
             object.__setattr__(self, "schedule", None)
+        if self.exdates:
+            object.__setattr__(self, "exdates", tuple(sorted(set(self.exdates))))
 
     @classmethod
     def from_cron(
@@ -202,9 +210,31 @@ class Recurrence:
         end_time: datetime | None = None,
         time_zone: str = "UTC",
         dst: DstPolicy | None = None,
+        exdates: tuple[datetime, ...] = (),
     ) -> Recurrence:
         unit = Frequency.SECOND if cron.has_seconds else Frequency.MINUTE
-        return cls(unit, 1, count, end_time, None, time_zone, cron, dst)
+        return cls(unit, 1, count, end_time, None, time_zone, cron, dst, None, exdates)
+
+    @classmethod
+    def from_rrule(
+        cls,
+        rule: RRule,
+        count: int | None = None,
+        end_time: datetime | None = None,
+        time_zone: str = "UTC",
+        dst: DstPolicy | None = None,
+        exdates: tuple[datetime, ...] = (),
+    ) -> Recurrence:
+        unit = _RRULE_UNITS[rule.freq]
+        if rule.finest_seconds:
+            unit = Frequency.SECOND
+        return cls(unit, 1, count, end_time, None, time_zone, None, dst, rule, exdates)
+
+    @property
+    def limit(self) -> int | None:
+        """How many occurrences the series has at most: ``count``, or the rule's COUNT."""
+        counts = [c for c in (self.count, None if self.rrule is None else self.rrule.count) if c]
+        return min(counts) if counts else None
 
     @property
     def effective_schedule(self) -> Schedule | None:
@@ -225,6 +255,17 @@ class Recurrence:
     def nominal_period(self) -> timedelta:
         """``interval × frequency`` as a length (months count 30 days)."""
         return self.frequency.nominal * self.interval
+
+
+_RRULE_UNITS = {
+    "YEARLY": Frequency.MONTH,
+    "MONTHLY": Frequency.MONTH,
+    "WEEKLY": Frequency.WEEK,
+    "DAILY": Frequency.DAY,
+    "HOURLY": Frequency.HOUR,
+    "MINUTELY": Frequency.MINUTE,
+    "SECONDLY": Frequency.SECOND,
+}
 
 
 @lru_cache(maxsize=512)

@@ -106,6 +106,13 @@
       }
     }
     if (recurring.checked && properties.recurrence === undefined) properties.recurrence = {};
+    const recurrence = properties.recurrence;
+    if (recurrence && (recurrence.cron !== undefined || recurrence.rrule !== undefined)) {
+      // A cron expression or a rule replaces Azure's fields (the Unit select always has one).
+      delete recurrence.frequency;
+      delete recurrence.interval;
+      delete recurrence.schedule;
+    }
     return { properties: properties };
   }
 
