@@ -48,6 +48,8 @@ MAX_RETRY_COUNT = 20
 EIGHTEEN_MONTHS = timedelta(days=548)
 _SAMPLE_START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday in a leap year
 _SAMPLE_SIZE = 5000
+# The Gregorian calendar repeats every 400 years: no gap appears later that did not before.
+_SAMPLE_END = _SAMPLE_START.replace(year=_SAMPLE_START.year + 400)
 
 
 def check_job_size(size_in_bytes: int) -> None:
@@ -143,7 +145,7 @@ def min_spacing(recurrence: Recurrence) -> timedelta:
         if previous is not None:
             shortest = min(shortest, value - previous)
         previous = value
-        if index >= _SAMPLE_SIZE:
+        if index >= _SAMPLE_SIZE or value > _SAMPLE_END:
             break
     return shortest
 

@@ -399,17 +399,23 @@ class RRulePlan:
         index = max(origin, here - (here - origin) % rule.interval)
         hours, minutes, seconds = self._times
         by_month, by_month_day, by_day = self._days
+        # 400 years repeat the calendar: no kept day in them, none ever.
+        horizon = lower.toordinal() + 146_097
         for _ in range(2_000_000):
             first_second = index * step
             moment = _from_seconds(first_second)
-            if moment == _END:
+            if moment == _END or moment.toordinal() > horizon:
                 return None
             if self._until is not None and moment > self._until:
                 return None
             day = moment.date()
             if not self._keeps(day, by_month, by_month_day, by_day, rule):
-                # No time of this day: the first aligned period of the next day.
-                next_day = (day.toordinal() + 1 - _EPOCH_ORDINAL) * 86400 // step
+                # No time of this day: the first aligned period of the next day (of the
+                # next month the rule keeps, when it keeps months).
+                following = _next_day(day, by_month)
+                if following is None:
+                    return None
+                next_day = (following - _EPOCH_ORDINAL) * 86400 // step
                 index = next_day + (origin - next_day) % rule.interval
                 continue
             skip_to = self._outside(moment, step)
@@ -481,6 +487,22 @@ def _from_seconds(seconds: int) -> datetime:
     hour, rest = divmod(rest, 3600)
     minute, second = divmod(rest, 60)
     return datetime(day.year, day.month, day.day, hour, minute, second)  # noqa: DTZ001
+
+
+def _next_day(day: date, months: tuple[int, ...]) -> int | None:
+    """The ordinal of the day after ``day``, or of the 1st of the next month among
+    ``months`` when that day's month is not one; None past year 9999."""
+    following = day.toordinal() + 1
+    if following > date.max.toordinal():
+        return None
+    if not months or date.fromordinal(following).month in months:
+        return following
+    year, month = day.year, day.month
+    for _ in range(12):
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if month in months:
+            return None if year > 9999 else date(year, month, 1).toordinal()
+    return None
 
 
 def _signed_match(position: int, length: int, wanted: tuple[int, ...]) -> bool:
