@@ -666,10 +666,8 @@ def _is_masked(stored: Any, shown: Any) -> bool:
 
 
 def _lower_get(mapping: dict[str, Any], wanted: str) -> Any:
-    for key, value in mapping.items():
-        if key.lower() == wanted:
-            return str(value).lower() if isinstance(value, str) else value
-    return None
+    value = _lower_get_raw(mapping, wanted)
+    return value.lower() if isinstance(value, str) else value
 
 
 def _keep_for_azure_clients(

@@ -85,6 +85,18 @@ def _exdates(fields: Fields) -> tuple[datetime, ...]:
 MAX_EXDATES = 1000
 
 
+def _shared(fields: Fields) -> dict[str, Any]:
+    """The fields a cron expression and an RRULE take beside themselves."""
+    time_zone = fields.text("timeZone")
+    return {
+        "count": fields.integer("count"),
+        "end_time": fields.instant("endTime"),
+        "time_zone": "UTC" if time_zone is None else time_zone.strip(),
+        "dst": _dst_policy(fields),
+        "exdates": _exdates(fields),
+    }
+
+
 def _rrule_recurrence(fields: Fields) -> Recurrence:
     _only(fields, "rrule")
     text = fields.text("rrule", required=True)
@@ -95,15 +107,7 @@ def _rrule_recurrence(fields: Fields) -> Recurrence:
             f"'{fields.name('rrule')}' has a COUNT; leave out '{fields.name('count')}'.",
             field=fields.name("count"),
         )
-    time_zone = fields.text("timeZone")
-    recurrence = Recurrence.from_rrule(
-        rule,
-        count=fields.integer("count"),
-        end_time=fields.instant("endTime"),
-        time_zone="UTC" if time_zone is None else time_zone.strip(),
-        dst=_dst_policy(fields),
-        exdates=_exdates(fields),
-    )
+    recurrence = Recurrence.from_rrule(rule, **_shared(fields))
     check_recurrence_shape(recurrence)
     if next_occurrence(Recurrence.from_rrule(rule), _EVER, _EVER) is None and rule.until is None:
         raise InvalidDefinition(
@@ -117,16 +121,8 @@ def _cron_recurrence(fields: Fields) -> Recurrence:
     _only(fields, "cron")
     text = fields.text("cron", required=True)
     assert text is not None  # noqa: S101 - required=True
-    time_zone = fields.text("timeZone")
     cron = parse_cron(text)
-    recurrence = Recurrence.from_cron(
-        cron,
-        count=fields.integer("count"),
-        end_time=fields.instant("endTime"),
-        time_zone="UTC" if time_zone is None else time_zone.strip(),
-        dst=_dst_policy(fields),
-        exdates=_exdates(fields),
-    )
+    recurrence = Recurrence.from_cron(cron, **_shared(fields))
     check_recurrence_shape(recurrence)
     if next_occurrence(Recurrence.from_cron(cron), _EVER, _EVER) is None:
         raise InvalidDefinition(
