@@ -73,7 +73,7 @@ def test_api_load_does_not_delay_or_lose_fires(tmp_path: Path, target: Target) -
     try:
         api = Api(server)
         api.create_collection("load", "Unlimited")
-        work = every_second_jobs([api], target, "fires", JOBS, lead=4.0)
+        work = every_second_jobs([api], target, "fires", JOBS)
         sleep_until(work.start + 2 * SECOND)
         began = datetime.now(UTC)
         requests, errors = asyncio.run(_api_load(api, target, LOAD_SECONDS))

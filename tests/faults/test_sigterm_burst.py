@@ -47,7 +47,7 @@ def test_sigterm_mid_burst_finishes_and_records_what_was_in_flight(
     server = start_server(directory)
     api = Api(server)
     try:
-        work = every_second_jobs([api], target, "burst", JOBS, lead=6.0, delay=DELAY)
+        work = every_second_jobs([api], target, "burst", JOBS, delay=DELAY)
     except BaseException:
         stop_server(server)  # not left running, at full speed, after the test
         raise

@@ -39,7 +39,7 @@ def test_kill_9_mid_burst_then_restart_every_slot_within_the_grace_completes_onc
     server = start_server(directory)
     api = Api(server)
     try:
-        work = every_second_jobs([api], target, "burst", JOBS, lead=15.0)
+        work = every_second_jobs([api], target, "burst", JOBS)
     except BaseException:
         stop_server(server)
         raise

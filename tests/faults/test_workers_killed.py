@@ -105,7 +105,7 @@ def test_a_worker_killed_mid_burst_is_restarted_and_every_slot_completes_once(
     api = Api(server)
     try:
         wait_for(lambda: two_workers_alive(api), "both workers' heartbeats", 20)
-        work = every_second_jobs([api], target, "workers", JOBS, lead=10.0)
+        work = every_second_jobs([api], target, "workers", JOBS)
         burst = kill_mid_burst(target, work, 3)
         victim = random.choice(children(server.process.pid))  # noqa: S311
         os.kill(victim, signal.SIGKILL)
@@ -145,7 +145,7 @@ def test_the_server_killed_mid_burst_takes_its_workers_and_a_restart_completes_e
     server = start_with_workers(directory)
     api = Api(server)
     try:
-        work = every_second_jobs([api], target, "workers", JOBS, lead=10.0)
+        work = every_second_jobs([api], target, "workers", JOBS)
     finally:
         api.close()
     workers = children(server.process.pid)
