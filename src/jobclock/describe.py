@@ -45,6 +45,14 @@ def describe_recurrence(recurrence: object, *, cmdlet: bool = True) -> str:
     ``cmdlet=False`` (the portal) says ``Every hour`` for an interval of 1, as a person
     would; ``Every 3 Hours`` stays."""
     rec = obj(recurrence)
+    text = _describe_kind(rec, cmdlet)
+    jitter = rec.get("jitter")
+    if isinstance(jitter, str) and jitter and text != "Run once":
+        text += f", up to {jitter} late (jitter)"
+    return text
+
+
+def _describe_kind(rec: Mapping[str, Any], cmdlet: bool) -> str:
     zone = rec.get("timeZone")
     zoned = isinstance(zone, str) and zone and zone.upper() != "UTC"
     if rec.get("cron"):

@@ -267,6 +267,7 @@ class SchedulerService:
         ``keep_schedule`` (the portal's editor), a job whose timing is unchanged keeps its
         anchor, cursor and next execution time (:mod:`jobclock.domain.revision`)."""
         now = self._clock.now()
+        definition = definition.of_job(ref.collection.name, ref.name)
         async with self._store.transaction() as tx:
             record = await self._collection(tx, ref.collection)
             collection = record.collection
@@ -524,12 +525,20 @@ class SchedulerService:
         return upcoming_from(schedule, after, count)
 
     async def preview_new_job(
-        self, ref: CollectionRef, body: object, count: int, after: datetime | None = None
+        self,
+        ref: CollectionRef,
+        body: object,
+        count: int,
+        after: datetime | None = None,
+        name: str | None = None,
     ) -> list[datetime]:
         """The first ``count`` runs (at or after ``after``) of a job with the PUT body
-        ``body`` if it were created in collection ``ref`` now; nothing is stored. The body
+        ``body`` if it were created in collection ``ref`` now (as job ``name``, whose
+        jitter it shows; without one, as a job without a name); nothing is stored. The body
         is checked as a PUT checks it, against the collection's plan and quota."""
-        definition = job_definition_from_json(body)
+        if name is not None:
+            check_job_name(name)
+        definition = job_definition_from_json(body).of_job(ref.name, name or "")
         now = self._clock.now()
         view = await self.get_collection(ref)
         check_job(definition, view.collection, now)
@@ -566,7 +575,7 @@ class SchedulerService:
     def _definition_of(self, record: StoredJob) -> JobDefinition:
         """The stored definition; ``UnreadableJob`` (logged) when it cannot be decoded."""
         try:
-            return self.codec.load(record.definition)
+            return self.codec.load(record.definition).of_job(record.collection_name, record.name)
         except Exception as exc:  # a row is data: whatever fails to read it, it is its fault
             reason = exc.message if isinstance(exc, SchedulerError) else _reason(exc)
             raise _unreadable(record, reason) from exc
@@ -675,7 +684,8 @@ def _keep_for_azure_clients(
 ) -> dict[str, Any]:
     """A PUT's ``body`` with the stored secrets it masks (``keep_masked``) and, when its
     recurrence has no kind (``frequency``, ``cron``, ``rrule``) while the stored job's is a
-    cron expression or a rule, that with its ``exdates``, ``timeZone`` and ``dstPolicy``:
+    cron expression or a rule, that with its ``exdates``, ``timeZone``, ``dstPolicy`` and
+    ``jitter``:
     Microsoft's client cannot see them, so its GET-modify-PUT of such a job sends a
     recurrence without a kind (which would be a 400) and would otherwise lose them."""
     kept = keep_masked(body, plain, hidden)
@@ -689,7 +699,7 @@ def _keep_for_azure_clients(
         return kept
     given = {str(key).lower() for key in sent}
     restored = dict(sent)
-    for key in ("cron", "rrule", "exdates", "timeZone", "dstPolicy"):
+    for key in ("cron", "rrule", "exdates", "timeZone", "dstPolicy", "jitter"):
         if key.lower() not in given and key in stored:
             restored[key] = stored[key]
     properties = next(key for key in kept if str(key).lower() == "properties")

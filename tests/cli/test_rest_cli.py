@@ -397,3 +397,34 @@ def test_errors_are_one_line_with_an_exit_code_per_status(cli: Cli, server: str)
 
     assert refused.code == 1
     assert "Cannot reach the jobclock API" in refused.one_error_line()
+
+
+def test_a_jittered_job_is_created_and_previewed_as_it_will_run(
+    cli: Cli, collection: str, api: httpx.Client
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT00:00:00Z")
+    created = cli(
+        "jobs", "create", collection, "spread", "--uri", UNREACHABLE, "--retry-type", "None",
+        "--start", start, "--frequency", "Hour", "--jitter", "PT30M",
+        "-o", "json",
+    )  # fmt: skip
+    assert created.code == 0, created.stderr
+    assert created.json()["properties"]["recurrence"]["jitter"] == "PT30M"
+    described = cli("jobs", "get", collection, "spread")
+    assert "up to PT30M late (jitter)" in " ".join(described.stdout.split())
+    # The server's preview of the stored job and the CLI's preview as that job agree.
+    served = api.get(f"/{collection}/jobs/spread/preview", params={"$top": "5"})
+    assert served.status_code == 200, served.text
+    local = subprocess.run(
+        [console_script(), "preview", "--recurrence", '{"frequency": "Hour", "interval": 1}',
+         "--jitter", "PT30M", "--job", f"{collection}/spread", "--start", start,
+         "--now", utc(in_days(1)), "--count", "5"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    assert local.stdout.splitlines() == served.json()["value"]
+    assert any(not line.endswith(":00:00Z") for line in local.stdout.splitlines())
+    wrong = cli("jobs", "create", collection, "bad", "--uri", UNREACHABLE, "--frequency", "Hour",
+                "--jitter", "P40D")  # fmt: skip
+    assert wrong.code != 0
+    assert "'recurrence.jitter' must be longer than 0 and at most 31 days" in wrong.stderr

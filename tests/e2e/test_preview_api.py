@@ -133,3 +133,30 @@ def test_a_missing_job_is_a_404(api: Api) -> None:
     api.create_collection(collection, "Standard")
     response = api.get(f"{api.job_path(collection, 'nothing')}/preview")
     assert response.status_code == 404
+
+
+def test_a_jittered_body_previewed_as_its_job_is_what_the_stored_job_shows(api: Api) -> None:
+    collection = unique("preview")
+    api.create_collection(collection, "Standard")
+    properties = {
+        "action": http_action("http://127.0.0.1:9/"),
+        "startTime": START,
+        "recurrence": {"frequency": "Hour", "interval": 1, "jitter": "PT45M"},
+    }
+    path = f"{api.collection_path(collection)}/preview"
+    named = api.post(path, params={"$top": "8", "job": "spread"}, json={"properties": properties})
+    assert named.status_code == 200, named.text
+    other = api.post(path, params={"$top": "8", "job": "other"}, json={"properties": properties})
+    assert named.json() != other.json()  # the jitter is the job's
+    created = api.create_job(collection, "spread", properties)
+    assert created["properties"]["recurrence"]["jitter"] == "PT45M"
+    stored = api.get(f"{api.job_path(collection, 'spread')}/preview", params={"$top": "8"})
+    assert stored.json() == named.json()
+    runs = [datetime.fromisoformat(value) for value in stored.json()["value"]]
+    slots = [datetime.fromisoformat(START) + timedelta(hours=hour) for hour in range(8)]
+    assert all(
+        slot <= run < slot + timedelta(minutes=45) for slot, run in zip(slots, runs, strict=True)
+    )
+    assert created["properties"]["status"]["nextExecutionTime"] == stored.json()["value"][0]
+    bad = api.post(path, params={"job": "x" * 200}, json={"properties": properties})
+    assert bad.status_code == 400, bad.text

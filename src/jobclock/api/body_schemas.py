@@ -372,6 +372,12 @@ def recurrence_schema(*, response: bool = False) -> Schema:
                 "description": "jobclock's extension: what a wall time in a daylight-saving "
                 "gap (shift, gapEnd, skip) or fold (first, second, both) does.",
             },
+            "jitter": {
+                **_DURATION,
+                "description": "jobclock's extension: an ISO 8601 duration (at most 31 days); "
+                "each occurrence runs later than its slot by a part of it that depends only "
+                "on the job and the slot (never at or after the next slot).",
+            },
         },
     )
     # Azure's frequency, a cron expression or an RRULE: one of them.

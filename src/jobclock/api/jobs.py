@@ -186,13 +186,15 @@ def job_routes(service: SchedulerService) -> APIRouter:
         collection: JobCollectionName,
         top: PreviewTop = None,
         after: PreviewFrom = None,
+        job: PreviewJob = None,
     ) -> JSONResponse:
         """jobclock's extension: the runs a job with this PUT body would have if created
-        in the collection now (checked as a PUT is); nothing is stored."""
+        in the collection now (checked as a PUT is; as job ``job``, whose jitter it
+        shows); nothing is stored."""
         count, lower = _preview_query(top, after)
         ref = collection_ref(subscription, resource_group, collection)
         body = await read_json_body(request)
-        return _runs(await service.preview_new_job(ref, body, count, lower))
+        return _runs(await service.preview_new_job(ref, body, count, lower, job))
 
     return router
 
@@ -207,6 +209,11 @@ PreviewFrom = Annotated[
     str | None,
     WithJsonSchema({"type": "string", "format": "date-time"}),
     Query(alias="from", description="Runs at or after this instant (default: now)."),
+]
+
+PreviewJob = Annotated[
+    str | None,
+    Query(description="The job's name, which a recurrence.jitter depends on (default: none)."),
 ]
 
 

@@ -152,6 +152,7 @@ class JobOptions:
     rrule: str | None = None
     dst_gap: str | None = None
     dst_fold: str | None = None
+    jitter: str | None = None
     state: str | None = None
     type: str | None = None
     uri: str | None = None
@@ -205,6 +206,9 @@ _OPTIONS = [
     click.option("--rrule", help="An RFC 5545 rule instead of --frequency."),
     click.option("--dst-gap", type=Choice(["shift", "gapEnd", "skip"]), help="[shift]"),
     click.option("--dst-fold", type=Choice(["first", "second", "both"]), help="[first]"),
+    click.option(
+        "--jitter", help="Run each occurrence up to this much later (ISO 8601, e.g. PT5M)."
+    ),
     click.option("--state", type=Choice(SETTABLE_STATES)),
     click.option(
         "--type", type=Choice([t.value for t in ActionType]), help="Action type [from options]."
@@ -274,6 +278,7 @@ PAYLOAD_OPTIONS_ALL = tuple(dict.fromkeys(n for ns in _PAYLOAD_OPTIONS.values() 
 _RECURRENCE_OPTIONS = (
     "frequency", "interval", "count", "end_time", "minutes", "hours", "week_days",
     "month_days", "monthly_occurrences", "time_zone", "cron", "rrule", "dst_gap", "dst_fold",
+    "jitter",
 )  # fmt: skip
 
 
@@ -422,6 +427,7 @@ def build_recurrence(o: JobOptions, *, update: bool) -> dict[str, Any] | None:
             "cron": o.cron,
             "rrule": o.rrule,
             "dstPolicy": _drop_none({"gap": o.dst_gap, "fold": o.dst_fold}) or None,
+            "jitter": o.jitter,
         }
     )
     if recurrence and not {"frequency", "cron", "rrule"} & set(recurrence) and not update:

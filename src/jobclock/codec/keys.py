@@ -92,7 +92,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     "retryPolicy": frozenset({"retryType", "retryInterval", "retryCount"}),
     "recurrence": frozenset(
         {"frequency", "interval", "count", "endTime", "schedule", "timeZone"}
-        | {"cron", "rrule", "exdates", "dstPolicy"}  # jobclock's extensions
+        | {"cron", "rrule", "exdates", "dstPolicy", "jitter"}  # jobclock's extensions
     ),
     "dstPolicy": frozenset({"gap", "fold"}),
     "schedule": frozenset({"minutes", "hours", "weekDays", "monthDays", "monthlyOccurrences"}),

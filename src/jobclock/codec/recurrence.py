@@ -8,6 +8,7 @@ from typing import Any
 from jobclock.codec.fields import Fields, as_int, parse_enum
 from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.cron import parse_cron
+from jobclock.domain.durations import Duration, parse_duration
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
 from jobclock.domain.instants import format_instant, parse_instant
 from jobclock.domain.occurrences import next_occurrence
@@ -52,9 +53,16 @@ def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
         time_zone="UTC" if time_zone is None else time_zone.strip(),
         dst=_dst_policy(fields),
         exdates=_exdates(fields),
+        jitter=_jitter(fields),
     )
     check_recurrence_shape(recurrence)
     return recurrence
+
+
+def _jitter(fields: Fields) -> Duration | None:
+    if not fields.has("jitter"):
+        return None
+    return parse_duration(fields.raw("jitter"), field=fields.name("jitter"))
 
 
 def _only(fields: Fields, kind: str) -> None:
@@ -94,6 +102,7 @@ def _shared(fields: Fields) -> dict[str, Any]:
         "time_zone": "UTC" if time_zone is None else time_zone.strip(),
         "dst": _dst_policy(fields),
         "exdates": _exdates(fields),
+        "jitter": _jitter(fields),
     }
 
 
@@ -227,6 +236,8 @@ def _extensions(recurrence: Recurrence) -> dict[str, Any]:
         body["dstPolicy"] = dst_policy_to_json(recurrence.dst)
     if recurrence.exdates:
         body["exdates"] = [format_instant(moment) for moment in recurrence.exdates]
+    if recurrence.jitter is not None:
+        body["jitter"] = recurrence.jitter.text
     return body
 
 

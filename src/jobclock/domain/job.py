@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
 from jobclock.domain.actions import JobAction
-from jobclock.domain.recurrence import Recurrence
+from jobclock.domain.recurrence import Recurrence, jitter_seed
 
 
 class JobState(Enum):
@@ -48,6 +48,14 @@ class JobDefinition:
     start_time: datetime | None = None
     recurrence: Recurrence | None = None
     state: JobState = JobState.ENABLED
+
+    def of_job(self, collection: str, name: str) -> JobDefinition:
+        """This definition as job ``name`` of ``collection``'s: a jitter depends on the job
+        (:meth:`Recurrence.seeded`). Unchanged without one."""
+        recurrence = self.recurrence
+        if recurrence is None or recurrence.jitter is None:
+            return self
+        return replace(self, recurrence=recurrence.seeded(jitter_seed(collection, name)))
 
 
 @dataclass(frozen=True, slots=True)

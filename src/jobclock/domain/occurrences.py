@@ -24,6 +24,7 @@ of a gap; such days are resolved by sorting their instants, and the next day is 
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -106,13 +107,13 @@ def next_occurrence(
     lower_us = _to_us(lower)
     if last is not None:
         lower_us = max(lower_us, _to_us(require_aware(last, "last")) + 1)
-    found = _first_kept(_compile(recurrence, start), lower_us, recurrence)
+    found = _first_run(_compile(recurrence, start), lower_us, recurrence, _to_us(start))
     if found is None:
         return None
     end_us = _end_us(recurrence, start)
-    if end_us is not None and found > end_us:
+    if end_us is not None and found[0] > end_us:
         return None
-    return _from_us(found)
+    return _from_us(found[1])
 
 
 def occurrences(
@@ -131,18 +132,85 @@ def occurrences(
             yield first
         return
     plan = _compile(recurrence, start)
+    start_us = _to_us(start)
     lower_us = _to_us(max(start, now))
     if last is not None:
         lower_us = max(lower_us, _to_us(require_aware(last, "last")) + 1)
     end_us = _end_us(recurrence, start)
     count = recurrence.limit
     while count is None or done < count:
-        found = _first_kept(plan, lower_us, recurrence)
-        if found is None or (end_us is not None and found > end_us):
+        found = _first_run(plan, lower_us, recurrence, start_us)
+        if found is None or (end_us is not None and found[0] > end_us):
             return
-        yield _from_us(found)
+        yield _from_us(found[1])
         done += 1
-        lower_us = found + 1
+        lower_us = found[1] + 1
+
+
+def _first_run(
+    plan: Plan | None, lower_us: int, recurrence: Recurrence, start_us: int
+) -> tuple[int, int] | None:
+    """The first occurrence that runs at or after ``lower_us``: its slot and when it runs.
+
+    Without a jitter both are the slot. With one, slot ``s`` runs at ``s + f·w``, where
+    ``f`` in [0, 1) comes from a hash of the job's seed and the slot, and ``w`` is the
+    jitter or, when shorter, the time to the next slot: a slot never runs at or after the
+    next one's slot, so runs keep the slots' order and each runs once. The first run at or
+    after ``lower_us`` is then the last slot before it (if it runs late enough) or the
+    first slot at or after it."""
+    jitter = recurrence.jitter
+    if jitter is None:
+        found = _first_kept(plan, lower_us, recurrence)
+        return None if found is None else (found, found)
+    span = _to_span(jitter.value)
+    following = _first_kept(plan, lower_us, recurrence)
+    before = _last_kept_before(plan, lower_us, max(start_us, lower_us - span + 1), recurrence)
+    if before is not None:
+        runs = before + _jitter_us(recurrence.seed, before, span, following)
+        if runs >= lower_us:
+            return before, runs
+    if following is None:
+        return None
+    after = _first_kept(plan, following + 1, recurrence)
+    return following, following + _jitter_us(recurrence.seed, following, span, after)
+
+
+def _to_span(value: timedelta) -> int:
+    return (value.days * 86400 + value.seconds) * _US + value.microseconds
+
+
+def _jitter_us(seed: str, slot_us: int, span_us: int, next_us: int | None) -> int:
+    """How much later than ``slot_us`` it runs: a fraction of the jitter (or of the time to
+    the next slot, when shorter) that depends only on the job and the slot: in whole
+    seconds when the jitter is a minute or longer (a run keeps a slot's whole second, and
+    a preview, which shows seconds, shows exactly when it runs), else in milliseconds."""
+    window = span_us if next_us is None else min(span_us, next_us - slot_us)
+    unit = _US if span_us >= _MINUTE_US else 1000
+    digest = hashlib.blake2b(f"{seed}|{slot_us}".encode(), digest_size=8).digest()
+    return ((int.from_bytes(digest, "big") * (window // unit)) >> 64) * unit
+
+
+def _last_kept_before(
+    plan: Plan | None, high_us: int, low_us: int, recurrence: Recurrence
+) -> int | None:
+    """The last slot in [``low_us``, ``high_us``), or None: plans only search forwards, so
+    the slot is bisected for (one or two lookups when slots are further apart than the
+    range, as with a jitter shorter than the period)."""
+    first = _first_kept(plan, low_us, recurrence)
+    if first is None or first >= high_us:
+        return None
+    after = _first_kept(plan, first + 1, recurrence)
+    if after is None or after >= high_us:
+        return first
+    low, high = after, high_us  # the first slot at or after ``low`` is before high_us
+    while high - low > 1:
+        middle = (low + high) // 2
+        found = _first_kept(plan, middle, recurrence)
+        if found is not None and found < high_us:
+            low = found
+        else:
+            high = middle
+    return low  # a slot, and none lies in (low, high_us)
 
 
 def _first_kept(plan: Plan | None, lower_us: int, recurrence: Recurrence) -> int | None:

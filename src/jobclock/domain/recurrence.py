@@ -7,13 +7,14 @@ them. Two extensions beyond Azure live here: the ``Second`` frequency and the IA
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobclock.domain.cron import CronExpression
+from jobclock.domain.durations import Duration
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.rrule import RRule
 
@@ -194,6 +195,12 @@ class Recurrence:
     rrule: RRule | None = None
     # Instants left out (with any kind of recurrence); sorted, without repeats.
     exdates: tuple[datetime, ...] = ()
+    # ``recurrence.jitter`` (jobclock's extension): each occurrence runs later than its slot
+    # by a deterministic part of this, derived from ``seed`` (the job) and the slot.
+    jitter: Duration | None = None
+    # Which job the recurrence belongs to (``collection/job``): set with :meth:`seeded`
+    # where the job is known; not part of the definition, so not compared.
+    seed: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         # An empty schedule is no schedule (§3.7); one value for both keeps equality exact.
@@ -211,9 +218,10 @@ class Recurrence:
         time_zone: str = "UTC",
         dst: DstPolicy | None = None,
         exdates: tuple[datetime, ...] = (),
+        jitter: Duration | None = None,
     ) -> Recurrence:
         unit = Frequency.SECOND if cron.has_seconds else Frequency.MINUTE
-        return cls(unit, 1, count, end_time, None, time_zone, cron, dst, None, exdates)
+        return cls(unit, 1, count, end_time, None, time_zone, cron, dst, None, exdates, jitter)
 
     @classmethod
     def from_rrule(
@@ -224,11 +232,19 @@ class Recurrence:
         time_zone: str = "UTC",
         dst: DstPolicy | None = None,
         exdates: tuple[datetime, ...] = (),
+        jitter: Duration | None = None,
     ) -> Recurrence:
         unit = _RRULE_UNITS[rule.freq]
         if rule.finest_seconds:
             unit = Frequency.SECOND
-        return cls(unit, 1, count, end_time, None, time_zone, None, dst, rule, exdates)
+        return cls(unit, 1, count, end_time, None, time_zone, None, dst, rule, exdates, jitter)
+
+    def seeded(self, seed: str) -> Recurrence:
+        """This recurrence as job ``seed``'s (its jitter is that job's); unchanged without
+        a jitter."""
+        if self.jitter is None or self.seed == seed:
+            return self
+        return replace(self, seed=seed)
 
     @property
     def limit(self) -> int | None:
@@ -303,6 +319,16 @@ _FIELD_NOUN = {
 }
 
 
+# The longest jitter: a month's worth (a job is never moved past its next slot anyway).
+MAX_JITTER = timedelta(days=31)
+
+
+def jitter_seed(collection: str, job: str) -> str:
+    """The seed of a job's jitter: its collection and name, which Azure compares without
+    case."""
+    return f"{collection}/{job}".lower()
+
+
 def check_recurrence_shape(recurrence: Recurrence) -> None:
     """Raise :class:`InvalidDefinition` unless the recurrence obeys §3.6 and §3.7.
 
@@ -322,6 +348,13 @@ def check_recurrence_shape(recurrence: Recurrence) -> None:
             field="recurrence.count",
         )
     zone_named(recurrence.time_zone)
+    jitter = recurrence.jitter
+    if jitter is not None and not timedelta(0) < jitter.value <= MAX_JITTER:
+        raise InvalidDefinition(
+            f"'recurrence.jitter' must be longer than 0 and at most {MAX_JITTER.days} days, "
+            f"got '{jitter.text}'.",
+            field="recurrence.jitter",
+        )
     schedule = recurrence.effective_schedule
     if schedule is not None:
         _check_schedule(schedule, frequency)

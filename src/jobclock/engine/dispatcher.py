@@ -278,7 +278,8 @@ class Engine:
                 self._cache.clear()
             found = self._definitions.load(record.definition)
             self._cache[record.definition] = found
-        return found
+        # Cached by text, which two jobs may share; a jitter is the job's own.
+        return found.of_job(record.collection_name, record.name)
 
     async def _schedule(
         self, now: datetime, capacity: int, ahead: timedelta = timedelta(0)

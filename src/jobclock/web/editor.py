@@ -17,7 +17,7 @@ from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, Schedu
 from jobclock.domain.instants import format_instant_seconds, parse_instant
 from jobclock.domain.job import JobState
 from jobclock.domain.limits import check_recurrence_allowed
-from jobclock.domain.recurrence import Recurrence
+from jobclock.domain.recurrence import Recurrence, jitter_seed
 from jobclock.domain.revision import Scheduled, Timing, keeps_schedule, runs_after_save
 from jobclock.refs import CollectionRef, JobRef
 from jobclock.services import secret_paths
@@ -139,6 +139,9 @@ async def preview(portal: Portal, request: Request) -> Response:
         if recurrence is not None and collection is not None:
             await _check_plan(portal, collection, recurrence)
         state = JobState.DISABLED if body.get("state") == "Disabled" else JobState.ENABLED
+        job = body.get("job")
+        if recurrence is not None and collection is not None and isinstance(job, str):
+            recurrence = recurrence.seeded(jitter_seed(collection.name, job))  # its jitter
         edited = Timing(start, recurrence, state)
         stored = await _stored(portal, collection, body.get("job"))
         instants = runs_after_save(stored, edited, now, PREVIEW_COUNT)
