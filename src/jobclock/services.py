@@ -25,12 +25,14 @@ from jobclock.domain.collection import (
 )
 from jobclock.domain.errors import (
     CollectionNotFound,
+    Conflict,
     InvalidDefinition,
     NotFound,
     SchedulerError,
     UnreadableJob,
 )
 from jobclock.domain.history import HistoryEntry, HistoryStatus
+from jobclock.domain.instants import format_instant
 from jobclock.domain.job import Job, JobDefinition, JobState
 from jobclock.domain.limits import (
     check_collection_capacity,
@@ -41,7 +43,7 @@ from jobclock.domain.limits import (
 from jobclock.domain.occurrences import next_occurrence, preview
 from jobclock.domain.outbound import OutboundPolicy
 from jobclock.domain.outbound import check_definition as check_outbound
-from jobclock.domain.planning import Cursor, Phase, first_time
+from jobclock.domain.planning import Cursor, Phase, first_time, run_now_refused
 from jobclock.domain.records import (
     CollectionPlace,
     HistoryKey,
@@ -391,7 +393,14 @@ class SchedulerService:
         now = self._clock.now()
         async with self._store.transaction() as tx:
             record = await self._job(tx, ref)
-            self._definition_of(record)  # the engine could not run a job it cannot read
+            # The engine could not run a job it cannot read.
+            definition = self._definition_of(record)
+            if run_now_refused(definition.overlap, record.busy):
+                raise Conflict(
+                    f"The job '{ref.name}' is running an occurrence (since "
+                    f"{format_instant(record.busy_since or now)}) and its overlapPolicy is "
+                    "'Skip': it does not start another until that one ends."
+                )
             run = Occurrence(
                 job_id=record.id,
                 slot=now,

@@ -21,7 +21,7 @@ from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.actions import ActionType, HttpMethod, TransportType
 from jobclock.domain.collection import NAME_HTML_PATTERN, CollectionState, Sku
 from jobclock.domain.history import ActionName, HistoryStatus
-from jobclock.domain.job import JobState
+from jobclock.domain.job import JobState, OverlapPolicy
 from jobclock.domain.limits import (
     MAX_BODY_LENGTH,
     MAX_HEADERS,
@@ -416,6 +416,15 @@ def partial(schema: Schema) -> Schema:
     return schema
 
 
+_OVERLAP: Schema = {
+    **enum_schema(OverlapPolicy),
+    "description": "jobclock's extension: what a slot that comes due while the job's "
+    "previous occurrence still runs does: Postpone (Azure's, default: the latest runs when it "
+    "ends), Skip, BufferOne (the first runs when it ends), BufferAll (each runs, in turn) or "
+    "AllowAll (each starts on time).",
+}
+
+
 def job_request_schema(*, patch: bool = False) -> Schema:
     """The body of ``Jobs_CreateOrUpdate`` (or, ``patch``, of ``Jobs_Patch``: every key
     optional, ``status`` refused, a null deletes a key)."""
@@ -425,6 +434,7 @@ def job_request_schema(*, patch: bool = False) -> Schema:
         "recurrence": recurrence_schema(),
         "state": enum_schema(JobState, (JobState.ENABLED, JobState.DISABLED)),
         "status": {"type": "object", "description": "Read-only; ignored on PUT."},
+        "overlapPolicy": _OVERLAP,
     }
     if patch:
         job_properties = _request_object("properties", properties)
@@ -461,6 +471,7 @@ def job_properties_response_schema() -> Schema:
             "recurrence": recurrence_schema(response=True),
             "state": enum_schema(JobState),
             "status": status,
+            "overlapPolicy": _OVERLAP,
         },
         "action",
         "state",

@@ -17,7 +17,7 @@ from jobclock.domain.actions import ActionType, HttpMethod, TransportType
 from jobclock.domain.durations import parse_duration
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.instants import format_instant, parse_instant
-from jobclock.domain.job import JobState
+from jobclock.domain.job import JobState, OverlapPolicy
 from jobclock.domain.recurrence import DayOfWeek, Frequency
 from jobclock.domain.retry_policy import RetryType
 
@@ -153,6 +153,7 @@ class JobOptions:
     dst_gap: str | None = None
     dst_fold: str | None = None
     jitter: str | None = None
+    overlap_policy: str | None = None
     state: str | None = None
     type: str | None = None
     uri: str | None = None
@@ -210,6 +211,11 @@ _OPTIONS = [
         "--jitter", help="Run each occurrence up to this much later (ISO 8601, e.g. PT5M)."
     ),
     click.option("--state", type=Choice(SETTABLE_STATES)),
+    click.option(
+        "--overlap-policy",
+        type=Choice([policy.value for policy in OverlapPolicy]),
+        help="A slot due while the last occurrence runs [Postpone].",
+    ),
     click.option(
         "--type", type=Choice([t.value for t in ActionType]), help="Action type [from options]."
     ),
@@ -460,6 +466,8 @@ def create_body(o: JobOptions) -> dict[str, Any]:
         properties["recurrence"] = recurrence
     if o.state is not None:
         properties["state"] = o.state
+    if o.overlap_policy is not None:
+        properties["overlapPolicy"] = o.overlap_policy
     return {"properties": properties}
 
 
@@ -480,6 +488,8 @@ def patch_body(o: JobOptions, kind: ActionType | None) -> dict[str, Any]:
         properties["recurrence"] = recurrence
     if o.state is not None:
         properties["state"] = o.state
+    if o.overlap_policy is not None:
+        properties["overlapPolicy"] = o.overlap_policy
     if not properties:
         raise click.UsageError("Nothing to update: give at least one option.")
     return {"properties": properties}

@@ -11,7 +11,7 @@ from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.codec.recurrence import recurrence_from_json, recurrence_to_json
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
 from jobclock.domain.instants import format_instant
-from jobclock.domain.job import Job, JobDefinition, JobState, JobStatus
+from jobclock.domain.job import Job, JobDefinition, JobState, JobStatus, OverlapPolicy
 from jobclock.domain.limits import check_job_size
 
 
@@ -64,6 +64,7 @@ def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDef
         if recurrence is None
         else recurrence_from_json(recurrence, "properties.recurrence"),
         state=state,
+        overlap=properties.enum("overlapPolicy", OverlapPolicy),
     )
 
 
@@ -83,6 +84,8 @@ def definition_to_json(definition: JobDefinition, reveal: Reveal | None = None) 
     if definition.recurrence is not None:
         body["recurrence"] = recurrence_to_json(definition.recurrence)
     body["state"] = definition.state.value
+    if definition.overlap is not None:
+        body["overlapPolicy"] = definition.overlap.value
     return body
 
 

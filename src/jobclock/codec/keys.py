@@ -35,7 +35,10 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     # ``id``, ``type`` and ``name`` are read-only: the client sends them back on a PUT.
     "envelope": frozenset({"id", "type", "name", "properties"}),
     # ``status`` is read-only and ignored on PUT (§3.1); its content is not checked.
-    "properties": frozenset({"startTime", "action", "recurrence", "state", "status"}),
+    "properties": frozenset(
+        {"startTime", "action", "recurrence", "state", "status"}
+        | {"overlapPolicy"}  # jobclock's extension
+    ),
     "action": frozenset({*_ACTION, "errorAction"}),
     # ``errorAction`` is known here only to be refused with its own message (no nesting).
     "errorAction": frozenset({*_ACTION, "errorAction"}),

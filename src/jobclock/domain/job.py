@@ -26,6 +26,22 @@ class JobState(Enum):
         return self in (JobState.FAULTED, JobState.COMPLETED)
 
 
+class OverlapPolicy(Enum):
+    """``properties.overlapPolicy`` (jobclock's extension): what a slot that comes due while
+    the job's previous occurrence still runs does (:func:`planning.after_busy`)."""
+
+    POSTPONE = "Postpone"  # Azure's (§5.1): the latest waits and runs when it ends
+    SKIP = "Skip"  # none of them runs
+    BUFFER_ONE = "BufferOne"  # the first waits and runs when it ends; the others are skipped
+    BUFFER_ALL = "BufferAll"  # every one waits and they run one after another
+    ALLOW_ALL = "AllowAll"  # each starts on time, beside the one still running
+
+    @property
+    def exclusive(self) -> bool:
+        """A running occurrence keeps the job busy: its next slots wait for it to end."""
+        return self is not OverlapPolicy.ALLOW_ALL
+
+
 @dataclass(frozen=True, slots=True)
 class JobStatus:
     """Server-computed counters and times (§1.4); ``next_execution_time`` None = none due."""
@@ -48,6 +64,11 @@ class JobDefinition:
     start_time: datetime | None = None
     recurrence: Recurrence | None = None
     state: JobState = JobState.ENABLED
+    overlap: OverlapPolicy | None = None  # None: Postpone, and not shown
+
+    @property
+    def overlap_policy(self) -> OverlapPolicy:
+        return OverlapPolicy.POSTPONE if self.overlap is None else self.overlap
 
     def of_job(self, collection: str, name: str) -> JobDefinition:
         """This definition as job ``name`` of ``collection``'s: a jitter depends on the job

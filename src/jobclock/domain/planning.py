@@ -8,12 +8,12 @@ move and when a job completes or faults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
 from jobclock.domain.actions import JobAction
-from jobclock.domain.job import JobState, JobStatus
+from jobclock.domain.job import JobState, JobStatus, OverlapPolicy
 from jobclock.domain.occurrences import next_occurrence
 from jobclock.domain.recurrence import Recurrence
 from jobclock.domain.retry_policy import effective_retry_policy
@@ -116,16 +116,24 @@ class Overlap:
     """What follows an occurrence during whose run further slots came due (§5.1).
 
     ``waited`` are the slots that came due while it ran (the first ``MAX_POSTPONED``), in
-    order; they get one ``Postponed`` entry together. ``resume`` is the claim of the latest of
-    them, which runs now (or is skipped when it is past the grace); the others are skipped.
-    """
+    order; they get one ``Postponed`` entry together (none when empty: a ``BufferAll`` job
+    running a slot it owed from before). ``resume`` is the claim that follows: a slot that
+    runs now, or none (``run`` False) and the job's next slot after them, as ``policy``
+    says."""
 
     waited: tuple[datetime, ...]
     resume: Claim
+    policy: OverlapPolicy = OverlapPolicy.POSTPONE
 
     @property
     def skipped(self) -> int:
+        if self.policy is OverlapPolicy.BUFFER_ALL:
+            return 0
         return len(self.waited) - (1 if self.resume.run else 0)
+
+
+# A buffered slot runs however late it is: it waited for the job, not for the service.
+_OWED = timedelta.max
 
 
 def after_busy(
@@ -137,28 +145,101 @@ def after_busy(
     *,
     chained: bool,
     grace: timedelta = DEFAULT_MISFIRE_GRACE,
+    policy: OverlapPolicy = OverlapPolicy.POSTPONE,
 ) -> Overlap | None:
     """An occurrence that ran from ``busy_since`` to ``ended`` is over; ``waiting`` is the
     job's next slot. None when nothing overlapped: the next slot is still ahead, or it was
     already due when the occurrence started (backlog: it and the slots after it run one by
-    one, each judged against the grace when it is claimed).
+    one, each judged against the grace when it is claimed), or the job's occurrences may
+    overlap (``AllowAll``: its slots were claimed on time).
 
-    Otherwise the slots in ``(busy_since, ended]`` waited for the occurrence: the latest runs
-    now and the others are skipped, so a job whose target hangs runs once after each hang
-    instead of replaying it (and writes one ``Postponed`` entry per hang, not one per slot).
+    Otherwise the slots in ``(busy_since, ended]`` waited for the occurrence, and
+    ``policy`` decides (``properties.overlapPolicy``):
+
+    * ``Postpone`` (Azure's): the latest runs now and the others are skipped, so a job
+      whose target hangs runs once after each hang instead of replaying it (and writes one
+      ``Postponed`` entry per hang, not one per slot);
+    * ``Skip``: none runs; the job goes on at its first slot after ``ended``;
+    * ``BufferOne``: the first runs now (however late), the others are skipped;
+    * ``BufferAll``: the first runs now and each later one when the one before it ends,
+      however late: a slot already due when a ``BufferAll`` occurrence started is owed
+      too, not backlog.
     """
-    if recurrence is None or waiting is None or waiting <= busy_since or waiting > ended:
+    if recurrence is None or waiting is None or waiting > ended:
         return None
-    waited = [waiting]
-    if not chained:  # a chained job's next run is one period after the last actual start
-        while len(waited) < MAX_POSTPONED:
-            after = next_occurrence(recurrence, cursor.anchor, waited[-1], waited[-1], cursor.done)
-            if after is None or after > ended:
-                break
-            waited.append(after)
-    return Overlap(
-        tuple(waited), claim(recurrence, cursor, waited[-1], ended, chained=chained, grace=grace)
-    )
+    if policy is OverlapPolicy.ALLOW_ALL:
+        return None
+    if waiting <= busy_since:
+        if policy is not OverlapPolicy.BUFFER_ALL:
+            return None
+        following = _due_during(recurrence, cursor, waiting, busy_since, ended, chained)
+        return Overlap(
+            following,
+            claim(recurrence, cursor, waiting, ended, chained=chained, grace=_OWED),
+            policy,
+        )
+    waited = [waiting, *_due_during(recurrence, cursor, waiting, waiting, ended, chained)]
+    if policy is OverlapPolicy.POSTPONE:
+        resume = claim(recurrence, cursor, waited[-1], ended, chained=chained, grace=grace)
+    elif policy is OverlapPolicy.SKIP:
+        after = _first_after(recurrence, cursor, waited[-1], ended, cursor.done)
+        resume = Claim(False, waited[-1], cursor, after)
+    else:
+        resume = claim(recurrence, cursor, waited[0], ended, chained=chained, grace=_OWED)
+        if policy is OverlapPolicy.BUFFER_ONE and resume.next_time is not None:
+            after = _first_after(recurrence, resume.cursor, waited[-1], ended, resume.cursor.done)
+            resume = replace(resume, next_time=after)
+    return Overlap(tuple(waited), resume, policy)
+
+
+def _due_during(
+    recurrence: Recurrence,
+    cursor: Cursor,
+    last: datetime,
+    since: datetime,
+    ended: datetime,
+    chained: bool,
+) -> tuple[datetime, ...]:
+    """The slots after ``last`` in ``(since, ended]``, at most ``MAX_POSTPONED`` (none for a
+    chained job, whose next run is one period after the last actual start)."""
+    if chained:
+        return ()
+    found: list[datetime] = []
+    while len(found) < MAX_POSTPONED:
+        after = next_occurrence(recurrence, cursor.anchor, last, last, cursor.done)
+        if after is None or after > ended:
+            break
+        last = after
+        if after > since:
+            found.append(after)
+    return tuple(found)
+
+
+def _first_after(
+    recurrence: Recurrence, cursor: Cursor, last: datetime, ended: datetime, done: int
+) -> datetime | None:
+    """The job's first slot after ``ended`` (and after ``last``)."""
+    return next_occurrence(recurrence, cursor.anchor, ended + _TICK, last, done)
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def run_now_waits(policy: OverlapPolicy | None, busy: bool) -> bool:
+    """A run-now's first attempt waits while the job's scheduled occurrence runs when the
+    job sets an overlapPolicy that keeps its occurrences apart; without one (Azure's jobs)
+    or with ``AllowAll`` it runs at once, beside it."""
+    return busy and policy is not None and policy.exclusive
+
+
+def run_now_refused(policy: OverlapPolicy | None, busy: bool) -> bool:
+    """``Skip``: a run-now asked for while the job's scheduled occurrence runs is refused
+    (nothing is stored), as a slot that came due then would be skipped."""
+    return busy and policy is OverlapPolicy.SKIP
+
+
+# How often a waiting run-now looks whether the job's occurrence has ended.
+RUN_NOW_WAIT = timedelta(seconds=1)
 
 
 def postponed_message(overlap: Overlap, busy_since: datetime) -> str:
@@ -175,6 +256,19 @@ def postponed_message(overlap: Overlap, busy_since: datetime) -> str:
     if len(waited) >= MAX_POSTPONED:
         told += f" (the first {MAX_POSTPONED} are counted)"
     latest = _instant(waited[-1])
+    policy = overlap.policy
+    if policy is OverlapPolicy.SKIP:
+        return f"{told}; {'it is' if count == 1 else 'they are'} skipped (overlapPolicy Skip)."
+    if policy is OverlapPolicy.BUFFER_ALL:
+        wait = (
+            "it waited and runs now" if count == 1 else "they wait and run in turn, the first now"
+        )
+        return f"{told}; {wait} (overlapPolicy BufferAll)."
+    if policy is OverlapPolicy.BUFFER_ONE and count > 1:
+        return (
+            f"{told}; the first, {_instant(waited[0])}, runs now and the other {count - 1} are "
+            "skipped (overlapPolicy BufferOne)."
+        )
     if not overlap.resume.run:
         return f"{told}; they are skipped: the latest, {latest}, is past the misfire grace."
     if count == 1:
@@ -305,6 +399,7 @@ def after_occurrence(
     ended: datetime,
     chained: bool,
     grace: timedelta = DEFAULT_MISFIRE_GRACE,
+    policy: OverlapPolicy = OverlapPolicy.POSTPONE,
 ) -> Ending:
     if state is not JobState.ENABLED:
         return Ending(None, None)
@@ -312,8 +407,9 @@ def after_occurrence(
     if finished is not None:
         return Ending(finished, None)
     overlap = after_busy(
-        recurrence, cursor, waiting, busy_since, ended, chained=chained, grace=grace
-    )
+        recurrence, cursor, waiting, busy_since, ended, chained=chained, grace=grace,
+        policy=policy,
+    )  # fmt: skip
     return Ending(None, overlap)
 
 

@@ -20,7 +20,7 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from jobclock.codec.stored import StoredDefinitions
@@ -28,7 +28,14 @@ from jobclock.domain.actions import ActionType, ErrorAction, JobAction
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.history import ActionName
 from jobclock.domain.job import JobDefinition
-from jobclock.domain.planning import DEFAULT_MISFIRE_GRACE, Phase, chained, claim
+from jobclock.domain.planning import (
+    DEFAULT_MISFIRE_GRACE,
+    RUN_NOW_WAIT,
+    Phase,
+    chained,
+    claim,
+    run_now_waits,
+)
 from jobclock.domain.records import (
     EngineWrites,
     Occurrence,
@@ -341,8 +348,10 @@ class Engine:
         if not decision.run:
             log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})
             return moved(record, decision), None
-        # A job that never ran starts at its latest due slot; it is busy from its start.
-        update = moved(record, decision, busy_since=max(now, decision.slot))
+        # A job that never ran starts at its latest due slot; it is busy from its start,
+        # unless its occurrences may overlap (then it stays claimable while this one runs).
+        exclusive = definition.overlap_policy.exclusive
+        update = moved(record, decision, busy_since=max(now, decision.slot) if exclusive else None)
         occurrence = new_occurrence(
             record.id, decision.slot, OccurrenceKind.SCHEDULED, decision.cursor.done,
             decision.final,
@@ -361,10 +370,16 @@ class Engine:
             writes, broken = EngineWrites(), {}
             for occurrence, record in found:
                 try:
-                    claimed.append(Claimed(occurrence, record, self._definition(record)))
+                    definition = self._definition(record)
                 except Exception as error:  # this job's stored data: it alone stops
                     broken[record.id] = (record, error)
                     writes.done.append(occurrence.key)
+                    continue
+                if _first_run_now(occurrence) and run_now_waits(definition.overlap, record.busy):
+                    # The job's occurrence still runs: look again soon.
+                    writes.continued.append(replace(occurrence, due_at=now + RUN_NOW_WAIT))
+                    continue
+                claimed.append(Claimed(occurrence, record, definition))
             self._recorder.fault(writes, list(broken.values()), now)
             return writes
 
@@ -476,3 +491,11 @@ def _invocation(
         repeat_count=occurrence.repeat_count,
     )
     return target, context
+
+
+def _first_run_now(occurrence: Occurrence) -> bool:
+    return (
+        occurrence.kind is OccurrenceKind.RUN
+        and occurrence.phase is Phase.MAIN
+        and occurrence.attempt == 0
+    )

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from jobclock.domain.actions import JobAction
 from jobclock.domain.execution import AttemptResult
 from jobclock.domain.history import ActionName, HistoryStatus, history_id
-from jobclock.domain.job import JobDefinition, JobState, JobStatus
+from jobclock.domain.job import JobDefinition, JobState, JobStatus, OverlapPolicy
 from jobclock.domain.planning import (
     Claim,
     Overlap,
@@ -183,6 +183,7 @@ class Recorder:
             chained=definition is not None
             and chained(definition.start_time, definition.recurrence),
             grace=self._grace,
+            policy=OverlapPolicy.POSTPONE if definition is None else definition.overlap_policy,
         )
         if ending.state is not None:
             status = replace(record.status, next_execution_time=None)
@@ -229,18 +230,19 @@ def _postpone(
     """The slots that came due while the job's occurrence ran (§5.1): one Postponed entry
     for all of them, and the latest runs now."""
     resume = overlap.resume
-    record = record.updated(history_seq=record.history_seq + 1)
-    writes.entries.append(
-        history_entry(
-            record,
-            ended,
-            ended,
-            overlap.waited[0],
-            HistoryStatus.POSTPONED,
-            postponed_message(overlap, busy_since),
-            repeat_count=resume.cursor.done,
+    if overlap.waited:  # none when a BufferAll job runs a slot it owed from before
+        record = record.updated(history_seq=record.history_seq + 1)
+        writes.entries.append(
+            history_entry(
+                record,
+                ended,
+                ended,
+                overlap.waited[0],
+                HistoryStatus.POSTPONED,
+                postponed_message(overlap, busy_since),
+                repeat_count=resume.cursor.done,
+            )
         )
-    )
     record = moved(record, resume)
     if resume.run:
         follow_up = new_occurrence(
