@@ -40,10 +40,18 @@ from jobclock.domain.limits import (
     check_job_capacity,
     check_plan_change,
 )
-from jobclock.domain.occurrences import next_occurrence, preview
+from jobclock.domain.occurrences import preview
 from jobclock.domain.outbound import OutboundPolicy
 from jobclock.domain.outbound import check_definition as check_outbound
-from jobclock.domain.planning import Cursor, Phase, first_time, run_now_refused
+from jobclock.domain.planning import (
+    DEFAULT_BACKFILL_PACE,
+    Cursor,
+    Phase,
+    backfill_slots,
+    first_time,
+    resumed_time,
+    run_now_refused,
+)
 from jobclock.domain.records import (
     CollectionPlace,
     HistoryKey,
@@ -227,8 +235,7 @@ class SchedulerService:
         definition = self._readable_definition(record)
         if definition is None:
             return None
-        cursor = record.cursor
-        return next_occurrence(definition.recurrence, cursor.anchor, now, cursor.last, cursor.done)
+        return resumed_time(definition.recurrence, record.cursor, now, definition.catch_up)
 
     async def _collection(self, tx: JobReads, ref: CollectionRef) -> StoredCollection:
         record = await tx.find_collection(_place(ref))
@@ -416,6 +423,48 @@ class SchedulerService:
             await tx.add_occurrence(run)
             await tx.notify()
         self._wake()
+
+    async def backfill_job(self, ref: JobRef, body: object) -> list[datetime]:
+        """Run each of the job's slots in a past range once more (``POST .../backfill``
+        with ``{"from", "to", "pace"?}``), ``pace`` apart (default 1 s); returns the slots.
+        Like a run-now, each is recorded like any occurrence (its message says it is a
+        backfill) but does not move the schedule or count towards ``count``. A slot of an
+        earlier backfill that has not run yet is a 409, and nothing is stored."""
+        fields = Fields(body, "", frozenset({"from", "to", "pace"}))
+        since, until = fields.instant("from"), fields.instant("to")
+        if since is None or until is None:
+            raise InvalidDefinition("A backfill needs 'from' and 'to'.", field="from")
+        given = fields.duration("pace")
+        pace = DEFAULT_BACKFILL_PACE if given is None else given.value
+        now = self._clock.now()
+        async with self._store.transaction() as tx:
+            record = await self._job(tx, ref)
+            definition = self._definition_of(record)
+            anchor = record.cursor.anchor
+            slots = backfill_slots(definition.recurrence, anchor, since, until, now)
+            for index, slot in enumerate(slots):
+                occurrence = Occurrence(
+                    job_id=record.id,
+                    slot=slot,
+                    kind=OccurrenceKind.BACKFILL,
+                    repeat_count=record.cursor.done + 1,
+                    final=False,
+                    phase=Phase.MAIN,
+                    attempt=0,
+                    due_at=now + index * pace,
+                    execution_tag=new_execution_tag(),
+                    main_failed=False,
+                )
+                try:
+                    await tx.add_occurrence(occurrence)
+                except Exception as exc:  # the store's integrity error: one is pending
+                    raise Conflict(
+                        f"The slot {format_instant(slot)} of job '{ref.name}' is waiting to "
+                        "be backfilled already; nothing was stored."
+                    ) from exc
+            await tx.notify()
+        self._wake()
+        return slots
 
     async def list_history(
         self,

@@ -21,7 +21,7 @@ from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.actions import ActionType, HttpMethod, TransportType
 from jobclock.domain.collection import NAME_HTML_PATTERN, CollectionState, Sku
 from jobclock.domain.history import ActionName, HistoryStatus
-from jobclock.domain.job import JobState, OverlapPolicy
+from jobclock.domain.job import CatchUpPolicy, JobState, OverlapPolicy
 from jobclock.domain.limits import (
     MAX_BODY_LENGTH,
     MAX_HEADERS,
@@ -425,6 +425,19 @@ _OVERLAP: Schema = {
 }
 
 
+_CATCH_UP: Schema = {
+    "type": "object",
+    "properties": {
+        "policy": enum_schema(CatchUpPolicy),
+        "window": _DURATION,
+    },
+    "additionalProperties": False,
+    "description": "jobclock's extension: what slots missed while the service was down (or "
+    "the collection disabled) do: skip (Azure's; window: the misfire grace, default 60 s), "
+    "once (the latest within window runs) or all (every one within window runs, in turn).",
+}
+
+
 def job_request_schema(*, patch: bool = False) -> Schema:
     """The body of ``Jobs_CreateOrUpdate`` (or, ``patch``, of ``Jobs_Patch``: every key
     optional, ``status`` refused, a null deletes a key)."""
@@ -435,6 +448,7 @@ def job_request_schema(*, patch: bool = False) -> Schema:
         "state": enum_schema(JobState, (JobState.ENABLED, JobState.DISABLED)),
         "status": {"type": "object", "description": "Read-only; ignored on PUT."},
         "overlapPolicy": _OVERLAP,
+        "catchUp": _CATCH_UP,
     }
     if patch:
         job_properties = _request_object("properties", properties)
@@ -472,6 +486,7 @@ def job_properties_response_schema() -> Schema:
             "state": enum_schema(JobState),
             "status": status,
             "overlapPolicy": _OVERLAP,
+            "catchUp": _CATCH_UP,
         },
         "action",
         "state",

@@ -152,8 +152,8 @@ class ApiClient:
     def patch(self, path: str, body: object) -> Any:
         return self.call("PATCH", path, body=body)
 
-    def post(self, path: str) -> Any:
-        return self.call("POST", path)
+    def post(self, path: str, body: object = None) -> Any:
+        return self.call("POST", path, body=body)
 
     def delete(self, path: str) -> Any:
         return self.call("DELETE", path)

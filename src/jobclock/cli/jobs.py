@@ -144,6 +144,31 @@ def disable(session: Session, /, collection: str, job: str) -> None:
     _set_state(session, collection, job, JobState.DISABLED)
 
 
+@jobs_group.command("backfill")
+@click.argument("collection")
+@click.argument("job")
+@click.option("--from", "since", required=True, help="The range's first instant (ISO 8601).")
+@click.option("--to", "until", required=True, help="Its last instant, not after now.")
+@click.option("--pace", help="Time between two starts, ISO 8601 [PT1S].")
+@api_command
+def backfill(
+    session: Session, /, collection: str, job: str, since: str, until: str, pace: str | None
+) -> None:
+    """Run each of JOB's slots from --from to --to once more; the runs show in its history."""
+    body = {"from": since, "to": until} | ({} if pace is None else {"pace": pace})
+    answer = session.api.post(f"{session.api.job_path(collection, job)}/backfill", body)
+    if session.out.is_json:
+        session.out.json(answer)
+        return
+    slots = answer["value"]
+    for slot in slots:
+        click.echo(slot)
+    session.out.done(
+        f"Backfilling {len(slots)} occurrence{'' if len(slots) == 1 else 's'} of job "
+        f"'{collection}/{job}'; see 'jobclock history list {collection} {job}'."
+    )
+
+
 @jobs_group.command("run")
 @click.argument("collection")
 @click.argument("job")

@@ -9,9 +9,18 @@ from jobclock.codec.action import Reveal, action_from_json, action_to_json
 from jobclock.codec.fields import Fields, check_text
 from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.codec.recurrence import recurrence_from_json, recurrence_to_json
+from jobclock.domain.durations import parse_duration
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
 from jobclock.domain.instants import format_instant
-from jobclock.domain.job import Job, JobDefinition, JobState, JobStatus, OverlapPolicy
+from jobclock.domain.job import (
+    CatchUp,
+    CatchUpPolicy,
+    Job,
+    JobDefinition,
+    JobState,
+    JobStatus,
+    OverlapPolicy,
+)
 from jobclock.domain.limits import check_job_size
 
 
@@ -65,7 +74,22 @@ def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDef
         else recurrence_from_json(recurrence, "properties.recurrence"),
         state=state,
         overlap=properties.enum("overlapPolicy", OverlapPolicy),
+        catch_up=_catch_up(properties),
     )
+
+
+def _catch_up(properties: Fields) -> CatchUp | None:
+    fields = properties.obj("catchUp", KNOWN_KEYS["catchUp"])
+    if fields is None:
+        return None
+    window = None
+    if fields.has("window"):
+        window = parse_duration(fields.raw("window"), field=fields.name("window"))
+        if not window.value:
+            raise InvalidDefinition(
+                f"'{fields.name('window')}' must be longer than 0.", field=fields.name("window")
+            )
+    return CatchUp(fields.enum("policy", CatchUpPolicy) or CatchUpPolicy.SKIP, window)
 
 
 def job_properties_to_json(job: Job) -> dict[str, Any]:
@@ -86,6 +110,11 @@ def definition_to_json(definition: JobDefinition, reveal: Reveal | None = None) 
     body["state"] = definition.state.value
     if definition.overlap is not None:
         body["overlapPolicy"] = definition.overlap.value
+    if definition.catch_up is not None:
+        catch_up: dict[str, str] = {"policy": definition.catch_up.policy.value}
+        if definition.catch_up.window is not None:
+            catch_up["window"] = definition.catch_up.window.text
+        body["catchUp"] = catch_up
     return body
 
 

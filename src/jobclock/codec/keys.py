@@ -37,7 +37,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     # ``status`` is read-only and ignored on PUT (§3.1); its content is not checked.
     "properties": frozenset(
         {"startTime", "action", "recurrence", "state", "status"}
-        | {"overlapPolicy"}  # jobclock's extension
+        | {"overlapPolicy", "catchUp"}  # jobclock's extensions
     ),
     "action": frozenset({*_ACTION, "errorAction"}),
     # ``errorAction`` is known here only to be refused with its own message (no nesting).
@@ -98,6 +98,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
         | {"cron", "rrule", "exdates", "dstPolicy", "jitter"}  # jobclock's extensions
     ),
     "dstPolicy": frozenset({"gap", "fold"}),
+    "catchUp": frozenset({"policy", "window"}),
     "schedule": frozenset({"minutes", "hours", "weekDays", "monthDays", "monthlyOccurrences"}),
     # ``Occurrence`` is the client's key, ``occurrence`` the 2016 wire's: one key, any case.
     "monthlyOccurrence": frozenset({"day", "Occurrence"}),

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import Enum
 
 from jobclock.domain.actions import JobAction
+from jobclock.domain.durations import Duration
 from jobclock.domain.recurrence import Recurrence, jitter_seed
 
 
@@ -42,6 +43,24 @@ class OverlapPolicy(Enum):
         return self is not OverlapPolicy.ALLOW_ALL
 
 
+class CatchUpPolicy(Enum):
+    """What the slots a job missed (the service was down, or its collection disabled) do."""
+
+    SKIP = "skip"  # none runs (Azure's): the job goes on at its next slot
+    ONCE = "once"  # the latest of them runs once
+    ALL = "all"  # every one runs, in turn
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """``properties.catchUp`` (jobclock's extension). ``window``: how far back a missed slot
+    is still caught up (``skip``: the misfire grace, a slot less late runs late); None:
+    the engine's grace for ``skip``, no limit for ``once`` and ``all``."""
+
+    policy: CatchUpPolicy = CatchUpPolicy.SKIP
+    window: Duration | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class JobStatus:
     """Server-computed counters and times (§1.4); ``next_execution_time`` None = none due."""
@@ -65,6 +84,7 @@ class JobDefinition:
     recurrence: Recurrence | None = None
     state: JobState = JobState.ENABLED
     overlap: OverlapPolicy | None = None  # None: Postpone, and not shown
+    catch_up: CatchUp | None = None  # None: Azure's (skip past the grace), and not shown
 
     @property
     def overlap_policy(self) -> OverlapPolicy:

@@ -147,6 +147,31 @@ def occurrences(
         lower_us = found[1] + 1
 
 
+def latest_at_or_before(
+    recurrence: Recurrence,
+    start: datetime,
+    now: datetime,
+    last: datetime | None = None,
+    done: int = 0,
+) -> datetime | None:
+    """The series' last occurrence at or before ``now`` (and after ``last``), or None: a
+    catch-up's "latest missed slot". Bisected over :func:`next_occurrence` (the first
+    occurrence at or after an instant only grows with it), so it costs some 50 lookups
+    however long ago the series started."""
+    low = next_occurrence(recurrence, start, start, last, done)
+    if low is None or low > now:
+        return None
+    low_us, high_us = _to_us(low), _to_us(now) + 1  # low: an occurrence; none at or after high
+    while high_us - low_us > 1:
+        middle = (low_us + high_us) // 2
+        found = next_occurrence(recurrence, start, _from_us(middle), last, done)
+        if found is not None and found <= now:
+            low_us = _to_us(found)
+        else:
+            high_us = middle
+    return _from_us(low_us)
+
+
 def _first_run(
     plan: Plan | None, lower_us: int, recurrence: Recurrence, start_us: int
 ) -> tuple[int, int] | None:

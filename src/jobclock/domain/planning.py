@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from jobclock.domain.actions import JobAction
-from jobclock.domain.job import JobState, JobStatus, OverlapPolicy
-from jobclock.domain.occurrences import next_occurrence
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.job import CatchUp, CatchUpPolicy, JobState, JobStatus, OverlapPolicy
+from jobclock.domain.occurrences import latest_at_or_before, next_occurrence, occurrences
 from jobclock.domain.recurrence import Recurrence
 from jobclock.domain.retry_policy import effective_retry_policy
 
@@ -65,17 +66,26 @@ def claim(
     *,
     chained: bool,
     grace: timedelta = DEFAULT_MISFIRE_GRACE,
+    catch_up: CatchUp | None = None,
 ) -> Claim:
     """A job is due at ``slot`` (``slot <= now``): decide and advance its cursor.
 
-    A recurring slot later than ``grace`` is skipped and the series resumes at the next
-    slot from ``now``; a one-time job runs however late. ``chained`` jobs (no startTime, no
-    schedule: §4.2) re-anchor on the actual start, so their next run is ``now + period``.
+    A recurring slot later than ``grace`` was missed: by default (``catch_up`` None or
+    ``skip``) it is skipped and the series resumes at the next slot from ``now``; ``once``
+    runs the latest missed slot (within the catch-up window) and resumes after ``now``;
+    ``all`` runs each missed slot within the window, in turn. A one-time job runs however
+    late. ``chained`` jobs (no startTime, no schedule: §4.2) re-anchor on the actual start,
+    so their next run is ``now + period``; they owe no missed slot.
     """
+    grace = _grace_of(catch_up, grace)
+    caught_up = False
     if recurrence is not None and now - slot > grace:
-        resumed = next_occurrence(recurrence, cursor.anchor, now, cursor.last, cursor.done)
-        return Claim(False, slot, cursor, resumed)
-    if recurrence is not None and not chained and cursor.last is None and cursor.done == 0:
+        found = None if chained else _missed_slot(recurrence, cursor, slot, now, catch_up)
+        if found is None:
+            resumed = next_occurrence(recurrence, cursor.anchor, now, cursor.last, cursor.done)
+            return Claim(False, slot, cursor, resumed)
+        slot, caught_up = found, catch_up is not None and catch_up.policy is CatchUpPolicy.ONCE
+    elif recurrence is not None and not chained and cursor.last is None and cursor.done == 0:
         # A job that never ran owes no past slot (§4.2: a start in the past skips to the
         # current slot): when it is claimed late, it starts at its latest due slot.
         slot = _latest_due(recurrence, cursor, slot, now)
@@ -86,12 +96,59 @@ def claim(
         return Claim(True, slot, advanced, None)
     # The next slot is the one after `slot`, even when it is already due: a run late by less
     # than the grace lets the slots behind it run too (each is judged against the grace when
-    # it is claimed). A chained job's next run is one period after this one's actual start.
+    # it is claimed). A chained job's next run is one period after this one's actual start;
+    # a job that caught up once goes on after now.
     if chained:
         following = next_occurrence(recurrence, anchor, anchor, anchor, advanced.done)
+    elif caught_up:
+        following = next_occurrence(recurrence, anchor, now + _TICK, slot, advanced.done)
     else:
         following = next_occurrence(recurrence, anchor, slot, slot, advanced.done)
     return Claim(True, slot, advanced, following)
+
+
+def _grace_of(catch_up: CatchUp | None, grace: timedelta) -> timedelta:
+    """How late a slot may run before it counts as missed: the engine's grace, or a
+    ``skip`` policy's window."""
+    if catch_up is not None and catch_up.policy is CatchUpPolicy.SKIP and catch_up.window:
+        return catch_up.window.value
+    return grace
+
+
+def _missed_slot(
+    recurrence: Recurrence,
+    cursor: Cursor,
+    slot: datetime,
+    now: datetime,
+    catch_up: CatchUp | None,
+) -> datetime | None:
+    """The missed slot that runs now under ``catch_up`` (None: none does): ``once``, the
+    latest at or before ``now``; ``all``, the first within the window, from ``slot`` on."""
+    if catch_up is None or catch_up.policy is CatchUpPolicy.SKIP:
+        return None
+    floor = None if catch_up.window is None else now - catch_up.window.value
+    if catch_up.policy is CatchUpPolicy.ONCE:
+        latest = latest_at_or_before(recurrence, cursor.anchor, now, cursor.last, cursor.done)
+        if latest is None or (floor is not None and latest < floor):
+            return None
+        return latest
+    if floor is None or slot >= floor:
+        return slot
+    first = next_occurrence(recurrence, cursor.anchor, floor, cursor.last, cursor.done)
+    return None if first is None or first > now else first
+
+
+def resumed_time(
+    recurrence: Recurrence | None, cursor: Cursor, now: datetime, catch_up: CatchUp | None
+) -> datetime | None:
+    """The next time of a job whose collection is enabled again at ``now``: its next slot
+    from ``now`` (missed slots are not caught up, §5.9), or with a ``once`` or ``all``
+    catch-up its first slot since it last ran within the window, which is due at once
+    (:func:`claim` then decides which of the missed slots run)."""
+    if recurrence is None or catch_up is None or catch_up.policy is CatchUpPolicy.SKIP:
+        return next_occurrence(recurrence, cursor.anchor, now, cursor.last, cursor.done)
+    since = cursor.anchor if catch_up.window is None else now - catch_up.window.value
+    return next_occurrence(recurrence, cursor.anchor, since, cursor.last, cursor.done)
 
 
 def _latest_due(recurrence: Recurrence, cursor: Cursor, slot: datetime, now: datetime) -> datetime:
@@ -223,6 +280,47 @@ def _first_after(
 
 
 _TICK = timedelta(microseconds=1)
+
+
+# Occurrences one backfill runs at most, and how far apart they start by default.
+MAX_BACKFILL = 1000
+DEFAULT_BACKFILL_PACE = timedelta(seconds=1)
+
+
+def backfill_slots(
+    recurrence: Recurrence | None,
+    anchor: datetime,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+) -> list[datetime]:
+    """The job's slots in ``[since, until]`` for ``POST .../backfill``: its schedule's
+    (startTime, recurrence, endTime, exdates; not its cursor or count, which a backfill
+    does not use), a one-time job's start. Raises ``InvalidDefinition`` for a range that
+    is reversed, reaches past ``now``, or holds more than ``MAX_BACKFILL``."""
+    if since > until:
+        raise InvalidDefinition("'from' must not be after 'to'.", field="to")
+    if until > now:
+        raise InvalidDefinition(
+            "'to' is in the future: a backfill runs past occurrences only "
+            "(use run-now for one now).",
+            field="to",
+        )
+    if recurrence is None:
+        return [anchor] if since <= anchor <= until else []
+    counted = replace(recurrence, count=None)
+    found: list[datetime] = []
+    for slot in occurrences(counted, anchor, since):
+        if slot > until:
+            break
+        if len(found) >= MAX_BACKFILL:
+            raise InvalidDefinition(
+                f"The range holds more than {MAX_BACKFILL} occurrences; backfill at most "
+                f"{MAX_BACKFILL} at a time.",
+                field="to",
+            )
+        found.append(slot)
+    return found
 
 
 def run_now_waits(policy: OverlapPolicy | None, busy: bool) -> bool:

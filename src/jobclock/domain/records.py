@@ -24,10 +24,11 @@ KEEP: Final = _Keep.KEEP  # a field of :meth:`StoredJob.updated` that stays as i
 
 
 class OccurrenceKind(Enum):
-    """A slot of the job's schedule, or a run-now outside it (§5.9)."""
+    """A slot of the job's schedule, a run-now outside it (§5.9), or a backfilled slot."""
 
     SCHEDULED = "scheduled"
     RUN = "run"
+    BACKFILL = "backfill"  # a past slot run again on request (issue 14, item 7)
 
 
 class OccurrenceKey(NamedTuple):

@@ -344,6 +344,7 @@ class Engine:
             now,
             chained=chained(definition.start_time, definition.recurrence),
             grace=self.settings.misfire_grace,
+            catch_up=definition.catch_up,
         )
         if not decision.run:
             log.info("occurrence.skipped", extra={"event": "occurrence.skipped", "id": record.id})

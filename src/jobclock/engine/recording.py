@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from jobclock.domain.actions import JobAction
 from jobclock.domain.execution import AttemptResult
 from jobclock.domain.history import ActionName, HistoryStatus, history_id
+from jobclock.domain.instants import format_instant
 from jobclock.domain.job import JobDefinition, JobState, JobStatus, OverlapPolicy
 from jobclock.domain.planning import (
     Claim,
@@ -256,13 +257,16 @@ def _postpone(
 
 def _attempt_entry(item: Finished, record: StoredJob, first: bool) -> StoredEntry:
     occurrence = item.occurrence
+    message = item.result.message
+    if occurrence.kind is OccurrenceKind.BACKFILL:
+        message = f"Backfill of {format_instant(occurrence.slot)}: {message}"
     return history_entry(
         record,
         item.started,
         item.ended,
         occurrence.slot if first else occurrence.due_at,
         HistoryStatus.COMPLETED if item.result.succeeded else HistoryStatus.FAILED,
-        item.result.message,
+        message,
         repeat_count=occurrence.repeat_count,
         retry_count=occurrence.attempt,
         action=ActionName.MAIN_ACTION
