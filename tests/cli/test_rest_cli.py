@@ -428,3 +428,47 @@ def test_a_jittered_job_is_created_and_previewed_as_it_will_run(
                 "--jitter", "P40D")  # fmt: skip
     assert wrong.code != 0
     assert "'recurrence.jitter' must be longer than 0 and at most 31 days" in wrong.stderr
+
+
+def test_jobs_backfill_runs_a_past_range_and_refuses_the_future(
+    cli: Cli, collection: str, api: httpx.Client
+) -> None:
+    created = cli(
+        "jobs", "create", collection, "filled", "--uri", UNREACHABLE, "--retry-type", "None",
+        "--start", "2020-01-01T00:00:00Z", "--frequency", "Day", "-o", "json",
+    )  # fmt: skip
+    assert created.code == 0, created.stderr
+    result = cli(
+        "jobs", "backfill", collection, "filled", "--from", "2024-01-01T00:00:00Z",
+        "--to", "2024-01-03T00:00:00Z", "--pace", "PT0S",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [
+        "2024-01-01T00:00:00Z",
+        "2024-01-02T00:00:00Z",
+        "2024-01-03T00:00:00Z",
+    ]
+    assert "Backfilling 3 occurrences" in " ".join(result.stdout.split())
+
+    def backfilled() -> list[str] | None:
+        history = api.get(f"/{collection}/jobs/filled/history").json()["value"]
+        found = [
+            entry["properties"]["expectedExecutionTime"]
+            for entry in history
+            if entry["properties"]["message"].startswith("Backfill of ")
+        ]
+        return found if len(found) == 3 else None
+
+    deadline = time.monotonic() + 20
+    found = backfilled()
+    while found is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = backfilled()
+    assert found is not None
+    assert sorted(found) == ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"]
+    future = cli(
+        "jobs", "backfill", collection, "filled", "--from", "2024-01-01T00:00:00Z",
+        "--to", "2099-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert future.code != 0
+    assert "'to' is in the future" in future.stderr

@@ -166,3 +166,34 @@ def test_a_backfill_that_cannot_run_stores_nothing(system: System) -> None:
     entries = [e for e in system.history(ref) if e.message.startswith("Backfill")]
     # 01:00 of the refused request was not stored; 02:00 and 03:00 ran once each.
     assert [e.expected_execution_time for e in entries] == [T0 + 2 * HOUR, T0 + 3 * HOUR]
+
+
+@pytest.mark.parametrize(
+    ("catch_up", "caught"),
+    [
+        (None, 29),  # 1 s to 29 s late: within the 60 s grace, every one runs late
+        ({"policy": "all", "window": "PT12S"}, 12),  # the window is shorter than the grace
+        ({"policy": "once", "window": "PT20S"}, 1),
+        ({"policy": "skip", "window": "PT5S"}, 0),
+    ],
+    ids=str,
+)
+def test_a_window_shorter_than_the_grace_limits_what_a_short_outage_catches_up(
+    system: System, catch_up: dict[str, Any] | None, caught: int
+) -> None:
+    system.collection()
+    body: dict[str, Any] = {
+        "startTime": "2024-01-01T00:00:00Z",
+        "recurrence": {"frequency": "Second", "interval": 1},
+    }
+    if catch_up is not None:
+        body["catchUp"] = catch_up
+    ref = system.job("s", body)
+    system.at(T0)
+    back = T0 + timedelta(seconds=29, milliseconds=500)
+    system.at(back)
+    seconds = [
+        int((entry.expected_execution_time - T0).total_seconds()) for entry in system.history(ref)
+    ]
+    assert seconds[0] == 0
+    assert seconds[1:] == list(range(30 - caught, 30))

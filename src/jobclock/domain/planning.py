@@ -108,11 +108,14 @@ def claim(
 
 
 def _grace_of(catch_up: CatchUp | None, grace: timedelta) -> timedelta:
-    """How late a slot may run before it counts as missed: the engine's grace, or a
-    ``skip`` policy's window."""
-    if catch_up is not None and catch_up.policy is CatchUpPolicy.SKIP and catch_up.window:
+    """How late a slot may run before it counts as missed: the engine's grace, a ``skip``
+    policy's window (which may widen it), or for ``once`` and ``all`` the shorter of the
+    grace and the window (a slot older than the window is never caught up)."""
+    if catch_up is None or catch_up.window is None:
+        return grace
+    if catch_up.policy is CatchUpPolicy.SKIP:
         return catch_up.window.value
-    return grace
+    return min(grace, catch_up.window.value)
 
 
 def _missed_slot(
