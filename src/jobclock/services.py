@@ -31,6 +31,7 @@ from jobclock.domain.errors import (
     SchedulerError,
     UnreadableJob,
 )
+from jobclock.domain.explain import Explanation, JobFacts, explain
 from jobclock.domain.history import HistoryEntry, HistoryStatus
 from jobclock.domain.instants import format_instant
 from jobclock.domain.job import Job, JobDefinition, JobState
@@ -85,6 +86,9 @@ from jobclock.refs import (
     UnreadableJobView,
 )
 from jobclock.tags import new_execution_tag
+
+# History entries an explanation reads at most (newest first).
+EXPLAIN_HISTORY = 5000
 
 __all__ = [
     "AttemptBucket",
@@ -423,6 +427,30 @@ class SchedulerService:
             await tx.add_occurrence(run)
             await tx.notify()
         self._wake()
+
+    async def explain_job(self, ref: JobRef, at: datetime) -> Explanation:
+        """Whether the job's schedule had an occurrence at (or near) ``at``, what happened to
+        it, or why there was none (:func:`jobclock.domain.explain.explain`); reads the most
+        recent ``EXPLAIN_HISTORY`` history entries."""
+        async with self._store.reading() as tx:
+            collection = await self._collection(tx, ref.collection)
+            record = await self._job(tx, ref)
+            rows = await tx.list_history(record.id, None, EXPLAIN_HISTORY + 1, 0)
+        definition = self._definition_of(record)
+        stored = _job_ref(collection, record)
+        entries = [_entry(stored, row) for row in rows[:EXPLAIN_HISTORY]]
+        facts = JobFacts(
+            recurrence=definition.recurrence,
+            anchor=record.cursor.anchor,
+            cursor=record.cursor,
+            next_time=record.next_time,
+            state=record.state,
+            collection_enabled=collection.collection.state is CollectionState.ENABLED,
+            history=entries,
+            history_complete=len(rows) <= EXPLAIN_HISTORY,
+            created_at=record.created_at,
+        )
+        return explain(facts, at, self._clock.now())
 
     async def backfill_job(self, ref: JobRef, body: object) -> list[datetime]:
         """Run each of the job's slots in a past range once more (``POST .../backfill``

@@ -355,9 +355,12 @@ async def test_openapi_lists_the_15_operations_with_required_api_version(
             "Jobs_Run",
             "Jobs_List",
             "Jobs_ListJobHistory",
-            # jobclock's extensions under the same paths (issue 14): previews.
+            # jobclock's extensions under the same paths (issue 14): previews, explain and
+            # backfill.
             "Jobs_Preview",
             "Jobs_PreviewDefinition",
+            "Jobs_Explain",
+            "Jobs_Backfill",
         ]
     )
     for operation in operations:

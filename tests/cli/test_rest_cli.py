@@ -472,3 +472,26 @@ def test_jobs_backfill_runs_a_past_range_and_refuses_the_future(
     )  # fmt: skip
     assert future.code != 0
     assert "'to' is in the future" in future.stderr
+
+
+def test_jobs_explain_says_why_an_instant_had_no_occurrence(cli: Cli, collection: str) -> None:
+    created = cli(
+        "jobs", "create", collection, "nine", "--uri", UNREACHABLE, "--retry-type", "None",
+        "--start", "2020-01-01T00:00:00Z", "--cron", "0 9 * * MON-FRI",
+    )  # fmt: skip
+    assert created.code == 0, created.stderr
+    result = cli("jobs", "explain", collection, "nine", "--at", "2024-01-06T09:00:00Z")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("notScheduled: occurrence nearest 2024-01-06T09:00:00Z: ")
+    assert "the day fields leave out day 6 (Saturday)" in result.stdout
+    answer = cli(
+        "jobs", "explain", collection, "nine", "--at", "2024-01-05T09:00:00Z", "-o", "json"
+    )
+    body = answer.json()
+    assert body["scheduled"] is True
+    assert body["occurrence"] == "2024-01-05T09:00:00Z"
+    assert body["outcome"] == "notRun"  # before the job existed: it never ran
+    wrong = cli("jobs", "explain", collection, "nine", "--at", "soon")
+    assert wrong.code != 0
+    assert "'at'" in wrong.stderr

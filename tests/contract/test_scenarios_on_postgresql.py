@@ -12,7 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from jobclock.storage.tables import jobs
-from tests.engine import test_catch_up, test_engine, test_jitter_jobs, test_overlap_policy
+from tests.engine import (
+    test_catch_up,
+    test_engine,
+    test_explain,
+    test_jitter_jobs,
+    test_overlap_policy,
+)
 from tests.services import test_service
 from tests.storage.postgres import POSTGRES_URL
 from tests.system import System, open_system
@@ -22,7 +28,14 @@ _SQLITE_FILE_ONLY = {
     "test_secrets_are_sealed_at_rest",
     "test_every_kind_of_secret_is_sealed_and_never_returned",
 }
-for _module in (test_engine, test_service, test_overlap_policy, test_jitter_jobs, test_catch_up):
+for _module in (
+    test_engine,
+    test_service,
+    test_overlap_policy,
+    test_jitter_jobs,
+    test_catch_up,
+    test_explain,
+):
     for _name, _test in vars(_module).items():
         if _name.startswith("test_") and _name not in _SQLITE_FILE_ONLY:
             globals()[_name] = _test

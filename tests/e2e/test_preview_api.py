@@ -160,3 +160,25 @@ def test_a_jittered_body_previewed_as_its_job_is_what_the_stored_job_shows(api: 
     assert created["properties"]["status"]["nextExecutionTime"] == stored.json()["value"][0]
     bad = api.post(path, params={"job": "x" * 200}, json={"properties": properties})
     assert bad.status_code == 400, bad.text
+
+
+def test_explain_over_the_api_and_its_errors(api: Api) -> None:
+    collection, name = _job(api, WEEKDAYS)
+    path = f"{api.job_path(collection, name)}/explain"
+    # 02:30 does not exist in Amsterdam on GAP_DAY; with "skip" that day has no run.
+    response = api.get(path, params={"at": _at(GAP_DAY, 0, "01:30:00")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["scheduled"] is False
+    assert body["outcome"] == "notScheduled"
+    assert body["previous"] == _at(GAP_DAY, -1, "01:30:00")
+    assert body["next"] == _at(GAP_DAY, 1, "00:30:00")
+    assert any("dstPolicy.gap 'skip'" in reason for reason in body["reasons"])
+    ahead = api.get(path, params={"at": _at(GAP_DAY, 1, "00:30:00")}).json()
+    assert (ahead["scheduled"], ahead["outcome"]) == (True, "upcoming")
+    for params in ({}, {"at": "tomorrow"}):
+        bad = api.get(path, params=params)
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["error"]["code"] == "BadRequest"
+    missing = api.get(f"{api.job_path(collection, 'nope')}/explain", params={"at": START})
+    assert missing.status_code == 404

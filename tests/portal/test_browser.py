@@ -363,3 +363,43 @@ def test_readable_on_a_phone(chromium: Any, server: RunningServer) -> None:
             assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
     finally:
         context.close()
+
+
+def test_a_jobs_page_lists_its_next_runs_and_explains_an_instant(
+    page: Any, server: RunningServer
+) -> None:
+    """Issue 14, item 8: the job page shows the runs the API's preview gives and answers
+    "what happened at T?"; the editor keeps jitter, overlapPolicy and catchUp on a save."""
+    api, name = new_collection(server)
+    properties = {
+        "startTime": "2027-01-04T06:00:00Z",
+        "action": {"type": "Http", "request": {"uri": "http://127.0.0.1:9/in", "method": "GET"}},
+        "recurrence": {
+            "frequency": "Day",
+            "interval": 1,
+            "schedule": {"hours": [9], "minutes": [0]},
+            "jitter": "PT10M",
+        },
+        "overlapPolicy": "Skip",
+        "catchUp": {"policy": "once", "window": "PT1H"},
+    }
+    before = api.create_job(name, "daily", properties)["properties"]
+    served = api.get(f"{api.job_path(name, 'daily')}/preview").json()["value"]
+    sign_in(page, server)
+    page.goto(collection_url(server, name) + "/jobs/daily")
+    shown = page.locator("#upcoming time").evaluate_all("nodes => nodes.map(n => n.dateTime)")
+    assert [value.replace(".000", "") for value in shown] == served
+    page.fill("input[name=explain]", "2027-01-05T10:00:00Z")
+    page.click("#explain button")
+    page.locator("#explained").wait_for()
+    assert page.inner_text("#outcome") == "notScheduled"
+    assert "'schedule.hours' [9] has no 10" in page.inner_text("#explain")
+    page.fill("input[name=explain]", "not a time")
+    page.click("#explain button")
+    assert "explain" in page.inner_text("#explain p.error")
+    page.goto(collection_url(server, name) + "/jobs/daily/edit")
+    page.locator("#preview-list li").first.wait_for()
+    page.click("#save")
+    page.wait_for_url(re.compile(r".*/jobs/daily\?done=.*"))
+    after = api.job(name, "daily")["properties"]
+    assert after == before

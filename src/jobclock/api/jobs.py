@@ -40,7 +40,8 @@ from jobclock.api.listing import (
     parse_job_token,
     parse_paging,
 )
-from jobclock.api.schemas import JobDefinition, JobListResult, PreviewResult
+from jobclock.api.schemas import ExplainResult, JobDefinition, JobListResult, PreviewResult
+from jobclock.codec.explain import explanation_to_json
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.instants import format_instant_seconds, parse_instant
 from jobclock.domain.job import JobState
@@ -154,6 +155,30 @@ def job_routes(service: SchedulerService) -> APIRouter:
         await service.run_job(job_ref(subscription, resource_group, collection, name))
         return Response(status_code=200)
 
+    @router.get(
+        f"{JOB}/explain",
+        operation_id="Jobs_Explain",
+        responses={200: {"model": ExplainResult}},
+    )
+    async def explain_job(
+        subscription: SubscriptionId,
+        resource_group: ResourceGroupName,
+        collection: JobCollectionName,
+        name: JobName,
+        at: ExplainAt = None,
+    ) -> JSONResponse:
+        """jobclock's extension: whether the job's schedule had an occurrence at (or near)
+        ``at``, what happened to it (its history entry, overlapped, missed while down), or
+        why there was none (the field that leaves it out, a DST change, startTime, endTime,
+        count, exdates, the job or collection disabled)."""
+        if at is None:
+            raise InvalidDefinition(
+                "'at' is required: an instant such as 2024-01-01T09:00:00Z.", field="at"
+            )
+        ref = job_ref(subscription, resource_group, collection, name)
+        found = await service.explain_job(ref, parse_instant(at, field="at"))
+        return JSONResponse(explanation_to_json(found))
+
     @router.post(
         f"{JOB}/backfill",
         operation_id="Jobs_Backfill",
@@ -217,6 +242,13 @@ def job_routes(service: SchedulerService) -> APIRouter:
         return _runs(await service.preview_new_job(ref, body, count, lower, job))
 
     return router
+
+
+ExplainAt = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+    Query(description="The instant to explain."),
+]
 
 
 BACKFILL_BODY = {

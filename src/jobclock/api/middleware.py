@@ -284,7 +284,7 @@ _BY_RESOURCE_GROUP: tuple[_Slot, ...] = (
     None,
     ("jobs", "enable", "disable"),
     None,
-    ("run", "history", "backfill"),
+    ("run", "history", "backfill", "explain"),
 )
 
 

@@ -78,6 +78,20 @@ class PreviewResult(_Wire):
     value: list[str]
 
 
+class ExplainResult(_Wire):
+    """jobclock's extension: what became of the job's occurrence at (or near) an instant."""
+
+    at: str
+    occurrence: str | None
+    scheduled: bool
+    previous: str | None
+    next: str | None
+    outcome: str
+    reasons: list[str]
+    historyId: str | None = None
+    status: str | None = None
+
+
 class JobListResult(_Wire):
     value: list[JobDefinition]
     nextLink: Annotated[

@@ -144,6 +144,25 @@ def disable(session: Session, /, collection: str, job: str) -> None:
     _set_state(session, collection, job, JobState.DISABLED)
 
 
+@jobs_group.command("explain")
+@click.argument("collection")
+@click.argument("job")
+@click.option("--at", "at", required=True, help="The instant to explain (ISO 8601).")
+@api_command
+def explain(session: Session, /, collection: str, job: str, at: str) -> None:
+    """Say whether JOB's schedule had an occurrence at (or near) --at, what became of it,
+    or why there was none."""
+    answer = session.api.get(f"{session.api.job_path(collection, job)}/explain", {"at": at})
+    if session.out.is_json:
+        session.out.json(answer)
+        return
+    occurrence = answer.get("occurrence") or "none"
+    kind = "at" if answer.get("scheduled") else "nearest"
+    click.echo(f"{answer['outcome']}: occurrence {kind} {answer['at']}: {occurrence}")
+    for reason in answer.get("reasons", []):
+        click.echo(f"  - {reason}")
+
+
 @jobs_group.command("backfill")
 @click.argument("collection")
 @click.argument("job")

@@ -102,7 +102,7 @@ def api_operation(method: str, path: str, *, state_only_patch: bool = False) -> 
 
 def _arm_resource(segments: Sequence[str]) -> str | None:
     """``Microsoft.Scheduler/jobCollections[/enable|/disable|/preview|/jobs[/run|/history
-    |/preview|/backfill]]``."""
+    |/preview|/backfill|/explain]]``."""
     if segments[:1] != ["subscriptions"] or "jobcollections" not in segments:
         return None
     start = segments.index("jobcollections")
@@ -112,7 +112,7 @@ def _arm_resource(segments: Sequence[str]) -> str | None:
     if len(tail) == 2 and tail[1] in ("enable", "disable", "preview"):
         return f"{_PROVIDER}/{tail[1]}"
     if len(tail) >= 2 and tail[1] == "jobs":
-        if len(tail) == 4 and tail[3] in ("run", "history", "preview", "backfill"):
+        if len(tail) == 4 and tail[3] in ("run", "history", "preview", "backfill", "explain"):
             return f"{_PROVIDER}/jobs/{tail[3]}"
         return f"{_PROVIDER}/jobs"
     return _PROVIDER

@@ -12,10 +12,12 @@ from starlette.responses import RedirectResponse, Response
 
 from jobclock.api.middleware import ANONYMOUS, OPERATION
 from jobclock.codec.collection import collection_properties_to_json
+from jobclock.codec.explain import explanation_to_json
 from jobclock.codec.history import history_properties_to_json
 from jobclock.codec.job import job_properties_to_json
 from jobclock.domain.access import Operation, Permission
 from jobclock.domain.errors import (
+    InvalidDefinition,
     NotFound,
     SchedulerError,
     TooManyRequests,
@@ -23,7 +25,7 @@ from jobclock.domain.errors import (
     UnreadableJob,
 )
 from jobclock.domain.history import HistoryStatus
-from jobclock.domain.instants import format_instant
+from jobclock.domain.instants import format_instant, parse_instant
 from jobclock.domain.job import JobState
 from jobclock.refs import CollectionRef, JobRef
 from jobclock.web.charts import attempts_chart
@@ -297,6 +299,10 @@ def _confirm_delete(portal: Portal, request: Request, what: str, also: str, url:
 
 
 # -- jobs ----------------------------------------------------------------------------------
+# The next runs a job's page lists.
+UPCOMING_RUNS = 10
+
+
 async def job(portal: Portal, request: Request) -> Response:
     ref = job_ref(request)
     try:
@@ -314,9 +320,22 @@ async def job(portal: Portal, request: Request) -> Response:
     properties = job_properties_to_json(view.job)
     # Not on the wire (Azure showed no startTime that was not given), shown here (issue 11).
     anchor = view.job.anchor
+    upcoming = await portal.service.upcoming_runs(ref, UPCOMING_RUNS)
+    asked = request.query_params.get("explain", "").strip()
+    explained, explain_error = None, None
+    if asked:
+        try:
+            at = parse_instant(asked, field="explain")
+            explained = explanation_to_json(await portal.service.explain_job(ref, at))
+        except InvalidDefinition as error:
+            explain_error = error.message
     return portal.render(
         request,
         "job.html",
+        upcoming=[format_instant(run) for run in upcoming],
+        explain_at=asked,
+        explained=explained,
+        explain_error=explain_error,
         effective_start=None if anchor is None else format_instant(anchor),
         ref=view.ref,
         url=job_url(view.ref),
