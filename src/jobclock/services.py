@@ -251,11 +251,19 @@ class SchedulerService:
         return record
 
     # -- jobs ----------------------------------------------------------------------------
-    async def put_job(self, ref: JobRef, body: object) -> tuple[JobView, bool]:
-        """Create or fully replace a job (PUT); returns the view and True when created."""
+    async def put_job(
+        self, ref: JobRef, body: object, *, azure_client: bool = False
+    ) -> tuple[JobView, bool]:
+        """Create or fully replace a job (PUT); returns the view and True when created.
+
+        ``azure_client``: the PUT comes from one of Microsoft's Scheduler SDKs, whose
+        models cannot carry jobclock's extensions, so a GET-modify-PUT would drop them: the
+        stored job's are kept where the body leaves them out (:func:`_keep_extensions`)."""
         check_job_name(ref.name)
         if isinstance(body, dict):
             body = await self._keeping(ref, body, _keep_for_azure_clients)
+            if azure_client:
+                body = await self._keeping(ref, body, _keep_extensions)
         definition = job_definition_from_json(body)
         return await self._save_job(ref, definition)
 
@@ -792,6 +800,44 @@ def _keep_for_azure_clients(
     inner = kept[properties]
     recurrence = next(key for key in inner if str(key).lower() == "recurrence")
     return {**kept, properties: {**inner, recurrence: restored}}
+
+
+# jobclock's extensions that Microsoft's client models cannot carry.
+_JOB_EXTENSIONS = ("overlapPolicy", "catchUp")
+_RECURRENCE_EXTENSIONS = ("timeZone", "dstPolicy", "exdates", "jitter")
+
+
+def _keep_extensions(
+    body: dict[str, Any], plain: dict[str, Any], hidden: dict[str, Any]
+) -> dict[str, Any]:
+    """A PUT from Microsoft's client with the stored job's extensions where it leaves them
+    out (it cannot send them): ``overlapPolicy`` and ``catchUp``, and when it sends a
+    recurrence, that recurrence's ``timeZone``, ``dstPolicy``, ``exdates`` and ``jitter``.
+    A recurrence it removes stays removed."""
+    del hidden  # the secrets were kept by _keep_for_azure_clients
+    properties_key = next((key for key in body if str(key).lower() == "properties"), None)
+    inner = None if properties_key is None else body[properties_key]
+    stored = plain["properties"]
+    if properties_key is None or not isinstance(inner, dict):
+        return body
+    given = {str(key).lower() for key in inner}
+    restored = dict(inner)
+    for key in _JOB_EXTENSIONS:
+        if key.lower() not in given and key in stored:
+            restored[key] = stored[key]
+    recurrence_key = next((key for key in inner if str(key).lower() == "recurrence"), None)
+    sent = None if recurrence_key is None else inner[recurrence_key]
+    kept = stored.get("recurrence")
+    if isinstance(sent, dict) and isinstance(kept, dict):
+        sent_keys = {str(key).lower() for key in sent}
+        extra = {
+            key: kept[key]
+            for key in _RECURRENCE_EXTENSIONS
+            if key.lower() not in sent_keys and key in kept
+        }
+        assert recurrence_key is not None  # noqa: S101 - sent came from it
+        restored[recurrence_key] = {**sent, **extra}
+    return {**body, properties_key: restored}
 
 
 # A recurrence is either Azure's (frequency, interval, schedule) or a cron expression.

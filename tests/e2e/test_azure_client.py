@@ -554,3 +554,45 @@ def test_the_clients_get_modify_put_keeps_a_cron_jobs_expression(
         assert stored["action"]["request"]["headers"] == {"X-Edited": "yes"}
     finally:
         api.close()
+
+
+def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
+    client: SchedulerManagementClient, server: RunningServer, collection: str, target: Target
+) -> None:
+    """Microsoft's client cannot carry jobclock's extensions (a recurrence's ``timeZone``,
+    ``dstPolicy``, ``exdates``, ``jitter``; a job's ``overlapPolicy`` and ``catchUp``): its
+    GET-modify-PUT of an Azure-style job keeps them, while a plain PUT that leaves them out
+    still replaces the job (the REST semantics of a PUT)."""
+    api = Api(server, subscription=SUBSCRIPTION, resource_group=GROUP)
+    try:
+        job = unique("sdk-ext")
+        recurrence = {
+            "frequency": "Day",
+            "interval": 1,
+            "schedule": {"hours": [9], "minutes": [0]},
+            "timeZone": "Europe/Amsterdam",
+            "dstPolicy": {"gap": "skip", "fold": "both"},
+            "exdates": ["2030-01-01T08:00:00Z"],
+            "jitter": "PT5M",
+        }
+        extras = {"overlapPolicy": "Skip", "catchUp": {"policy": "once", "window": "PT1H"}}
+        api.create_job(
+            collection,
+            job,
+            {"action": http_action(target.url("/ext")), "recurrence": recurrence, **extras},
+        )
+        fetched = client.jobs.get(GROUP, collection, job)
+        fetched.properties.recurrence.interval = 2
+        client.jobs.create_or_update(GROUP, collection, job, fetched)
+        stored = api.job(collection, job)["properties"]
+        assert stored["recurrence"] == {**recurrence, "interval": 2}
+        assert {key: stored.get(key) for key in extras} == extras
+        # A PUT from anyone else is a full replacement: what it leaves out is gone.
+        plain = {"action": http_action(target.url("/ext")), "recurrence": {"frequency": "Day"}}
+        response = api.put(api.job_path(collection, job), {"properties": plain})
+        assert response.status_code == 200, response.text
+        replaced = api.job(collection, job)["properties"]
+        assert "overlapPolicy" not in replaced
+        assert "timeZone" not in replaced["recurrence"]
+    finally:
+        api.close()

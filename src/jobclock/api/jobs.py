@@ -117,7 +117,11 @@ def job_routes(service: SchedulerService) -> APIRouter:
         name: JobName,
     ) -> JSONResponse:
         ref = job_ref(subscription, resource_group, collection, name)
-        view, created = await service.put_job(ref, await read_json_body(request))
+        # Microsoft's SDKs ("azsdk-python-mgmt-scheduler/7.0.0", "azure-mgmt-scheduler/2.0")
+        # cannot carry jobclock's extensions; their PUT keeps the stored ones.
+        azure_client = "mgmt-scheduler/" in request.headers.get("user-agent", "").lower()
+        body = await read_json_body(request)
+        view, created = await service.put_job(ref, body, azure_client=azure_client)
         return _one(view, 201 if created else 200)
 
     @router.patch(JOB, operation_id="Jobs_Patch", responses=_ONE, openapi_extra=JOB_PATCH_BODY)
