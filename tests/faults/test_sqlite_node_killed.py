@@ -11,20 +11,19 @@ every scheduled second, before, during and after the outage, ends with exactly o
 
 from __future__ import annotations
 
-import random
 import signal
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.e2e.harness import Api, Target, start_server, stop_server, wait_for
+from tests.e2e.harness import Api, Target, start_server, stop_server
 from tests.faults.workload import (
-    EXPECTED,
     SECOND,
     check_exactly_once,
     every_second_jobs,
     sleep_until,
     slots,
+    wait_mid_burst,
     wait_until_recorded,
 )
 
@@ -48,16 +47,7 @@ def test_kill_9_mid_burst_then_restart_every_slot_within_the_grace_completes_onc
 
     # kill -9 at a random moment of a burst: once the target has received a random part of
     # the 200 requests of one second (so attempts are in flight and unrecorded).
-    burst = work.start + 3 * SECOND
-    part = random.randint(1, JOBS * 3 // 4)  # noqa: S311
-    stamp = burst.strftime("%Y-%m-%dT%H:%M:%S")
-
-    def received_part() -> bool:
-        arrived = [item for item in target.received() if stamp in item.headers[EXPECTED]]
-        return len(arrived) >= part
-
-    sleep_until(burst)
-    wait_for(received_part, f"{part} requests of the burst at {stamp}", 5, every=0.001)
+    burst, part = wait_mid_burst(target, work, 3)
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=10)
     killed_at = datetime.now(UTC)

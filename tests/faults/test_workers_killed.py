@@ -29,13 +29,12 @@ import pytest
 from tests.e2e.harness import Api, RunningServer, Target, start_server, stop_server, wait_for
 from tests.faults.measure import heartbeats, log_events
 from tests.faults.workload import (
-    EXPECTED,
     SECOND,
-    Workload,
     check_exactly_once,
     every_second_jobs,
     sleep_until,
     slots,
+    wait_mid_burst,
     wait_until_recorded,
 )
 from tests.ha.cluster import create_database
@@ -61,22 +60,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
-
-
-def kill_mid_burst(target: Target, work: Workload, seconds_in: int) -> datetime:
-    """Wait until the target has received a random part of the burst ``seconds_in`` s after
-    the start; returns the burst's instant."""
-    burst = work.start + seconds_in * SECOND
-    part = random.randint(1, JOBS * 3 // 4)  # noqa: S311
-    stamp = burst.strftime("%Y-%m-%dT%H:%M:%S")
-
-    def received_part() -> bool:
-        arrived = [item for item in target.received() if stamp in item.headers[EXPECTED]]
-        return len(arrived) >= part
-
-    sleep_until(burst)
-    wait_for(received_part, f"{part} requests of the burst at {stamp}", 5, every=0.001)
-    return burst
 
 
 def two_workers_alive(api: Api) -> bool:
@@ -106,7 +89,7 @@ def test_a_worker_killed_mid_burst_is_restarted_and_every_slot_completes_once(
     try:
         wait_for(lambda: two_workers_alive(api), "both workers' heartbeats", 20)
         work = every_second_jobs([api], target, "workers", JOBS)
-        burst = kill_mid_burst(target, work, 3)
+        burst, _ = wait_mid_burst(target, work, 3)
         victim = random.choice(children(server.process.pid))  # noqa: S311
         os.kill(victim, signal.SIGKILL)
         killed_at = datetime.now(UTC)
@@ -149,7 +132,7 @@ def test_the_server_killed_mid_burst_takes_its_workers_and_a_restart_completes_e
     finally:
         api.close()
     workers = children(server.process.pid)
-    kill_mid_burst(target, work, 3)
+    wait_mid_burst(target, work, 3)
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=10)
     killed_at = datetime.now(UTC)

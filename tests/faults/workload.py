@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -89,6 +90,23 @@ def every_second_jobs(
         f"creating the jobs took longer than {needed:.1f} s ({each * 1000:.0f} ms a job measured)"
     )
     return work
+
+
+def wait_mid_burst(target: Target, work: Workload, seconds_in: int) -> tuple[datetime, int]:
+    """Wait until the target has received a random part (1 to 3/4) of the burst
+    ``seconds_in`` s after the start, so that attempts are in flight and unrecorded;
+    returns the burst's instant and how many had to arrive."""
+    burst = work.start + seconds_in * SECOND
+    part = random.randint(1, len(work.jobs) * 3 // 4)  # noqa: S311
+    stamp = burst.strftime("%Y-%m-%dT%H:%M:%S")
+
+    def received_part() -> bool:
+        arrived = [item for item in target.received() if stamp in item.headers[EXPECTED]]
+        return len(arrived) >= part
+
+    sleep_until(burst)
+    wait_for(received_part, f"{part} requests of the burst at {stamp}", 5, every=0.001)
+    return burst, part
 
 
 def sleep_until(moment: datetime) -> None:
