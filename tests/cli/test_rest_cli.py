@@ -495,3 +495,25 @@ def test_jobs_explain_says_why_an_instant_had_no_occurrence(cli: Cli, collection
     wrong = cli("jobs", "explain", collection, "nine", "--at", "soon")
     assert wrong.code != 0
     assert "'at'" in wrong.stderr
+
+
+def test_overlap_and_catch_up_options_are_sent_and_updated(cli: Cli, collection: str) -> None:
+    created = cli(
+        "jobs", "create", collection, "policies", "--uri", UNREACHABLE, "--frequency", "Hour",
+        "--overlap-policy", "BufferOne", "--catch-up", "all", "--catch-up-window", "PT2H",
+        "-o", "json",
+    )  # fmt: skip
+    assert created.code == 0, created.stderr
+    properties = created.json()["properties"]
+    assert properties["overlapPolicy"] == "BufferOne"
+    assert properties["catchUp"] == {"policy": "all", "window": "PT2H"}
+    updated = cli(
+        "jobs", "update", collection, "policies", "--overlap-policy", "AllowAll", "-o", "json"
+    )  # fmt: skip
+    assert updated.code == 0, updated.stderr
+    assert updated.json()["properties"]["overlapPolicy"] == "AllowAll"
+    assert updated.json()["properties"]["catchUp"] == {"policy": "all", "window": "PT2H"}
+    wrong = cli("jobs", "create", collection, "bad", "--uri", UNREACHABLE, "--frequency", "Hour",
+                "--catch-up", "all", "--catch-up-window", "PT0S")  # fmt: skip
+    assert wrong.code != 0
+    assert "must be longer than 0" in wrong.stderr

@@ -17,7 +17,7 @@ from jobclock.domain.actions import ActionType, HttpMethod, TransportType
 from jobclock.domain.durations import parse_duration
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.instants import format_instant, parse_instant
-from jobclock.domain.job import JobState, OverlapPolicy
+from jobclock.domain.job import CatchUpPolicy, JobState, OverlapPolicy
 from jobclock.domain.recurrence import DayOfWeek, Frequency
 from jobclock.domain.retry_policy import RetryType
 
@@ -154,6 +154,8 @@ class JobOptions:
     dst_fold: str | None = None
     jitter: str | None = None
     overlap_policy: str | None = None
+    catch_up: str | None = None
+    catch_up_window: str | None = None
     state: str | None = None
     type: str | None = None
     uri: str | None = None
@@ -216,6 +218,12 @@ _OPTIONS = [
         type=Choice([policy.value for policy in OverlapPolicy]),
         help="A slot due while the last occurrence runs [Postpone].",
     ),
+    click.option(
+        "--catch-up",
+        type=Choice([policy.value for policy in CatchUpPolicy]),
+        help="Slots missed while the service was down [skip].",
+    ),
+    click.option("--catch-up-window", help="How far back they are caught up, e.g. PT1H."),
     click.option(
         "--type", type=Choice([t.value for t in ActionType]), help="Action type [from options]."
     ),
@@ -468,6 +476,9 @@ def create_body(o: JobOptions) -> dict[str, Any]:
         properties["state"] = o.state
     if o.overlap_policy is not None:
         properties["overlapPolicy"] = o.overlap_policy
+    catch_up = _drop_none({"policy": o.catch_up, "window": o.catch_up_window})
+    if catch_up:
+        properties["catchUp"] = catch_up
     return {"properties": properties}
 
 
@@ -490,6 +501,9 @@ def patch_body(o: JobOptions, kind: ActionType | None) -> dict[str, Any]:
         properties["state"] = o.state
     if o.overlap_policy is not None:
         properties["overlapPolicy"] = o.overlap_policy
+    catch_up = _drop_none({"policy": o.catch_up, "window": o.catch_up_window})
+    if catch_up:
+        properties["catchUp"] = catch_up
     if not properties:
         raise click.UsageError("Nothing to update: give at least one option.")
     return {"properties": properties}
