@@ -466,6 +466,10 @@ class SchedulerService:
         Like a run-now, each is recorded like any occurrence (its message says it is a
         backfill) but does not move the schedule or count towards ``count``. A slot of an
         earlier backfill that has not run yet is a 409, and nothing is stored."""
+        if not isinstance(body, dict):
+            raise InvalidDefinition(
+                'A backfill body is a JSON object: {"from": "...Z", "to": "...Z"}.', field="from"
+            )
         fields = Fields(body, "", frozenset({"from", "to", "pace"}))
         since, until = fields.instant("from"), fields.instant("to")
         if since is None or until is None:
