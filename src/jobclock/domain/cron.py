@@ -16,7 +16,7 @@ instants are computed by :mod:`jobclock.domain.occurrences`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from jobclock.domain.errors import InvalidDefinition
@@ -58,11 +58,23 @@ class CronDays:
     last_week_days: frozenset[int]  # 5L: the last Friday
     dom_restricted: bool
     dow_restricted: bool
+    # Derived (not compared, not shown): ``month_days`` as a bit mask, bit ``d - 1`` for ``d``.
+    month_mask: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        mask = 0
+        for day in self.month_days:
+            mask |= 1 << (day - 1)
+        object.__setattr__(self, "month_mask", mask)
 
     def days_of_month(self, year: int, month: int, length: int) -> list[int]:
         """The matching days of one month, sorted: those both fields match, or either
         when both are restricted (an unrestricted field holds every day)."""
-        first_weekday = (date(year, month, 1).weekday() + 1) % 7  # Sunday = 0
+        return self.matching(length, (date(year, month, 1).weekday() + 1) % 7)
+
+    def matching(self, length: int, first_weekday: int) -> list[int]:
+        """The matching days of a month of ``length`` days whose 1st falls on
+        ``first_weekday`` (Sunday = 0), sorted: all a month's days depend on."""
         by_month = {day for day in self.month_days if day <= length}
         if self.last_day:
             by_month.add(length)
@@ -71,15 +83,16 @@ class CronDays:
         for day in self.nearest_weekdays:
             if day <= length:
                 by_month.add(_nearest_weekday(day, length, first_weekday))
-        by_week = set()
-        for day in range(1, length + 1):
-            weekday = (first_weekday + day - 1) % 7
-            if (
-                weekday in self.week_days
-                or (weekday, (day - 1) // 7 + 1) in self.nth_week_days
-                or (weekday in self.last_week_days and day + 7 > length)
-            ):
+        by_week: set[int] = set()
+        for weekday in self.week_days:
+            by_week.update(range(1 + (weekday - first_weekday) % 7, length + 1, 7))
+        for weekday, n in self.nth_week_days:
+            day = 1 + (weekday - first_weekday) % 7 + 7 * (n - 1)
+            if day <= length:
                 by_week.add(day)
+        for weekday in self.last_week_days:
+            first = 1 + (weekday - first_weekday) % 7
+            by_week.add(first + (length - first) // 7 * 7)
         if self.dom_restricted and self.dow_restricted:
             return sorted(by_month | by_week)
         return sorted(by_month & by_week)
@@ -95,11 +108,95 @@ class CronExpression:
     hours: tuple[int, ...]
     months: frozenset[int]
     days: CronDays
+    # Derived at parse time (not compared, not shown): for each kind of year, ``leap * 7 +``
+    # the weekday of its 1 January (Sunday = 0, as a day ordinal % 7), its matching days as
+    # a bit mask, bit ``n`` for the day ``n`` days after 1 January.
+    year_masks: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    # Whether every day matches; and the first slot of a matching day, in seconds after
+    # midnight.
+    every_day: bool = field(init=False, repr=False, compare=False, default=False)
+    first_second: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        masks = _year_masks(self.days, self.months)
+        object.__setattr__(self, "year_masks", masks)
+        every = all(mask == (1 << (365 + kind // 7)) - 1 for kind, mask in enumerate(masks))
+        object.__setattr__(self, "every_day", every)
+        first = self.hours[0] * 3600 + self.minutes[0] * 60 + self.seconds[0]
+        object.__setattr__(self, "first_second", first)
 
     @property
     def has_seconds(self) -> bool:
         """Six fields: a seconds field (the ``Unlimited`` plan only, like ``Second``)."""
         return len(_fields(self.text)) == 6
+
+
+_MONTH_LENGTHS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# Bits 0, 7, 14, 21 and 28: one weekday of a month, from its first one.
+_WEEKLY = sum(1 << (7 * week) for week in range(5))
+# For each kind of year (leap * 7 + the weekday of 1 January, Sunday = 0), each month's
+# (month, length, weekday of its 1st, days from 1 January to its 1st).
+_YEAR_KINDS = tuple(
+    tuple(
+        (
+            month + 1,
+            29 if leap and month == 1 else length,
+            (weekday + sum(_MONTH_LENGTHS[:month]) + (leap and month > 1)) % 7,
+            sum(_MONTH_LENGTHS[:month]) + (leap and month > 1),
+        )
+        for month, length in enumerate(_MONTH_LENGTHS)
+    )
+    for leap in (0, 1)
+    for weekday in range(7)
+)
+# Each month and the lengths it has.
+_YEAR_KINDS_BY_MONTH = tuple(
+    (month, (28, 29) if month == 2 else (length,))
+    for month, length in enumerate(_MONTH_LENGTHS, start=1)
+)
+
+
+def _month_mask(days: CronDays, length: int, first_weekday: int) -> int:
+    """:meth:`CronDays.matching` as a bit mask: bit ``d - 1`` for day ``d``."""
+    full = (1 << length) - 1
+    by_month = days.month_mask & full
+    if days.last_day:
+        by_month |= 1 << (length - 1)
+    if days.last_weekday:
+        by_month |= 1 << (_nearest_weekday(length, length, first_weekday) - 1)
+    for day in days.nearest_weekdays:
+        if day <= length:
+            by_month |= 1 << (_nearest_weekday(day, length, first_weekday) - 1)
+    by_week = 0
+    for weekday in days.week_days:
+        by_week |= _WEEKLY << (weekday - first_weekday) % 7
+    for weekday, n in days.nth_week_days:
+        by_week |= 1 << ((weekday - first_weekday) % 7 + 7 * (n - 1))
+    for weekday in days.last_week_days:
+        first = (weekday - first_weekday) % 7
+        by_week |= 1 << (first + (length - 1 - first) // 7 * 7)
+    if days.dom_restricted and days.dow_restricted:
+        return (by_month | by_week) & full
+    return by_month & by_week & full
+
+
+def _year_masks(days: CronDays, months: frozenset[int]) -> tuple[int, ...]:
+    """The matching days of the 14 kinds of year (see ``CronExpression.year_masks``)."""
+    kept = [kind for kind in _YEAR_KINDS_BY_MONTH if kind[0] in months]
+    lengths = {length for _, lengths_of in kept for length in lengths_of}
+    by_month = {
+        (length, weekday): _month_mask(days, length, weekday)
+        for length in lengths
+        for weekday in range(7)
+    }
+    masks = []
+    for kind in _YEAR_KINDS:
+        mask = 0
+        for month, length, first_weekday, into in kind:
+            if month in months:
+                mask |= by_month[length, first_weekday] << into
+        masks.append(mask)
+    return tuple(masks)
 
 
 def _fields(text: str) -> list[str]:

@@ -690,13 +690,72 @@ def _cron_plan(cron: CronExpression, start: datetime, recurrence: Recurrence) ->
     wall time in a gap shifts by the gap, one in a fold fires at its first instance, as
     every schedule here)."""
     anchor_us = _to_us(start)
-    zone = None if recurrence.is_utc else recurrence.zone
-    wall = start.astimezone(zone) if zone is not None else start
+    if recurrence.is_utc:
+        return _UtcCronWalk(anchor_us, cron)
+    zone = recurrence.zone
+    wall = start.astimezone(zone)
     calendar = _CronCalendar(cron, wall.date().toordinal())
     times = _CronTimes(cron.hours, cron.minutes, cron.seconds)
-    if zone is None:
-        return _UtcDayWalk(anchor_us, calendar, times)
     return _DayWalk(anchor_us, calendar, times, zone, grid=False, dst=recurrence.dst or DEFAULT_DST)
+
+
+class _UtcCronWalk(Plan):
+    """A cron expression in UTC: the matching days (``CronExpression.year_masks``) × the
+    day's sorted times, in integer arithmetic."""
+
+    __slots__ = ("anchor_us", "cron")
+
+    def __init__(self, anchor_us: int, cron: CronExpression) -> None:
+        self.anchor_us = anchor_us
+        self.cron = cron
+
+    def first_at_or_after(self, lower_us: int) -> int | None:
+        lower_us = max(lower_us, self.anchor_us)
+        cron = self.cron
+        lower_day = lower_us // _DAY_US + _EPOCH_ORD  # never before the anchor's day
+        every_day = cron.every_day
+        if every_day:
+            day: int | None = lower_day if lower_day <= _MAX_ORD else None
+        else:
+            day = _cron_next_day(cron.year_masks, lower_day)
+        if day == lower_day:
+            base = (day - _EPOCH_ORD) * _DAY_US
+            found = _cron_time(cron.hours, cron.minutes, cron.seconds, lower_us - base)
+            if found is not None:
+                return base + found
+            if every_day:
+                day = lower_day + 1 if lower_day < _MAX_ORD else None
+            else:
+                day = _cron_next_day(cron.year_masks, lower_day + 1)
+        if day is None:
+            return None
+        return (day - _EPOCH_ORD) * _DAY_US + cron.first_second * _US
+
+
+def _cron_time(
+    hours: tuple[int, ...], minutes: tuple[int, ...], seconds: tuple[int, ...], offset_us: int
+) -> int | None:
+    """The first of ``hours × minutes × seconds`` (µs after midnight) at or after
+    ``offset_us``, or None."""
+    if offset_us <= 0:
+        return hours[0] * _HOUR_US + minutes[0] * _MINUTE_US + seconds[0] * _US
+    second = -(-offset_us // _US)  # a slot is a whole second
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    h = bisect_left(hours, hour)
+    if h < len(hours) and hours[h] == hour:
+        m = bisect_left(minutes, minute)
+        if m < len(minutes) and minutes[m] == minute:
+            s = bisect_left(seconds, second)
+            if s < len(seconds):
+                return hour * _HOUR_US + minute * _MINUTE_US + seconds[s] * _US
+            m += 1
+        if m < len(minutes):
+            return hour * _HOUR_US + minutes[m] * _MINUTE_US + seconds[0] * _US
+        h += 1
+    if h < len(hours):
+        return hours[h] * _HOUR_US + minutes[0] * _MINUTE_US + seconds[0] * _US
+    return None
 
 
 @dataclass(slots=True)
@@ -712,26 +771,7 @@ class _CronTimes:
         return self.hours[0] * _HOUR_US + self.minutes[0] * _MINUTE_US + self.seconds[0] * _US
 
     def first_at_or_after(self, offset_us: int) -> int | None:
-        if offset_us <= 0:
-            return self.first
-        hour, rest = divmod(offset_us, _HOUR_US)
-        minute, rest = divmod(rest, _MINUTE_US)
-        second = -(-rest // _US)  # a slot is a whole second
-        hours, minutes, seconds = self.hours, self.minutes, self.seconds
-        h = bisect_left(hours, hour)
-        if h < len(hours) and hours[h] == hour:
-            m = bisect_left(minutes, minute)
-            if m < len(minutes) and minutes[m] == minute:
-                s = bisect_left(seconds, second)
-                if s < len(seconds):
-                    return hour * _HOUR_US + minute * _MINUTE_US + seconds[s] * _US
-                m += 1
-            if m < len(minutes):
-                return hour * _HOUR_US + minutes[m] * _MINUTE_US + seconds[0] * _US
-            h += 1
-        if h < len(hours):
-            return hours[h] * _HOUR_US + minutes[0] * _MINUTE_US + seconds[0] * _US
-        return None
+        return _cron_time(self.hours, self.minutes, self.seconds, offset_us)
 
     def all(self) -> Iterator[int]:
         for hour in self.hours:
@@ -751,26 +791,33 @@ class _CronCalendar:
     anchor_ord: int
 
     def next_day(self, day: int) -> int | None:
-        day = max(day, self.anchor_ord)
-        if day > _MAX_ORD:
-            return None
-        current = date.fromordinal(day)
-        year, month, first = current.year, current.month, current.day
-        months = self.cron.months
-        # 400 years repeat the calendar: a day never found in them never comes.
-        for _ in range(_MONTH_SEARCH_LIMIT):
-            if month in months:
-                days = self.cron.days.days_of_month(year, month, days_in_month(year, month))
-                position = bisect_left(days, first)
-                if position < len(days):
-                    return date(year, month, days[position]).toordinal()
-            month += 1
-            first = 1
-            if month > 12:
-                year, month = year + 1, 1
-                if year > 9999:
-                    return None
+        return _cron_next_day(self.cron.year_masks, max(day, self.anchor_ord))
+
+
+def _cron_next_day(masks: tuple[int, ...], day: int) -> int | None:
+    """The first day at or after ``day`` whose bit is set in its kind of year's mask
+    (``CronExpression.year_masks``), or None."""
+    if day > _MAX_ORD:
         return None
+    current = date.fromordinal(day)
+    year = current.year
+    jan1 = date(year, 1, 1).toordinal()
+    # 400 years (4800 months from ``day``'s) repeat the calendar: a day never found in them
+    # never comes.
+    for years in range(401):
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        following = masks[7 * leap + jan1 % 7] >> (day - jan1)
+        if following:
+            found = day + (following & -following).bit_length() - 1
+            if years == 400 and date.fromordinal(found).month >= current.month:
+                return None
+            return found
+        if year >= 9999:
+            return None
+        jan1 += 366 if leap else 365
+        day = jan1
+        year += 1
+    return None
 
 
 # -- RFC 5545 rules (jobclock's extension) ------------------------------------------------
@@ -782,20 +829,34 @@ _DST_REACH_US = 3 * _HOUR_US
 
 def _rrule_plan(rule: RRule, start: datetime, recurrence: Recurrence) -> Plan:
     zone = None if recurrence.is_utc else recurrence.zone
-    wall = (start.astimezone(zone) if zone is not None else start).replace(tzinfo=None)
+    wall = _wall_fields(start.astimezone(zone) if zone is not None else start)
     return _RRuleWalk(
         _to_us(start), RRulePlan(rule, wall, None), zone, recurrence.dst or DEFAULT_DST
     )
 
 
-@dataclass(slots=True)
+def _wall_fields(moment: datetime) -> datetime:
+    """``moment.replace(tzinfo=None)``, built directly (``replace`` costs more)."""
+    if moment.fold:
+        return moment.replace(tzinfo=None)
+    return datetime(  # noqa: DTZ001 - a naive wall time
+        moment.year, moment.month, moment.day,
+        moment.hour, moment.minute, moment.second, moment.microsecond,
+    )  # fmt: skip
+
+
 class _RRuleWalk(Plan):
     """A rule's wall times (:class:`jobclock.domain.rrule.RRulePlan`) as instants."""
 
-    anchor_us: int
-    walls: RRulePlan
-    zone: ZoneInfo | None
-    dst: DstPolicy
+    __slots__ = ("anchor_us", "dst", "walls", "zone")
+
+    def __init__(
+        self, anchor_us: int, walls: RRulePlan, zone: ZoneInfo | None, dst: DstPolicy
+    ) -> None:
+        self.anchor_us = anchor_us
+        self.walls = walls
+        self.zone = zone
+        self.dst = dst
 
     def first_at_or_after(self, lower_us: int) -> int | None:
         lower_us = max(lower_us, self.anchor_us)
@@ -803,7 +864,7 @@ class _RRuleWalk(Plan):
             found = self.walls.first_at_or_after(_naive(lower_us))
             return None if found is None else _naive_us(found)
         zone = self.zone
-        lower_wall = _naive(lower_us).replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+        lower_wall = _wall_fields(_from_us(lower_us).astimezone(zone))
         # Away from a change of offset, wall order is instant order: start at the lower
         # bound's wall time and stop at the first instant; near one, look around it.
         if not _steady(zone, lower_us - _DST_REACH_US, lower_us + _DST_REACH_US):
@@ -833,10 +894,15 @@ def _steady(zone: ZoneInfo, first_us: int, last_us: int) -> bool:
     )
 
 
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - the epoch's UTC fields
+
+
 def _naive(micros: int) -> datetime:
     """The naive wall time (UTC fields) of ``micros`` µs after the epoch."""
-    return (_EPOCH + timedelta(microseconds=micros)).replace(tzinfo=None)
+    return _NAIVE_EPOCH + timedelta(microseconds=micros)
 
 
 def _naive_us(wall: datetime) -> int:
-    return _to_us(wall.replace(tzinfo=UTC))
+    """Microseconds since the epoch of a naive wall time read in UTC."""
+    delta = wall - _NAIVE_EPOCH
+    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from math import gcd
@@ -57,6 +57,13 @@ class RRule:
     by_month: tuple[int, ...] = ()
     by_set_pos: tuple[int, ...] = ()
     wkst: int = 0  # Monday
+    # Derived (not compared, not shown): whether a BY rule picks days (BYWEEKNO, BYYEARDAY,
+    # BYMONTHDAY or BYDAY); without one, DTSTART's day is the default.
+    has_day_rule: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self) -> None:
+        days = self.by_week_no or self.by_year_day or self.by_month_day or self.by_day
+        object.__setattr__(self, "has_day_rule", bool(days))
 
     @property
     def finest_seconds(self) -> bool:
@@ -213,6 +220,8 @@ def _by_day(value: str) -> tuple[tuple[int, int | None], ...]:
 # -- the rule's wall times --------------------------------------------------------------
 
 _SECOND = timedelta(seconds=1)
+_DAY_FREQS = frozenset(("YEARLY", "MONTHLY", "WEEKLY", "DAILY"))
+_SUB_MINUTE_FREQS = frozenset(("MINUTELY", "SECONDLY"))
 
 
 class RRulePlan:
@@ -222,41 +231,39 @@ class RRulePlan:
 
     def __init__(self, rule: RRule, start: datetime, until: datetime | None) -> None:
         self._rule = rule
-        self._start = start.replace(microsecond=0) if start.microsecond == 0 else start
+        self._start = start
         self._until = until
         freq = rule.freq
         # The defaults of RFC 5545 (as dateutil applies them) from DTSTART.
-        daily = freq in ("YEARLY", "MONTHLY", "WEEKLY", "DAILY")
         self._times = (
-            rule.by_hour or ((start.hour,) if daily else ()),
-            rule.by_minute or ((start.minute,) if freq not in ("MINUTELY", "SECONDLY") else ()),
+            rule.by_hour or ((start.hour,) if freq in _DAY_FREQS else ()),
+            rule.by_minute or ((start.minute,) if freq not in _SUB_MINUTE_FREQS else ()),
             rule.by_second or ((start.second,) if freq != "SECONDLY" else ()),
         )
         # At the FREQ's own level, an INTERVAL that shares a factor with the unit's cycle
         # never reaches some values (FREQ=HOURLY;INTERVAL=2 from an even hour has no odd
         # one): as dateutil, a rule left with none has no occurrence at all.
-        own = {
-            "HOURLY": (rule.by_hour, start.hour, 24),
-            "MINUTELY": (rule.by_minute, start.minute, 60),
-            "SECONDLY": (rule.by_second, start.second, 60),
-        }.get(freq)
         self._never = False
-        if own is not None and own[0]:
-            values, origin, cycle = own
-            step = gcd(rule.interval, cycle)
-            self._never = not any((value - origin) % step == 0 for value in values)
-        by_day = rule.by_day
-        by_month_day = rule.by_month_day
-        by_month = rule.by_month
-        if not (rule.by_week_no or rule.by_year_day or by_month_day or by_day):
-            if freq == "YEARLY":
-                by_month = by_month or (start.month,)
-                by_month_day = (start.day,)
-            elif freq == "MONTHLY":
-                by_month_day = (start.day,)
-            elif freq == "WEEKLY":
-                by_day = ((start.weekday(), None),)
-        self._days = (by_month, by_month_day, by_day)
+        if freq not in _DAY_FREQS:
+            if freq == "HOURLY":
+                values, origin, cycle = rule.by_hour, start.hour, 24
+            elif freq == "MINUTELY":
+                values, origin, cycle = rule.by_minute, start.minute, 60
+            else:
+                values, origin, cycle = rule.by_second, start.second, 60
+            if values:
+                step = gcd(rule.interval, cycle)
+                self._never = not any((value - origin) % step == 0 for value in values)
+        if rule.has_day_rule:
+            self._days = (rule.by_month, rule.by_month_day, rule.by_day)
+        elif freq == "YEARLY":
+            self._days = (rule.by_month or (start.month,), (start.day,), rule.by_day)
+        elif freq == "MONTHLY":
+            self._days = (rule.by_month, (start.day,), rule.by_day)
+        elif freq == "WEEKLY":
+            self._days = (rule.by_month, rule.by_month_day, ((start.weekday(), None),))
+        else:
+            self._days = (rule.by_month, rule.by_month_day, rule.by_day)
 
     def first_at_or_after(self, lower: datetime) -> datetime | None:
         """The first wall time of the rule at or after ``lower`` (and DTSTART), or None."""
@@ -265,8 +272,7 @@ class RRulePlan:
         lower = max(lower, self._start)
         if lower.microsecond:
             lower = lower.replace(microsecond=0) + _SECOND
-        freq = self._rule.freq
-        if freq in ("YEARLY", "MONTHLY", "WEEKLY", "DAILY"):
+        if self._rule.freq in _DAY_FREQS:
             return self._by_days(lower)
         return self._by_time(lower)
 
@@ -274,39 +280,62 @@ class RRulePlan:
     def _by_days(self, lower: datetime) -> datetime | None:
         rule = self._rule
         index = self._period(lower.date())
-        limit = {"YEARLY": _YEARS, "MONTHLY": 12 * _YEARS, "WEEKLY": 53 * _YEARS}.get(
-            rule.freq, 366 * _YEARS
-        )
-        for _ in range(limit // rule.interval + 2):
-            bounds = self._bounds(index)
+        until = self._until
+        until_ord = None if until is None else until.toordinal()
+        for _ in range(_PERIOD_LIMITS[rule.freq] // rule.interval + 2):
+            bounds = self._bounds_ord(index)
             if bounds is None:
                 return None
             first, last = bounds
             found = self._in_period(first, last, lower)
             if found is not None:
-                return found if self._until is None or found <= self._until else None
-            if self._until is not None and first > self._until.date():
+                return found if until is None or found <= until else None
+            if until_ord is not None and first > until_ord:
                 return None
             index += rule.interval
         return None
 
-    def _in_period(self, first: date, last: date, lower: datetime) -> datetime | None:
+    def _in_period(self, first: int, last: int, lower: datetime) -> datetime | None:
+        """The first wall time at or after ``lower`` of the period of days ``first`` to
+        ``last`` (ordinals), or None."""
         if self._rule.freq == "WEEKLY":
             # As dateutil: DTSTART's week starts at DTSTART's day (BYSETPOS counts from it).
-            first = max(first, self._start.date())
+            first = max(first, self._start.toordinal())
+        if not self._rule.by_set_pos:
+            # Only BYSETPOS counts the period's days before ``lower``'s: skip them.
+            first = max(first, lower.toordinal())
+            if first > last:
+                return None
         days = self._kept_days(first, last)
         if not days:
             return None
         hours, minutes, seconds = self._times
         times = [(h, m, s) for h in hours for m in minutes for s in seconds]
-        instants = [
-            datetime(day.year, day.month, day.day, h, m, s)  # noqa: DTZ001 (wall time)
-            for day in days
-            for h, m, s in times
-        ]
-        instants = self._set_pos(instants)
-        position = bisect_left(instants, lower)
-        return instants[position] if position < len(instants) else None
+        # The period's instants are ``days × times`` in order (both are sorted): instant
+        # ``i`` is day ``i // len(times)`` at time ``i % len(times)``.
+        per_day = len(times)
+        if self._rule.by_set_pos:
+            total = len(days) * per_day
+            picked = set()
+            for position in self._rule.by_set_pos:
+                at = position - 1 if position > 0 else total + position
+                if 0 <= at < total:
+                    picked.add(at)
+            lower_key = (lower.toordinal(), lower.hour, lower.minute, lower.second)
+            for at in sorted(picked):
+                day = days[at // per_day]
+                time = times[at % per_day]
+                if (day, *time) >= lower_key:
+                    return _wall(day, time)
+            return None
+        lower_day = lower.toordinal()
+        position = bisect_left(days, lower_day)
+        if position < len(days) and days[position] == lower_day:
+            at = bisect_left(times, (lower.hour, lower.minute, lower.second))
+            if at < per_day:
+                return _wall(lower_day, times[at])
+            position += 1
+        return _wall(days[position], times[0]) if position < len(days) else None
 
     def _set_pos(self, instants: list[datetime]) -> list[datetime]:
         positions = self._rule.by_set_pos
@@ -333,40 +362,123 @@ class RRulePlan:
         behind = (here - origin) % rule.interval
         return max(origin, here - behind)
 
-    def _bounds(self, index: int) -> tuple[date, date] | None:
-        """The first and last day of period ``index``; None past year 9999."""
+    def _bounds_ord(self, index: int) -> tuple[int, int] | None:
+        """The first and last day (ordinals) of period ``index``; None past year 9999."""
         freq = self._rule.freq
         if freq == "YEARLY":
-            return None if index > 9999 else (date(index, 1, 1), date(index, 12, 31))
+            if index > 9999:
+                return None
+            first = date(index, 1, 1).toordinal()
+            return first, first + (365 if _leap(index) else 364)
         if freq == "MONTHLY":
             year, month0 = divmod(index, 12)
             if year > 9999:
                 return None
-            return date(year, month0 + 1, 1), date(
-                year, month0 + 1, _month_length(year, month0 + 1)
-            )
-        top = date.max.toordinal()
+            first = date(year, month0 + 1, 1).toordinal()
+            return first, first + _month_length(year, month0 + 1) - 1
+        top = _MAX_ORDINAL
         if freq == "WEEKLY":
             first = index * 7 + 1 + self._rule.wkst
-            return (
-                None
-                if first > top
-                else (date.fromordinal(first), date.fromordinal(min(first + 6, top)))
-            )
-        return None if index > top else (date.fromordinal(index), date.fromordinal(index))
+            return None if first > top else (first, min(first + 6, top))
+        return None if index > top else (index, index)
 
-    def _kept_days(self, first: date, last: date) -> list[date]:
+    def _kept_days(self, first: int, last: int) -> list[int]:
+        """The days (ordinals, sorted) from ``first`` to ``last`` that every BY rule keeps.
+
+        The candidates come from the most selective rule the period has (its year days,
+        weeks, month days or weekdays), each of which they meet exactly; only the other
+        rules are checked day by day."""
         by_month, by_month_day, by_day = self._days
         rule = self._rule
+        if first == last:
+            day = date.fromordinal(first)
+            return [first] if self._keeps(day, by_month, by_month_day, by_day, rule) else []
+        if rule.by_year_day:
+            candidates = _year_day_days(first, last, rule.by_year_day)
+            return self._checked(candidates, by_month, rule.by_week_no, by_month_day, by_day)
+        if rule.by_week_no:
+            candidates = _week_days(first, last, rule.by_week_no, rule.wkst)
+            return self._checked(candidates, by_month, (), by_month_day, by_day)
+        if by_month_day:
+            candidates = _month_days(first, last, by_month_day, by_month)
+            return self._checked(candidates, (), (), (), by_day)
+        if by_day:
+            return self._weekday_days(first, last, by_day, by_month)
+        return [
+            day
+            for low, high, _, _ in _month_spans(first, last, by_month)
+            for day in range(low, high + 1)
+        ]
+
+    def _checked(
+        self,
+        candidates: list[int],
+        by_month: tuple[int, ...],
+        by_week_no: tuple[int, ...],
+        by_month_day: tuple[int, ...],
+        by_day: tuple[tuple[int, int | None], ...],
+    ) -> list[int]:
+        """The ``candidates`` (day ordinals) the given BY rules keep (as :meth:`_keeps`)."""
+        rule = self._rule
+        if by_day and (rule.freq not in ("MONTHLY", "YEARLY") or all(n is None for _, n in by_day)):
+            # Plain weekdays (:func:`_weekday_matches`): the day ordinal tells them.
+            weekdays = {weekday for weekday, _ in by_day}
+            candidates = [day for day in candidates if (day - 1) % 7 in weekdays]
+            by_day = ()
+        if not (by_month or by_week_no or by_month_day or by_day):
+            return candidates
         kept = []
-        ordinal = first.toordinal()
-        end = last.toordinal()
-        while ordinal <= end:
+        for ordinal in candidates:
             day = date.fromordinal(ordinal)
-            if self._keeps(day, by_month, by_month_day, by_day, rule):
-                kept.append(day)
-            ordinal += 1
+            if by_month and day.month not in by_month:
+                continue
+            if by_week_no and not _in_weeks(day, by_week_no, rule.wkst):
+                continue
+            if by_month_day and not _signed_match(
+                day.day, _month_length(day.year, day.month), by_month_day
+            ):
+                continue
+            if by_day and not _weekday_matches(day, by_day, rule):
+                continue
+            kept.append(ordinal)
         return kept
+
+    def _weekday_days(
+        self,
+        first: int,
+        last: int,
+        by_day: tuple[tuple[int, int | None], ...],
+        months: tuple[int, ...],
+    ) -> list[int]:
+        """The days from ``first`` to ``last`` in ``months`` (when given) that ``by_day``
+        keeps (:func:`_weekday_matches`)."""
+        rule = self._rule
+        numbered = rule.freq in ("MONTHLY", "YEARLY")
+        in_month = rule.freq == "MONTHLY" or (rule.freq == "YEARLY" and bool(rule.by_month))
+        spans = _month_spans(first, last, months) if months or in_month else None
+        found: set[int] = set()
+        for weekday, ordinal in by_day:
+            if ordinal is None or not numbered:
+                for low, high, _, _ in ((first, last, 0, 0),) if spans is None else spans:
+                    found.update(range(low + (weekday - (low - 1)) % 7, high + 1, 7))
+                continue
+            if in_month:
+                assert spans is not None  # noqa: S101 - in_month gives spans
+                ranges = [(start, end) for _, _, start, end in spans]
+            else:
+                ranges = _year_spans(first, last)
+            for start, end in ranges:
+                if ordinal > 0:
+                    day = start + (weekday - (start - 1)) % 7 + 7 * (ordinal - 1)
+                else:
+                    day = end - ((end - 1) - weekday) % 7 + 7 * (ordinal + 1)
+                if (
+                    start <= day <= end
+                    and first <= day <= last
+                    and (spans is None or any(low <= day <= high for low, high, _, _ in spans))
+                ):
+                    found.add(day)
+        return sorted(found)
 
     def _keeps(
         self,
@@ -468,6 +580,117 @@ class RRulePlan:
         candidates = self._set_pos(sorted(candidates))
         position = bisect_left(candidates, lower)
         return candidates[position] if position < len(candidates) else None
+
+
+_PERIOD_LIMITS = {
+    "YEARLY": _YEARS,
+    "MONTHLY": 12 * _YEARS,
+    "WEEKLY": 53 * _YEARS,
+    "DAILY": 366 * _YEARS,
+}
+_MAX_ORDINAL = date.max.toordinal()
+
+
+def _wall(day: int, time: tuple[int, int, int]) -> datetime:
+    civil = date.fromordinal(day)
+    return datetime(civil.year, civil.month, civil.day, *time)  # noqa: DTZ001 (wall time)
+
+
+def _month_spans(first: int, last: int, months: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    """The months (among ``months``, when given) that days ``first`` to ``last`` touch:
+    the days of each within the range, then the month's first and last day (ordinals)."""
+    spans = []
+    day = date.fromordinal(first)
+    year, month = day.year, day.month
+    start = first - day.day + 1
+    while start <= last:
+        end = start + _month_length(year, month) - 1
+        if not months or month in months:
+            spans.append((max(start, first), min(end, last), start, end))
+        start = end + 1
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return spans
+
+
+def _year_spans(first: int, last: int) -> list[tuple[int, int]]:
+    """The first and last day (ordinals) of each year that days ``first`` to ``last`` touch."""
+    spans = []
+    year = date.fromordinal(first).year
+    start = date(year, 1, 1).toordinal()
+    while start <= last:
+        end = start + (365 if _leap(year) else 364)
+        spans.append((start, end))
+        start, year = end + 1, year + 1
+    return spans
+
+
+def _year_day_days(first: int, last: int, wanted: tuple[int, ...]) -> list[int]:
+    """The days from ``first`` to ``last`` whose day of the year is among ``wanted``
+    (from the start, or from the end when negative)."""
+    found = set()
+    for start, end in _year_spans(first, last):
+        length = end - start + 1
+        for value in wanted:
+            position = value if value > 0 else length + 1 + value
+            day = start + position - 1
+            if 1 <= position <= length and first <= day <= last:
+                found.add(day)
+    return sorted(found)
+
+
+def _month_days(
+    first: int, last: int, wanted: tuple[int, ...], months: tuple[int, ...]
+) -> list[int]:
+    """The days from ``first`` to ``last`` in ``months`` (when given) whose day of the
+    month is among ``wanted`` (from the start, or from the end when negative)."""
+    found = set()
+    for low, high, start, end in _month_spans(first, last, months):
+        length = end - start + 1
+        for value in wanted:
+            position = value if value > 0 else length + 1 + value
+            day = start + position - 1
+            if 1 <= position <= length and low <= day <= high:
+                found.add(day)
+    return sorted(found)
+
+
+def _week_days(first: int, last: int, weeks: tuple[int, ...], wkst: int) -> list[int]:
+    """The days from ``first`` to ``last`` in the weeks ``weeks`` of their year
+    (:func:`_in_weeks`)."""
+    found: set[int] = set()
+    year = date.fromordinal(first).year
+    start = _week_one(year, wkst)
+    if first < start and year > 1:  # ``first`` is in the last week of the year before
+        year -= 1
+        following: int | None = start
+        start = _week_one(year, wkst)
+    else:
+        following = _week_one(year + 1, wkst) if year < 9999 else None
+    while start <= last:
+        if following is None:
+            end, count = _MAX_ORDINAL, 52
+        else:
+            end, count = following - 1, (following - start) // 7
+        if end >= first:
+            for value in weeks:
+                number = value if value > 0 else count + 1 + value
+                if number < 1:
+                    continue
+                week = start + 7 * (number - 1)
+                low = week if week > first else first
+                high = week + 6 if week + 6 < end else end
+                found.update(range(low, (high if high < last else last) + 1))
+        if following is None:
+            break
+        year += 1
+        start, following = following, _week_one(year + 1, wkst) if year < 9999 else None
+    return sorted(found)
+
+
+def _week_one(year: int, wkst: int) -> int:
+    """The ordinal of the first day of week 1 of ``year`` (:func:`_year_weeks`)."""
+    january_4 = date(year, 1, 4)
+    return january_4.toordinal() - (january_4.weekday() - wkst) % 7
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
