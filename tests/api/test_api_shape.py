@@ -73,6 +73,7 @@ class FakeScheduler(SchedulerService):
         self.history: dict[tuple[str, ...], list[HistoryEntry]] = {}
         self.runs: list[JobRef] = []
         self.patches: list[object] = []
+        self.azure_clients: list[bool] = []  # put_job's azure_client, call by call
 
     # -- collections
     async def put_collection(self, ref: CollectionRef, body: object) -> tuple[CollectionView, bool]:
@@ -123,7 +124,10 @@ class FakeScheduler(SchedulerService):
         self.collections[_key(*_parts(view.ref))] = CollectionView(view.ref, changed)
 
     # -- jobs
-    async def put_job(self, ref: JobRef, body: object) -> tuple[JobView, bool]:
+    async def put_job(
+        self, ref: JobRef, body: object, *, azure_client: bool = False
+    ) -> tuple[JobView, bool]:
+        self.azure_clients.append(azure_client)
         collection = await self.get_collection(ref.collection)
         definition = job_definition_from_json(body)
         old = self.jobs.get(_job_key(ref))
@@ -549,6 +553,10 @@ async def test_put_job_creates_then_replaces(
     replaced = await client.put(f"{P}/jc1/jobs/job1?{V}", json=HTTP_JOB)
     assert replaced.status_code == 200
     assert (await client.get(f"{P}/jc1/jobs/job1?{V}")).json() == replaced.json()
+    # A PUT from one of Microsoft's SDKs is told apart (it cannot carry the extensions).
+    agent = {"User-Agent": "azsdk-python-mgmt-scheduler/7.0.0 Python/3.11.2 (Linux)"}
+    await client.put(f"{P}/jc1/jobs/job1?{V}", json=HTTP_JOB, headers=agent)
+    assert fake.azure_clients == [False, False, True]
 
 
 async def test_put_job_under_a_missing_collection(client: httpx.AsyncClient) -> None:
