@@ -47,7 +47,6 @@ from jobclock.domain.outbound import check_definition as check_outbound
 from jobclock.domain.planning import (
     DEFAULT_BACKFILL_PACE,
     Cursor,
-    Phase,
     backfill_slots,
     first_time,
     resumed_time,
@@ -420,18 +419,10 @@ class SchedulerService:
                     f"{format_instant(record.busy_since or now)}) and its overlapPolicy is "
                     "'Skip': it does not start another until that one ends."
                 )
-            run = Occurrence(
-                job_id=record.id,
-                slot=now,
-                kind=OccurrenceKind.RUN,
-                repeat_count=record.cursor.done + 1,
-                final=False,
-                phase=Phase.MAIN,
-                attempt=0,
-                due_at=now,
-                execution_tag=new_execution_tag(),
-                main_failed=False,
-            )
+            run = Occurrence.first(
+                record.id, now, OccurrenceKind.RUN, record.cursor.done + 1, False,
+                new_execution_tag(),
+            )  # fmt: skip
             await tx.add_occurrence(run)
             await tx.notify()
         self._wake()
@@ -483,18 +474,10 @@ class SchedulerService:
             anchor = record.cursor.anchor
             slots = backfill_slots(definition.recurrence, anchor, since, until, now)
             for index, slot in enumerate(slots):
-                occurrence = Occurrence(
-                    job_id=record.id,
-                    slot=slot,
-                    kind=OccurrenceKind.BACKFILL,
-                    repeat_count=record.cursor.done + 1,
-                    final=False,
-                    phase=Phase.MAIN,
-                    attempt=0,
-                    due_at=now + index * pace,
-                    execution_tag=new_execution_tag(),
-                    main_failed=False,
-                )
+                occurrence = Occurrence.first(
+                    record.id, slot, OccurrenceKind.BACKFILL, record.cursor.done + 1, False,
+                    new_execution_tag(), due_at=now + index * pace,
+                )  # fmt: skip
                 try:
                     await tx.add_occurrence(occurrence)
                 except Exception as exc:  # the store's integrity error: one is pending

@@ -64,6 +64,31 @@ class Occurrence:
     execution_tag: str
     main_failed: bool
 
+    @classmethod
+    def first(
+        cls,
+        job_id: int,
+        slot: datetime,
+        kind: OccurrenceKind,
+        repeat_count: int,
+        final: bool,
+        execution_tag: str,
+        due_at: datetime | None = None,
+    ) -> Occurrence:
+        """An occurrence's first attempt: the main action, due at ``due_at`` (its slot)."""
+        return cls(
+            job_id=job_id,
+            slot=slot,
+            kind=kind,
+            repeat_count=repeat_count,
+            final=final,
+            phase=Phase.MAIN,
+            attempt=0,
+            due_at=slot if due_at is None else due_at,
+            execution_tag=execution_tag,
+            main_failed=False,
+        )
+
     @property
     def key(self) -> OccurrenceKey:
         return OccurrenceKey(self.job_id, self.slot, self.kind)

@@ -334,15 +334,4 @@ def new_occurrence(
     job_id: int, slot: datetime, kind: OccurrenceKind, repeat_count: int, final: bool
 ) -> Occurrence:
     """An occurrence's first attempt: the main action, due at its slot."""
-    return Occurrence(
-        job_id=job_id,
-        slot=slot,
-        kind=kind,
-        repeat_count=repeat_count,
-        final=final,
-        phase=Phase.MAIN,
-        attempt=0,
-        due_at=slot,
-        execution_tag=new_execution_tag(),
-        main_failed=False,
-    )
+    return Occurrence.first(job_id, slot, kind, repeat_count, final, new_execution_tag())
