@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from jobclock.domain.calendar import first_run as first_business_run
 from jobclock.domain.cron import CronExpression
 from jobclock.domain.instants import require_aware
 from jobclock.domain.recurrence import (
@@ -41,6 +42,7 @@ from jobclock.domain.recurrence import (
     Gap,
     Recurrence,
     Schedule,
+    zone_named,
 )
 from jobclock.domain.rrule import RRule, RRulePlan
 
@@ -239,6 +241,21 @@ def _last_kept_before(
 
 
 def _first_kept(plan: Plan | None, lower_us: int, recurrence: Recurrence) -> int | None:
+    """The first slot at or after ``lower_us`` past the ``exdates``, then moved or left out
+    by the recurrence's holiday calendar (:mod:`jobclock.domain.calendar`)."""
+    ref, holidays = recurrence.calendar, recurrence.holidays
+    if ref is None or holidays is None:
+        return _first_listed(plan, lower_us, recurrence)
+    return first_business_run(
+        lambda at: _first_listed(plan, at, recurrence),
+        lower_us,
+        holidays,
+        ref.on_holiday,
+        zone_named(recurrence.holiday_zone),
+    )
+
+
+def _first_listed(plan: Plan | None, lower_us: int, recurrence: Recurrence) -> int | None:
     """:func:`_first`, past the recurrence's ``exdates``."""
     found = _first(plan, lower_us)
     if recurrence.exdates:

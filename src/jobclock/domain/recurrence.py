@@ -13,6 +13,7 @@ from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jobclock.domain.calendar import Calendar, CalendarRef
 from jobclock.domain.cron import CronExpression
 from jobclock.domain.durations import Duration
 from jobclock.domain.errors import InvalidDefinition
@@ -198,6 +199,11 @@ class Recurrence:
     # ``recurrence.jitter`` (jobclock's extension): each occurrence runs later than its slot
     # by a deterministic part of this, derived from ``seed`` (the job) and the slot.
     jitter: Duration | None = None
+    # ``recurrence.calendar`` (jobclock's extension): the collection's calendar it follows,
+    # and that calendar's holidays as they were when the job (or calendar) was last saved:
+    # attached with :meth:`on_calendar` (the wire names the calendar only).
+    calendar: CalendarRef | None = None
+    holidays: Calendar | None = None
     # Which job the recurrence belongs to (``collection/job``): set with :meth:`seeded`
     # where the job is known; not part of the definition, so not compared.
     seed: str = field(default="", compare=False)
@@ -238,6 +244,19 @@ class Recurrence:
         if rule.finest_seconds:
             unit = Frequency.SECOND
         return cls(unit, 1, count, end_time, None, time_zone, None, dst, rule, exdates, jitter)
+
+    def on_calendar(self, holidays: Calendar | None) -> Recurrence:
+        """This recurrence with its calendar's holidays (None: the calendar has none)."""
+        if self.calendar is None or self.holidays == holidays:
+            return self
+        return replace(self, holidays=holidays)
+
+    @property
+    def holiday_zone(self) -> str:
+        """The zone in which its calendar's dates are read: the calendar's, else its own."""
+        if self.holidays is not None and self.holidays.time_zone is not None:
+            return self.holidays.time_zone
+        return self.time_zone
 
     def seeded(self, seed: str) -> Recurrence:
         """This recurrence as job ``seed``'s (its jitter is that job's); unchanged without
