@@ -30,6 +30,7 @@ from jobclock.domain.records import (
     OccurrenceKey,
     OccurrenceKind,
     Schedule,
+    StoredCalendar,
     StoredCollection,
     StoredEntry,
     StoredJob,
@@ -67,6 +68,8 @@ class _State:
     occurrences: dict[OccurrenceKey, _Held] = field(default_factory=dict)
     history: dict[int, tuple[_Written, ...]] = field(default_factory=dict)
     nodes: dict[str, NodeBeat] = field(default_factory=dict)
+    # By (collection id, lower-cased name).
+    calendars: dict[tuple[int, str], StoredCalendar] = field(default_factory=dict)
     last_collection_id: int = 0
     last_job_id: int = 0
     last_entry_seq: int = 0
@@ -80,6 +83,7 @@ class _State:
             occurrences=dict(self.occurrences),
             history=dict(self.history),
             nodes=dict(self.nodes),
+            calendars=dict(self.calendars),
         )
 
 
@@ -238,6 +242,13 @@ class _Reads:
     async def list_nodes(self) -> list[NodeBeat]:
         return sorted(self._state.nodes.values(), key=lambda node: node.name)
 
+    async def find_calendar(self, collection_id: int, name: str) -> StoredCalendar | None:
+        return self._state.calendars.get((collection_id, name.lower()))
+
+    async def list_calendars(self, collection_id: int) -> list[StoredCalendar]:
+        found = [(key, c) for key, c in self._state.calendars.items() if key[0] == collection_id]
+        return [calendar for _, calendar in sorted(found, key=lambda item: item[0][1])]
+
 
 class _Writes(_Reads):
     """:class:`jobclock.ports.JobWrites` on a transaction's own copy of the state."""
@@ -275,6 +286,21 @@ class _Writes(_Reads):
             if job.collection_id == collection_id:
                 await self.delete_job(job.id)
         self._state.collections.pop(collection_id, None)
+        for key in [key for key in self._state.calendars if key[0] == collection_id]:
+            del self._state.calendars[key]
+
+    async def put_calendar(self, collection_id: int, name: str, body: str) -> bool:
+        if collection_id not in self._state.collections:
+            raise ValueError(f"No collection has the id {collection_id}.")
+        key = (collection_id, name.lower())
+        found = self._state.calendars.get(key)
+        self._state.calendars[key] = StoredCalendar(
+            collection_id, name if found is None else found.name, body
+        )
+        return found is None
+
+    async def delete_calendar(self, collection_id: int, name: str) -> bool:
+        return self._state.calendars.pop((collection_id, name.lower()), None) is not None
 
     async def insert_job(
         self, collection_id: int, name: str, schedule: Schedule, created_at: datetime

@@ -26,6 +26,7 @@ from jobclock.domain.records import (
     Occurrence,
     OccurrenceKey,
     Schedule,
+    StoredCalendar,
     StoredCollection,
     StoredEntry,
     StoredJob,
@@ -263,6 +264,14 @@ class JobReads(Protocol):
         """The nodes that ever ran an engine on this database, by name."""
         ...
 
+    async def find_calendar(self, collection_id: int, name: str) -> StoredCalendar | None:
+        """The collection's calendar called ``name``, compared without case."""
+        ...
+
+    async def list_calendars(self, collection_id: int) -> list[StoredCalendar]:
+        """The collection's calendars, by lower-cased name in code-point order."""
+        ...
+
 
 class JobWrites(JobReads, Protocol):
     """One write transaction (see :meth:`JobStore.transaction`). Every write is applied
@@ -313,6 +322,15 @@ class JobWrites(JobReads, Protocol):
     ) -> None:
         """Set every ``from_state`` job of the collection to ``to_state`` with the next
         time ``next_time`` gives it, in id order (see :meth:`JobStore.record`)."""
+        ...
+
+    async def put_calendar(self, collection_id: int, name: str, body: str) -> bool:
+        """Create the collection's calendar ``name`` or replace the body of the one of that
+        name (compared without case, which keeps its first spelling); True when created."""
+        ...
+
+    async def delete_calendar(self, collection_id: int, name: str) -> bool:
+        """Delete the collection's calendar ``name``; False when it had none."""
         ...
 
     async def add_occurrence(self, occurrence: Occurrence) -> None:

@@ -61,6 +61,7 @@ async def test_migrations_yield_the_table_definitions(empty_store: SqlStore) -> 
     assert tables == {
         "collections",
         "jobs",
+        "calendars",
         "occurrences",
         "history",
         "nodes",

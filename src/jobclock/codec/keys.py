@@ -95,9 +95,10 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     "retryPolicy": frozenset({"retryType", "retryInterval", "retryCount"}),
     "recurrence": frozenset(
         {"frequency", "interval", "count", "endTime", "schedule", "timeZone"}
-        | {"cron", "rrule", "exdates", "dstPolicy", "jitter"}  # jobclock's extensions
+        | {"cron", "rrule", "exdates", "dstPolicy", "jitter", "calendar"}  # jobclock's
     ),
     "dstPolicy": frozenset({"gap", "fold"}),
+    "calendarRef": frozenset({"name", "onHoliday"}),
     "catchUp": frozenset({"policy", "window"}),
     "schedule": frozenset({"minutes", "hours", "weekDays", "monthDays", "monthlyOccurrences"}),
     # ``Occurrence`` is the client's key, ``occurrence`` the 2016 wire's: one key, any case.

@@ -7,6 +7,7 @@ from typing import Any
 
 from jobclock.codec.fields import Fields, as_int, parse_enum
 from jobclock.codec.keys import KNOWN_KEYS
+from jobclock.domain.calendar import CalendarRef, OnHoliday, check_calendar_name
 from jobclock.domain.cron import parse_cron
 from jobclock.domain.durations import Duration, parse_duration
 from jobclock.domain.errors import InvalidDefinition, MalformedJob
@@ -54,9 +55,20 @@ def recurrence_from_json(raw: object, path: str = "recurrence") -> Recurrence:
         dst=_dst_policy(fields),
         exdates=_exdates(fields),
         jitter=_jitter(fields),
+        calendar=_calendar(fields),
     )
     check_recurrence_shape(recurrence)
     return recurrence
+
+
+def _calendar(fields: Fields) -> CalendarRef | None:
+    ref = fields.obj("calendar", KNOWN_KEYS["calendarRef"])
+    if ref is None:
+        return None
+    name = ref.text("name", required=True)
+    assert name is not None  # noqa: S101 - required=True
+    check_calendar_name(name.strip(), ref.name("name"))
+    return CalendarRef(name.strip(), ref.enum("onHoliday", OnHoliday) or OnHoliday.SKIP)
 
 
 def _jitter(fields: Fields) -> Duration | None:
@@ -103,6 +115,7 @@ def _shared(fields: Fields) -> dict[str, Any]:
         "dst": _dst_policy(fields),
         "exdates": _exdates(fields),
         "jitter": _jitter(fields),
+        "calendar": _calendar(fields),
     }
 
 
@@ -238,6 +251,11 @@ def _extensions(recurrence: Recurrence) -> dict[str, Any]:
         body["exdates"] = [format_instant(moment) for moment in recurrence.exdates]
     if recurrence.jitter is not None:
         body["jitter"] = recurrence.jitter.text
+    if recurrence.calendar is not None:
+        body["calendar"] = {
+            "name": recurrence.calendar.name,
+            "onHoliday": recurrence.calendar.on_holiday.value,
+        }
     return body
 
 

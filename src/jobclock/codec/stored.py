@@ -4,9 +4,11 @@ SecretBox. The store keeps this text as it is given and never reads it."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+from jobclock.codec.calendar import calendar_properties_to_json, holidays_from_stored
 from jobclock.codec.job import definition_to_json, job_definition_from_json
 from jobclock.domain.job import JobDefinition
 from jobclock.domain.secret import Secret
@@ -28,14 +30,25 @@ class StoredDefinitions:
         def seal(secret: Secret) -> dict[str, str]:
             return {_SEALED: self._box.seal(secret.reveal())}
 
-        return json.dumps(definition_to_json(definition, seal), separators=(",", ":"))
+        properties = definition_to_json(definition, seal)
+        recurrence = definition.recurrence
+        if recurrence is not None and recurrence.holidays is not None:
+            # The calendar's holidays as of this save: the engine reads a job from its row
+            # alone. A calendar's PUT rewrites the jobs that follow it.
+            properties[_HOLIDAYS] = calendar_properties_to_json(recurrence.holidays)
+        return json.dumps(properties, separators=(",", ":"))
 
     def load(self, text: str) -> JobDefinition:
         return self._load(text)
 
     def _decode(self, text: str) -> JobDefinition:
         properties = _unseal(json.loads(text), self._box)
-        return job_definition_from_json({"properties": properties}, check_size=False)
+        holidays = properties.pop(_HOLIDAYS, None) if isinstance(properties, dict) else None
+        definition = job_definition_from_json({"properties": properties}, check_size=False)
+        if holidays is None or definition.recurrence is None:
+            return definition
+        recurrence = definition.recurrence.on_calendar(holidays_from_stored(holidays))
+        return replace(definition, recurrence=recurrence)
 
     @staticmethod
     def plain_json(definition: JobDefinition) -> dict[str, Any]:
@@ -44,6 +57,7 @@ class StoredDefinitions:
 
 
 _SEALED = "$sealed"
+_HOLIDAYS = "$holidays"
 
 
 def _unseal(value: Any, box: SecretBox) -> Any:

@@ -111,6 +111,16 @@ class StoredCollection:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredCalendar:
+    """A collection's holiday calendar: its name as given and its properties as JSON text
+    (the store keeps the text as it is given and never reads it)."""
+
+    collection_id: int
+    name: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredJob:
     """A job as stored: its definition in the stored form (secrets sealed; the store never
     reads it), its state and cursor, its counters, and whether an occurrence of its

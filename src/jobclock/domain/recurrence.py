@@ -225,9 +225,12 @@ class Recurrence:
         dst: DstPolicy | None = None,
         exdates: tuple[datetime, ...] = (),
         jitter: Duration | None = None,
+        calendar: CalendarRef | None = None,
     ) -> Recurrence:
         unit = Frequency.SECOND if cron.has_seconds else Frequency.MINUTE
-        return cls(unit, 1, count, end_time, None, time_zone, cron, dst, None, exdates, jitter)
+        return cls(
+            unit, 1, count, end_time, None, time_zone, cron, dst, None, exdates, jitter, calendar
+        )
 
     @classmethod
     def from_rrule(
@@ -239,11 +242,14 @@ class Recurrence:
         dst: DstPolicy | None = None,
         exdates: tuple[datetime, ...] = (),
         jitter: Duration | None = None,
+        calendar: CalendarRef | None = None,
     ) -> Recurrence:
         unit = _RRULE_UNITS[rule.freq]
         if rule.finest_seconds:
             unit = Frequency.SECOND
-        return cls(unit, 1, count, end_time, None, time_zone, None, dst, rule, exdates, jitter)
+        return cls(
+            unit, 1, count, end_time, None, time_zone, None, dst, rule, exdates, jitter, calendar
+        )
 
     def on_calendar(self, holidays: Calendar | None) -> Recurrence:
         """This recurrence with its calendar's holidays (None: the calendar has none)."""

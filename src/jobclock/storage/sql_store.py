@@ -47,6 +47,7 @@ from jobclock.domain.records import (
     OccurrenceKey,
     OccurrenceKind,
     Schedule,
+    StoredCalendar,
     StoredCollection,
     StoredEntry,
     StoredJob,
@@ -54,7 +55,15 @@ from jobclock.domain.records import (
 from jobclock.domain.shares import Share
 from jobclock.storage.encoding import from_us, opt_us, to_us
 from jobclock.storage.migrate import upgrade
-from jobclock.storage.tables import collections, history, jobs, metadata, nodes, occurrences
+from jobclock.storage.tables import (
+    calendars,
+    collections,
+    history,
+    jobs,
+    metadata,
+    nodes,
+    occurrences,
+)
 from jobclock.storage.writer_gate import WriterGate, gate_for
 
 WAKEUP_CHANNEL = "jobclock_wakeup"
@@ -568,6 +577,7 @@ class SqlTransaction:
         await self._rows(delete(history).where(history.c.job_id.in_(job_ids)))
         await self._rows(delete(occurrences).where(occurrences.c.job_id.in_(job_ids)))
         await self._rows(delete(jobs).where(jobs.c.collection_id == collection_id))
+        await self._rows(delete(calendars).where(calendars.c.collection_id == collection_id))
         await self._rows(delete(collections).where(collections.c.id == collection_id))
 
     # -- jobs ----------------------------------------------------------------------------
@@ -731,6 +741,38 @@ class SqlTransaction:
             select(nodes.c.name, nodes.c.started_at, nodes.c.heartbeat_at).order_by(nodes.c.name)
         )
         return [NodeBeat(row[0], from_us(row[1]), from_us(row[2])) for row in rows]
+
+    # -- calendars -----------------------------------------------------------------------
+    def _calendars(self, collection_id: int) -> Any:
+        return select(calendars.c.collection_id, calendars.c.name, calendars.c.body).where(
+            calendars.c.collection_id == collection_id
+        )
+
+    async def find_calendar(self, collection_id: int, name: str) -> StoredCalendar | None:
+        query = self._calendars(collection_id).where(calendars.c.name_key == name.lower())
+        row = (await self._rows(query)).first()
+        return None if row is None else StoredCalendar(row[0], row[1], row[2])
+
+    async def list_calendars(self, collection_id: int) -> list[StoredCalendar]:
+        query = self._calendars(collection_id).order_by(self._by_text(calendars.c.name_key))
+        return [StoredCalendar(row[0], row[1], row[2]) for row in await self._rows(query)]
+
+    async def put_calendar(self, collection_id: int, name: str, body: str) -> bool:
+        where = and_(
+            calendars.c.collection_id == collection_id, calendars.c.name_key == name.lower()
+        )
+        result = await self._rows(update(calendars).where(where).values(body=body))
+        if result.rowcount:
+            return False
+        values = {"collection_id": collection_id, "name": name, "name_key": name.lower()}
+        await self._rows(insert(calendars).values(body=body, **values))
+        return True
+
+    async def delete_calendar(self, collection_id: int, name: str) -> bool:
+        where = and_(
+            calendars.c.collection_id == collection_id, calendars.c.name_key == name.lower()
+        )
+        return bool((await self._rows(delete(calendars).where(where))).rowcount)
 
     async def heartbeat(self, node: str, started: datetime, now: datetime) -> None:
         """Record that ``node`` is alive."""

@@ -82,6 +82,24 @@ jobs = Table(
 )
 Index("ix_jobs_due", jobs.c.next_execution_time)
 
+# A collection's holiday calendars (issue 14, item 4); the jobs that follow one keep a copy
+# of its holidays in their definition, so the engine never reads this table.
+calendars = Table(
+    "calendars",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("name_key", NAME_KEY, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("collection_id", "name_key", name="uq_calendars_collection_name"),
+)
+
 occurrences = Table(
     "occurrences",
     metadata,
