@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from jobclock.domain.calendar import Calendar
 from jobclock.domain.collection import JobCollection
 from jobclock.domain.history import HistoryEntry, HistoryStatus
 from jobclock.domain.job import Job, JobState
@@ -39,6 +40,16 @@ class CollectionView:
 class JobView:
     ref: JobRef
     job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarView:
+    """A collection's holiday calendar (issue 14, item 4) and the jobs that follow it."""
+
+    collection: CollectionRef
+    name: str
+    calendar: Calendar
+    jobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobclock.calendars import CalendarService, check_runs_on_calendar, with_holidays
 from jobclock.codec.collection import collection_from_json, collection_properties_to_json
 from jobclock.codec.fields import Fields, check_text
 from jobclock.codec.job import definition_to_json, job_definition_from_json
@@ -139,6 +140,8 @@ class SchedulerService:
         self._clock = clock
         self._wake = wake
         self.codec = StoredDefinitions(box)
+        # A collection's holiday calendars (issue 14, item 4).
+        self.calendars = CalendarService(store, self.codec, clock, self._collection, wake)
 
     # -- collections ---------------------------------------------------------------------
     async def put_collection(self, ref: CollectionRef, body: object) -> tuple[CollectionView, bool]:
@@ -291,7 +294,9 @@ class SchedulerService:
         async with self._store.transaction() as tx:
             record = await self._collection(tx, ref.collection)
             collection = record.collection
+            definition = await with_holidays(tx, record, definition)
             check_job(definition, collection, now)
+            check_runs_on_calendar(definition, definition.start_time or now, now)
             check_outbound(definition, self._outbound)
             stored = self._storable(definition)
             existing = await tx.find_job(record.id, ref.name)
@@ -621,8 +626,10 @@ class SchedulerService:
             check_job_name(name)
         definition = job_definition_from_json(body).of_job(ref.name, name or "")
         now = self._clock.now()
-        view = await self.get_collection(ref)
-        check_job(definition, view.collection, now)
+        async with self._store.reading() as tx:
+            record = await self._collection(tx, ref)
+            definition = await with_holidays(tx, record, definition)
+        check_job(definition, record.collection, now)
         if definition.state is JobState.DISABLED:
             return []
         lower = now if after is None else max(now, after)
@@ -791,7 +798,7 @@ def _keep_for_azure_clients(
 
 # jobclock's extensions that Microsoft's client models cannot carry.
 _JOB_EXTENSIONS = ("overlapPolicy", "catchUp")
-_RECURRENCE_EXTENSIONS = ("timeZone", "dstPolicy", "exdates", "jitter")
+_RECURRENCE_EXTENSIONS = ("timeZone", "dstPolicy", "exdates", "jitter", "calendar")
 
 
 def _keep_extensions(
@@ -799,7 +806,8 @@ def _keep_extensions(
 ) -> dict[str, Any]:
     """A PUT from Microsoft's client with the stored job's extensions where it leaves them
     out (it cannot send them): ``overlapPolicy`` and ``catchUp``, and when it sends a
-    recurrence, that recurrence's ``timeZone``, ``dstPolicy``, ``exdates`` and ``jitter``.
+    recurrence, that recurrence's ``timeZone``, ``dstPolicy``, ``exdates``, ``jitter`` and
+    ``calendar``.
     A recurrence it removes stays removed."""
     del hidden  # the secrets were kept by _keep_for_azure_clients
     properties_key = next((key for key in body if str(key).lower() == "properties"), None)

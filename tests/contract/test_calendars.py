@@ -64,9 +64,12 @@ async def test_a_failed_transaction_stores_no_calendar(job_store: JobStore) -> N
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
+    async def fail() -> None:
         async with job_store.transaction() as tx:
             await tx.put_calendar(collection_id, "cal", "{}")
             raise Boom
+
+    with pytest.raises(Boom):
+        await fail()
     async with job_store.reading() as reads:
         assert await reads.list_calendars(collection_id) == []

@@ -1,5 +1,5 @@
 """The engine and service scenarios of ``tests/engine`` (the engine, overlap policies,
-jitter, catch-up and backfill) and ``tests/services`` again, on PostgreSQL: the same test
+jitter, catch-up and backfill, calendars) and ``tests/services`` again, on PostgreSQL: the same test
 functions, with a ``system`` over a fresh PostgreSQL schema.
 (They run on SQLite where they live.)"""
 
@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from jobclock.storage.tables import jobs
 from tests.engine import (
+    test_calendar_jobs,
     test_catch_up,
     test_engine,
     test_explain,
@@ -35,6 +36,7 @@ for _module in (
     test_jitter_jobs,
     test_catch_up,
     test_explain,
+    test_calendar_jobs,
 ):
     for _name, _test in vars(_module).items():
         if _name.startswith("test_") and _name not in _SQLITE_FILE_ONLY:
