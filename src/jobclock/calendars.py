@@ -73,7 +73,7 @@ class CalendarService:
                 await self._follow(tx, job, definition, calendar, now)
             stored = await tx.find_calendar(record.id, name)
             assert stored is not None  # noqa: S101 - written just above, same transaction
-            view = self._view(ref, stored, [job.name for job, _ in followers])
+            view = self._view(record, stored, [job.name for job, _ in followers])
             await tx.notify()
         self._wake()
         return view, created
@@ -83,13 +83,13 @@ class CalendarService:
             record = await self._found(tx, ref)
             stored = await self._calendar(tx, record, ref, name)
             followers = await self._followers(tx, record.id, name)
-        return self._view(ref, stored, [job.name for job, _ in followers])
+        return self._view(record, stored, [job.name for job, _ in followers])
 
     async def list_all(self, ref: CollectionRef) -> list[CalendarView]:
         async with self._store.reading() as tx:
             record = await self._found(tx, ref)
             stored = await tx.list_calendars(record.id)
-        return [self._view(ref, calendar) for calendar in stored]
+        return [self._view(record, calendar) for calendar in stored]
 
     async def delete(self, ref: CollectionRef, name: str) -> None:
         """Delete calendar ``name``: ``NotFound`` (404) without one, ``Conflict`` (409)
@@ -166,8 +166,11 @@ class CalendarService:
         await tx.reschedule_job(job.id, Schedule(stored, job.state, cursor, following, None))
 
     def _view(
-        self, ref: CollectionRef, stored: StoredCalendar, jobs: list[str] | None = None
+        self, record: StoredCollection, stored: StoredCalendar, jobs: list[str] | None = None
     ) -> CalendarView:
+        """The view, spelled as stored (ids echo the stored names, not the request's)."""
+        place = record.place
+        ref = CollectionRef(place.subscription, place.resource_group, place.name)
         calendar = holidays_from_stored(json.loads(stored.body))
         return CalendarView(ref, stored.name, calendar, tuple(jobs or ()))
 

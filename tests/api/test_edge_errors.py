@@ -129,8 +129,8 @@ def test_openapi_declares_api_version_an_enum_of_the_supported_versions(api: Api
         if parameter["name"] == "api-version"
     ]
     assert (
-        len(declared) == 15 + 4
-    )  # Azure's operations and jobclock's previews, explain and backfill
+        len(declared) == 15 + 4 + 4
+    )  # Azure's operations, jobclock's previews, explain and backfill, and calendars
     for parameter in declared:
         assert parameter["required"] is True
         assert parameter["in"] == "query"

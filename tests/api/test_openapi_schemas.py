@@ -294,6 +294,7 @@ def test_the_answers_without_a_body_declare_no_content(api: Api) -> None:
         if operation["operationId"].endswith(("_Delete", "_Enable", "_Disable", "_Run"))
     }
     assert sorted(empty) == [
+        "Calendars_Delete",
         "JobCollections_Delete",
         "JobCollections_Disable",
         "JobCollections_Enable",

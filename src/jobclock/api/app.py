@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from jobclock.access import AccessService
 from jobclock.api.access import access_routes
 from jobclock.api.arm import API_VERSION, SUPPORTED_API_VERSIONS
+from jobclock.api.calendars import calendar_routes
 from jobclock.api.collections import collection_routes
 from jobclock.api.docs import docs_response
 from jobclock.api.errors import UnexpectedErrorMiddleware, install_error_handlers
@@ -88,6 +89,7 @@ def create_app(service: SchedulerService, access: AccessService | str) -> FastAP
     app.include_router(collection_routes(service))
     app.include_router(job_routes(service))
     app.include_router(history_routes(service))
+    app.include_router(calendar_routes(service))
     app.include_router(node_routes(service))
     app.include_router(access_routes(access))
     return app

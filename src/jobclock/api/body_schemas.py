@@ -19,6 +19,7 @@ from jobclock.codec.action import PAYLOAD_KEYS
 from jobclock.codec.collection import MAX_LOCATION_LENGTH
 from jobclock.codec.keys import KNOWN_KEYS
 from jobclock.domain.actions import ActionType, HttpMethod, TransportType
+from jobclock.domain.calendar import MAX_CALENDAR_DATES, OnHoliday
 from jobclock.domain.collection import NAME_HTML_PATTERN, CollectionState, Sku
 from jobclock.domain.history import ActionName, HistoryStatus
 from jobclock.domain.job import CatchUpPolicy, JobState, OverlapPolicy
@@ -341,6 +342,14 @@ def recurrence_schema(*, response: bool = False) -> Schema:
             "fold": enum_schema(Fold),
         },
     )
+    calendar = make(
+        "calendarRef",
+        {
+            "name": {"type": "string", "pattern": NAME_SCHEMA["pattern"]},
+            "onHoliday": enum_schema(OnHoliday),
+        },
+        "name",
+    )
     recurrence = make(
         "recurrence",
         {
@@ -377,6 +386,12 @@ def recurrence_schema(*, response: bool = False) -> Schema:
                 "description": "jobclock's extension: an ISO 8601 duration (at most 31 days); "
                 "each occurrence runs later than its slot by a part of it that depends only "
                 "on the job and the slot (never at or after the next slot).",
+            },
+            "calendar": {
+                **calendar,
+                "description": "jobclock's extension: a holiday calendar of the job's "
+                "collection; an occurrence on one of its holidays is skipped, or runs on the "
+                "next or previous business day at the same wall time (onHoliday).",
             },
         },
     )
@@ -580,6 +595,32 @@ def history_properties_response_schema() -> Schema:
         "actionName",
         "status",
     )
+
+
+def calendar_request_schema() -> Schema:
+    """The body of ``Calendars_CreateOrUpdate`` (jobclock's extension). ``jobs``, which a
+    GET shows, is read-only and ignored."""
+    properties: Schema = {
+        "timeZone": {**_TEXT, "description": "An IANA time zone name; absent: each job's own."},
+        "dates": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+            "maxItems": MAX_CALENDAR_DATES,
+        },
+        "weekDays": {"type": "array", "items": enum_schema(DayOfWeek), "maxItems": 6},
+        "jobs": {"type": "array", "items": _STRING, "readOnly": True},
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "id": _STRING,
+            "name": _STRING,
+            "type": _STRING,
+            "properties": {**_object(properties)},
+        },
+        "required": ["properties"],
+        "additionalProperties": False,
+    }
 
 
 def json_body(schema: Schema) -> dict[str, Any]:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobclock.codec.calendar import calendar_properties_to_json
 from jobclock.codec.collection import collection_properties_to_json
 from jobclock.codec.history import history_properties_to_json
 from jobclock.codec.job import job_properties_to_json
+from jobclock.refs import CalendarView
 from jobclock.services import CollectionRef, CollectionView, HistoryView, JobView
 
 COLLECTION_TYPE = "Microsoft.Scheduler/jobCollections"
 JOB_TYPE = f"{COLLECTION_TYPE}/jobs"
 HISTORY_TYPE = f"{JOB_TYPE}/history"
+CALENDAR_TYPE = f"{COLLECTION_TYPE}/calendars"
 
 
 def collection_id(ref: CollectionRef, name: str) -> str:
@@ -62,6 +65,20 @@ def history_resource(view: HistoryView) -> dict[str, Any]:
         "type": HISTORY_TYPE,
         "name": f"{entry.collection}/{entry.job}/{entry.history_id}",
         "properties": history_properties_to_json(entry),
+    }
+
+
+def calendar_resource(view: CalendarView, *, jobs: bool = True) -> dict[str, Any]:
+    """A calendar; with ``jobs``, the names of the jobs that follow it (a list leaves them
+    out: it would read every job of the collection)."""
+    properties = calendar_properties_to_json(view.calendar)
+    if jobs:
+        properties["jobs"] = list(view.jobs)
+    return {
+        "id": f"{collection_id(view.collection, view.collection.name)}/calendars/{view.name}",
+        "type": CALENDAR_TYPE,
+        "name": f"{view.collection.name}/{view.name}",
+        "properties": properties,
     }
 
 

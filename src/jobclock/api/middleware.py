@@ -282,7 +282,7 @@ _BY_RESOURCE_GROUP: tuple[_Slot, ...] = (
     ("Microsoft.Scheduler",),
     ("jobCollections",),
     None,
-    ("jobs", "enable", "disable"),
+    ("jobs", "enable", "disable", "calendars"),
     None,
     ("run", "history", "backfill", "explain"),
 )

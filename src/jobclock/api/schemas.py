@@ -72,6 +72,31 @@ class JobCollectionListResult(_Wire):
     ] = None
 
 
+class CalendarProperties(_Wire):
+    """jobclock's extension: a holiday calendar. ``jobs``: the jobs that follow it."""
+
+    timeZone: str | None = None
+    dates: list[str]
+    weekDays: list[str]
+    jobs: list[str] | None = None
+
+
+class CalendarDefinition(_Wire):
+    """A collection's holiday calendar; ``name`` is ``{collection}/{calendar}``."""
+
+    id: str
+    type: Literal["Microsoft.Scheduler/jobCollections/calendars"]
+    name: str
+    properties: CalendarProperties
+
+
+class CalendarListResult(_Wire):
+    value: list[CalendarDefinition]
+    nextLink: Annotated[
+        str | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]})
+    ] = None
+
+
 class PreviewResult(_Wire):
     """jobclock's extension: the next runs of a job, in UTC (``...Z``), oldest first."""
 

@@ -18,13 +18,15 @@ from jobclock.domain.recurrence import WEEK_ORDER, DayOfWeek, zone_named
 
 _KEYS = frozenset({"properties", "id", "name", "type"})
 _PROPERTIES = frozenset({"timeZone", "dates", "weekDays"})
+# What a GET shows beside them: read-only, so a GET body PUT back is accepted as it is.
+_READ_ONLY = frozenset({"jobs"})
 _DATE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 
 
 def calendar_from_json(body: object) -> Calendar:
     """Read a PUT body; raises ``InvalidDefinition`` or ``MalformedJob`` naming the field."""
     envelope = Fields(body, "", _KEYS)
-    properties = envelope.obj("properties", _PROPERTIES)
+    properties = envelope.obj("properties", _PROPERTIES | _READ_ONLY)
     if properties is None:
         raise InvalidDefinition("'properties' is required.", field="properties")
     return calendar_properties(properties)

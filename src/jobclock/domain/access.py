@@ -102,7 +102,7 @@ def api_operation(method: str, path: str, *, state_only_patch: bool = False) -> 
 
 def _arm_resource(segments: Sequence[str]) -> str | None:
     """``Microsoft.Scheduler/jobCollections[/enable|/disable|/preview|/jobs[/run|/history
-    |/preview|/backfill|/explain]]``."""
+    |/preview|/backfill|/explain]|/calendars]``."""
     if segments[:1] != ["subscriptions"] or "jobcollections" not in segments:
         return None
     start = segments.index("jobcollections")
@@ -115,6 +115,8 @@ def _arm_resource(segments: Sequence[str]) -> str | None:
         if len(tail) == 4 and tail[3] in ("run", "history", "preview", "backfill", "explain"):
             return f"{_PROVIDER}/jobs/{tail[3]}"
         return f"{_PROVIDER}/jobs"
+    if len(tail) >= 2 and tail[1] == "calendars":
+        return f"{_PROVIDER}/calendars"
     return _PROVIDER
 
 

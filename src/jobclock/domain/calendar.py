@@ -166,7 +166,7 @@ class _Days:
         return self.calendar.is_holiday(date.fromordinal(day))
 
     def midnight(self, day: int) -> int:
-        return self.at(day, time())
+        return self.at(day, time.min)
 
     def at(self, day: int, wall: time) -> int:
         """The instant of wall time ``wall`` on ``day``: a wall time in a gap is read with
@@ -181,7 +181,11 @@ class _Days:
 
     def moved(self, micros: int, day: int) -> int:
         """Instant ``micros`` at the same wall time on ``day``."""
-        return self.at(day, self.local(micros).time())
+        return self.at(day, self.wall(micros))
+
+    def wall(self, micros: int) -> time:
+        """The wall time of instant ``micros``."""
+        return self.local(micros).timetz().replace(tzinfo=None)
 
     def business(self, day: int, step: int) -> int | None:
         """The first business day from ``day`` on (``step`` 1) or back (``step`` -1)."""
@@ -255,7 +259,7 @@ def _first_in_group(
             # A holiday's slots keep their wall times: only those at or after lower's wall
             # time (when lower is on the target day) can run at or after it.
             if lower_day == target:
-                floor = days.no_later_than(source, days.local(lower_us).time())
+                floor = days.no_later_than(source, days.wall(lower_us))
             else:
                 floor = days.midnight(source)
             slot = first(floor)
