@@ -204,3 +204,26 @@ def test_preview_of_an_unsaved_body_follows_the_calendar(system: System) -> None
     }
     runs = system.run(system.service.preview_new_job(collection, body, 3))
     assert [run.strftime("%a %d") for run in runs] == ["Fri 05", "Mon 08", "Tue 09"]
+
+
+def test_explain_names_the_holiday_and_what_became_of_it(system: System) -> None:
+    system.collection()
+    put_calendar(system, "off", {"properties": {"dates": ["2024-01-03"], **WEEKEND["properties"]}})
+    skip = calendar_job(system, "skip")
+    forward = calendar_job(system, "forward", "next", cron="0 9 * * WED")
+    wednesday = T0 + 2 * DAY + NINE
+    found = system.run(system.service.explain_job(skip, wednesday))
+    assert found.outcome == "notScheduled"
+    assert "2024-01-03 is a holiday in the calendar 'off' (2024-01-03 is listed in its dates)" in (
+        " ".join(found.reasons)
+    )
+    assert "leaves the occurrence out" in " ".join(found.reasons)
+    saturday = T0 + 5 * DAY + NINE
+    weekend = " ".join(system.run(system.service.explain_job(skip, saturday)).reasons)
+    assert "Saturday is one of its weekDays" in weekend
+    moved = " ".join(system.run(system.service.explain_job(forward, wednesday)).reasons)
+    assert "runs the occurrence on 2024-01-04 at the same wall time instead" in moved
+    # Thursday's run is there only because of the calendar; the explanation says so.
+    thursday = system.run(system.service.explain_job(forward, T0 + 3 * DAY + NINE))
+    assert (thursday.exact, thursday.outcome) == (True, "upcoming")
+    assert "moves the occurrences of holidays to the next business day" in thursday.reasons[0]

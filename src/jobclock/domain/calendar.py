@@ -140,6 +140,15 @@ def holiday_of(calendar: Calendar, zone: ZoneInfo, instant: datetime) -> date | 
     return day if calendar.is_holiday(day) else None
 
 
+def rolled_day(calendar: Calendar, day: date, on_holiday: OnHoliday) -> date | None:
+    """The business day a holiday's occurrences run on (None: ``skip``, or none found)."""
+    if on_holiday is OnHoliday.SKIP:
+        return None
+    step = 1 if on_holiday is OnHoliday.NEXT else -1
+    found = _Days(calendar, ZoneInfo("UTC")).business(day.toordinal() + step, step)
+    return None if found is None else date.fromordinal(found)
+
+
 def _micros(moment: datetime) -> int:
     delta = moment.astimezone(UTC) - _EPOCH
     return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds

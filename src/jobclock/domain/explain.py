@@ -7,7 +7,7 @@ occurrence ran: a ``Postponed`` entry), ``missed`` (no entry: skipped while the 
 its node was down, the collection disabled, or past the misfire grace), ``upcoming``,
 ``due``, ``notRun`` (the job or collection is not enabled, or its series ended) — and the
 *reasons* in words: which schedule field leaves ``T`` out, a daylight-saving change near
-it, ``startTime``, ``endTime``, ``count``, ``exdates``.
+it, ``startTime``, ``endTime``, ``count``, ``exdates``, a holiday of its calendar.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from jobclock.domain.calendar import holiday_of, rolled_day
 from jobclock.domain.cron import CronExpression
 from jobclock.domain.history import ActionName, HistoryEntry, HistoryStatus
 from jobclock.domain.instants import format_instant
 from jobclock.domain.job import JobState
 from jobclock.domain.occurrences import days_in_month, latest_at_or_before, next_occurrence
 from jobclock.domain.planning import Cursor
-from jobclock.domain.recurrence import Recurrence, Schedule
+from jobclock.domain.recurrence import Recurrence, Schedule, zone_named
 
 # An occurrence within this of T is "at" T (T is given to the second).
 _AT = timedelta(seconds=1)
@@ -69,6 +70,8 @@ def explain(job: JobFacts, at: datetime, now: datetime) -> Explanation:
     reasons: list[str] = []
     if exact_slot is None:
         reasons = _why_not(job, at)
+    elif recurrence is not None:
+        reasons = _rolled_here(recurrence, job.anchor, at)
     nearest = exact_slot or _nearest(previous, following, at)
     if nearest is None:
         return Explanation(at, None, False, previous, following, "notScheduled", reasons)
@@ -194,6 +197,9 @@ def _why_not(job: JobFacts, at: datetime) -> list[str]:
         return [f"It is after the recurrence's endTime ({format_instant(recurrence.end_time)})."]
     if any(abs(moment - at) < _AT for moment in recurrence.exdates):
         return ["The recurrence's exdates leave it out."]
+    holiday = _holiday(recurrence, job.anchor, at)
+    if holiday:
+        return [holiday]
     reasons = _fields_excluding(recurrence, at)
     dst = _dst_near(recurrence, at)
     if dst:
@@ -201,6 +207,45 @@ def _why_not(job: JobFacts, at: datetime) -> list[str]:
     if not reasons:
         reasons.append("No occurrence falls at this instant: it lies between two occurrences.")
     return reasons
+
+
+def _without_calendar(recurrence: Recurrence) -> Recurrence:
+    return replace(recurrence, holidays=None, count=None)
+
+
+def _plain_slot(recurrence: Recurrence, anchor: datetime, at: datetime) -> bool:
+    """The series without its calendar has an occurrence at ``at``."""
+    plain = _without_calendar(recurrence)
+    return _at(latest_at_or_before(plain, anchor, at + _AT / 2), at) is not None
+
+
+def _holiday(recurrence: Recurrence, anchor: datetime, at: datetime) -> str | None:
+    """Why the calendar left the occurrence at ``at`` out, if it did."""
+    ref, holidays = recurrence.calendar, recurrence.holidays
+    if ref is None or holidays is None or not _plain_slot(recurrence, anchor, at):
+        return None
+    day = holiday_of(holidays, zone_named(recurrence.holiday_zone), at)
+    if day is None:
+        return None
+    told = f"{day.isoformat()} is a holiday in the calendar '{ref.name}' ({holidays.why(day)})"
+    moved_to = rolled_day(holidays, day, ref.on_holiday)
+    if moved_to is None:
+        return f"{told}: onHoliday '{ref.on_holiday.value}' leaves the occurrence out."
+    return (
+        f"{told}: onHoliday '{ref.on_holiday.value}' runs the occurrence on "
+        f"{moved_to.isoformat()} at the same wall time instead."
+    )
+
+
+def _rolled_here(recurrence: Recurrence, anchor: datetime, at: datetime) -> list[str]:
+    """An occurrence at ``at`` that only the calendar put there, said so."""
+    ref, holidays = recurrence.calendar, recurrence.holidays
+    if ref is None or holidays is None or _plain_slot(recurrence, anchor, at):
+        return []
+    return [
+        f"It runs here because the calendar '{ref.name}' moves the occurrences of holidays "
+        f"to the {ref.on_holiday.value} business day, at the same wall time."
+    ]
 
 
 def _fields_excluding(recurrence: Recurrence, at: datetime) -> list[str]:
