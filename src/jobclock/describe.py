@@ -49,7 +49,18 @@ def describe_recurrence(recurrence: object, *, cmdlet: bool = True) -> str:
     jitter = rec.get("jitter")
     if isinstance(jitter, str) and jitter and text != "Run once":
         text += f", up to {jitter} late (jitter)"
+    calendar = obj(rec.get("calendar"))
+    name, on_holiday = calendar.get("name"), calendar.get("onHoliday") or "skip"
+    if isinstance(name, str) and name and text != "Run once":
+        text += f", {_HOLIDAYS.get(str(on_holiday), 'holidays skipped')} (calendar {name})"
     return text
+
+
+_HOLIDAYS = {
+    "skip": "holidays skipped",
+    "next": "holidays moved to the next business day",
+    "previous": "holidays moved to the previous business day",
+}
 
 
 def _describe_kind(rec: Mapping[str, Any], cmdlet: bool) -> str:

@@ -517,3 +517,51 @@ def test_overlap_and_catch_up_options_are_sent_and_updated(cli: Cli, collection:
                 "--catch-up", "all", "--catch-up-window", "PT0S")  # fmt: skip
     assert wrong.code != 0
     assert "must be longer than 0" in wrong.stderr
+
+
+def test_calendars_put_get_list_and_a_job_that_follows_one(
+    cli: Cli, collection: str, api: httpx.Client
+) -> None:
+    today = datetime.now(UTC).date()
+    monday = today + timedelta(days=14 - today.weekday())  # one to two weeks ahead
+    days = [str(monday + timedelta(days=n)) for n in range(5)]
+    put = cli(
+        "calendars", "put", collection, "off", "--weekday", "Saturday", "--weekday", "Sunday",
+        "--date", days[1], "-o", "json",
+    )  # fmt: skip
+    assert put.code == 0, put.stderr
+    assert put.json()["properties"]["weekDays"] == ["Sunday", "Saturday"]
+    created = cli(
+        "jobs", "create", collection, "workdays", "--uri", UNREACHABLE, "--retry-type", "None",
+        "--start", f"{days[0]}T00:00:00Z", "--cron", "0 9 * * *", "--calendar", "off",
+        "--on-holiday", "next", "-o", "json",
+    )  # fmt: skip
+    assert created.code == 0, created.stderr
+    assert created.json()["properties"]["recurrence"]["calendar"] == {
+        "name": "off",
+        "onHoliday": "next",
+    }
+    served = api.get(f"/{collection}/jobs/workdays/preview", params={"$top": "4"})
+    assert served.status_code == 200, served.text
+    # Monday; Tuesday (listed) rolls onto Wednesday's own run; then Thursday, Friday.
+    assert served.json()["value"] == [f"{days[n]}T09:00:00Z" for n in (0, 2, 3, 4)]
+    described = cli("jobs", "get", collection, "workdays")
+    assert "holidays moved to the next business day (calendar off)" in " ".join(
+        described.stdout.split()
+    )
+    shown = cli("calendars", "get", collection, "OFF")
+    assert shown.code == 0, shown.stderr
+    assert "workdays" in shown.stdout
+    assert days[1] in shown.stdout
+    listed = cli("calendars", "list", collection, "-o", "json")
+    assert [item["name"] for item in listed.json()["value"]] == [f"{collection}/off"]
+    in_use = cli("calendars", "delete", collection, "off")
+    assert in_use.code != 0
+    assert "followed by 1 job" in in_use.stderr
+    bad = cli("calendars", "put", collection, "off", "--date", "2030-02-30")
+    assert bad.code != 0
+    assert "dates[0]" in bad.stderr
+    lonely = cli("jobs", "create", collection, "x", "--uri", UNREACHABLE, "--frequency", "Hour",
+                 "--on-holiday", "next")  # fmt: skip
+    assert lonely.code != 0
+    assert "--on-holiday needs --calendar" in lonely.stderr

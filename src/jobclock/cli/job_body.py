@@ -153,6 +153,8 @@ class JobOptions:
     dst_gap: str | None = None
     dst_fold: str | None = None
     jitter: str | None = None
+    calendar: str | None = None
+    on_holiday: str | None = None
     overlap_policy: str | None = None
     catch_up: str | None = None
     catch_up_window: str | None = None
@@ -211,6 +213,14 @@ _OPTIONS = [
     click.option("--dst-fold", type=Choice(["first", "second", "both"]), help="[first]"),
     click.option(
         "--jitter", help="Run each occurrence up to this much later (ISO 8601, e.g. PT5M)."
+    ),
+    click.option(
+        "--calendar", help="A calendar of the collection whose holidays the job keeps off."
+    ),
+    click.option(
+        "--on-holiday",
+        type=Choice(["skip", "next", "previous"]),
+        help="An occurrence on a holiday: skipped, or on the next or previous business day [skip].",
     ),
     click.option("--state", type=Choice(SETTABLE_STATES)),
     click.option(
@@ -292,7 +302,7 @@ PAYLOAD_OPTIONS_ALL = tuple(dict.fromkeys(n for ns in _PAYLOAD_OPTIONS.values() 
 _RECURRENCE_OPTIONS = (
     "frequency", "interval", "count", "end_time", "minutes", "hours", "week_days",
     "month_days", "monthly_occurrences", "time_zone", "cron", "rrule", "dst_gap", "dst_fold",
-    "jitter",
+    "jitter", "calendar", "on_holiday",
 )  # fmt: skip
 
 
@@ -442,12 +452,21 @@ def build_recurrence(o: JobOptions, *, update: bool) -> dict[str, Any] | None:
             "rrule": o.rrule,
             "dstPolicy": _drop_none({"gap": o.dst_gap, "fold": o.dst_fold}) or None,
             "jitter": o.jitter,
+            "calendar": _calendar(o),
         }
     )
     if recurrence and not {"frequency", "cron", "rrule"} & set(recurrence) and not update:
         first = o.given(*_RECURRENCE_OPTIONS)[0]
         raise click.UsageError(f"{_flag(first)} needs --frequency, --cron or --rrule.")
     return recurrence or None
+
+
+def _calendar(o: JobOptions) -> dict[str, str] | None:
+    if o.calendar is None:
+        if o.on_holiday is not None:
+            raise click.UsageError("--on-holiday needs --calendar.")
+        return None
+    return _drop_none({"name": o.calendar, "onHoliday": o.on_holiday})
 
 
 def _check_content_type(o: JobOptions, kind: ActionType) -> None:

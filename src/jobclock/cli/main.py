@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import click
 
 from jobclock.cli.access import audit_group, tokens_group
+from jobclock.cli.calendars import calendars_group
 from jobclock.cli.collections import collections_group
 from jobclock.cli.history import history_group
 from jobclock.cli.jobs import jobs_group
@@ -29,6 +30,7 @@ def cli() -> None:
 cli.add_command(preview_command)
 cli.add_command(serve_command)
 cli.add_command(collections_group)
+cli.add_command(calendars_group)
 cli.add_command(jobs_group)
 cli.add_command(history_group)
 cli.add_command(nodes_command)

@@ -108,6 +108,46 @@ class Printer:
             )
         self.console.print(table)
 
+    # -- calendars
+    def calendar(self, body: Mapping[str, Any]) -> None:
+        if self.is_json:
+            self.json(body)
+            return
+        props = obj(body.get("properties"))
+        table = _table()
+        table.add_column("Field")
+        table.add_column("Value", overflow="fold")
+        table.add_row(_cell("Name"), _cell(_short_name(body)))
+        table.add_row(_cell("Time zone"), _cell(props.get("timeZone") or "each job's own"))
+        table.add_row(
+            _cell("Week days"), _cell(", ".join(map(str, as_list(props.get("weekDays")))))
+        )
+        table.add_row(_cell("Dates"), _cell(", ".join(map(str, as_list(props.get("dates"))))))
+        jobs = as_list(props.get("jobs"))
+        table.add_row(_cell("Followed by"), _cell(", ".join(map(str, jobs)) or "no job"))
+        self.console.print(table)
+
+    def calendars(self, page: Mapping[str, Any]) -> None:
+        if self.is_json:
+            self.json(page)
+            return
+        items = [obj(item) for item in as_list(page.get("value"))]
+        if not items:
+            self.console.print(Text("No calendars."))
+            return
+        table = _table()
+        for header in ("Name", "Time zone", "Week days", "Dates"):
+            table.add_column(header)
+        for item in items:
+            props = obj(item.get("properties"))
+            table.add_row(
+                _cell(_short_name(item)),
+                _cell(props.get("timeZone") or "-"),
+                _cell(", ".join(map(str, as_list(props.get("weekDays"))))),
+                _cell(str(len(as_list(props.get("dates"))))),
+            )
+        self.console.print(table)
+
     # -- tokens and the audit trail
     def tokens(self, page: Mapping[str, Any]) -> None:
         if self.is_json:
