@@ -27,6 +27,7 @@ from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, QuotaE
 from jobclock.domain.job import JobDefinition, JobState
 from jobclock.domain.occurrences import next_occurrence
 from jobclock.domain.records import Schedule, StoredCalendar, StoredCollection, StoredJob
+from jobclock.domain.recurrence import Recurrence
 from jobclock.ports import Clock, JobReads, JobStore, JobWrites
 from jobclock.refs import CalendarView, CollectionRef
 
@@ -90,6 +91,14 @@ class CalendarService:
             record = await self._found(tx, ref)
             stored = await tx.list_calendars(record.id)
         return [self._view(record, calendar) for calendar in stored]
+
+    async def attach(self, ref: CollectionRef, recurrence: Recurrence) -> Recurrence:
+        """``recurrence`` with the holidays of the calendar it names (the portal's preview
+        of a schedule not saved yet); ``InvalidDefinition`` when the collection has none."""
+        if recurrence.calendar is None:
+            return recurrence
+        async with self._store.reading() as tx:
+            return await _on_its_calendar(tx, await self._found(tx, ref), recurrence)
 
     async def delete(self, ref: CollectionRef, name: str) -> None:
         """Delete calendar ``name``: ``NotFound`` (404) without one, ``Conflict`` (409)
@@ -183,6 +192,14 @@ async def with_holidays(
     recurrence = definition.recurrence
     if recurrence is None or recurrence.calendar is None:
         return definition
+    return replace(definition, recurrence=await _on_its_calendar(tx, collection, recurrence))
+
+
+async def _on_its_calendar(
+    tx: JobReads, collection: StoredCollection, recurrence: Recurrence
+) -> Recurrence:
+    if recurrence.calendar is None:
+        return recurrence
     stored = await tx.find_calendar(collection.id, recurrence.calendar.name)
     if stored is None:
         raise InvalidDefinition(
@@ -190,8 +207,7 @@ async def with_holidays(
             f"calendar '{recurrence.calendar.name}'.",
             field="recurrence.calendar.name",
         )
-    holidays = holidays_from_stored(json.loads(stored.body))
-    return replace(definition, recurrence=recurrence.on_calendar(holidays))
+    return recurrence.on_calendar(holidays_from_stored(json.loads(stored.body)))
 
 
 def check_runs_on_calendar(definition: JobDefinition, anchor: datetime, now: datetime) -> None:

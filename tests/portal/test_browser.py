@@ -403,3 +403,68 @@ def test_a_jobs_page_lists_its_next_runs_and_explains_an_instant(
     page.wait_for_url(re.compile(r".*/jobs/daily\?done=.*"))
     after = api.job(name, "daily")["properties"]
     assert after == before
+
+
+def test_holiday_calendars_on_the_collection_page_and_in_the_editor(
+    page: Any, server: RunningServer
+) -> None:
+    """Issue 14, item 4: a calendar made, edited and refused through the collection's page;
+    a job made in the editor follows it, and its live preview leaves the holidays out."""
+    api, name = new_collection(server)
+    sign_in(page, server)
+    page.goto(collection_url(server, name))
+    page.fill("#calendars input[name=name]", "off")
+    page.get_by_role("checkbox", name="Saturday", exact=True).check()
+    page.get_by_role("checkbox", name="Sunday", exact=True).check()
+    page.fill("#calendars textarea[name=dates]", "2027-01-06\n2027-01-07")
+    page.click("#calendars button[type=submit]")
+    page.wait_for_url(re.compile(r".*\?done=Calendar%20off%20created\.$"))
+    stored = api.get(f"{api.collection_path(name)}/calendars/off").json()["properties"]
+    assert stored == {
+        "dates": ["2027-01-06", "2027-01-07"],
+        "weekDays": ["Sunday", "Saturday"],
+        "jobs": [],
+    }
+    # A bad date is refused beside the form, which keeps what was typed; nothing changes.
+    page.click("#calendars a:text('Edit')")
+    assert page.input_value("#calendars textarea[name=dates]") == "2027-01-06\n2027-01-07"
+    page.fill("#calendars textarea[name=dates]", "2027-01-06\n2027-02-30")
+    page.click("#calendars button[type=submit]")
+    assert "dates[1]" in page.inner_text("#calendar-error")
+    assert page.input_value("#calendars textarea[name=dates]") == "2027-01-06\n2027-02-30"
+    again = api.get(f"{api.collection_path(name)}/calendars/off").json()["properties"]
+    assert again["dates"] == ["2027-01-06", "2027-01-07"]
+    # A job that follows it, made in the editor: its preview skips the holidays.
+    page.goto(collection_url(server, name) + "/new")
+    page.fill("#job-name", "workdays")
+    page.fill("#f-properties-action-request-uri", "http://127.0.0.1:9/in")
+    page.fill("#f-properties-startTime", "2027-01-04T00:00:00Z")  # a Monday
+    page.select_option("#f-properties-recurrence-frequency", "Day")
+    page.fill("#f-properties-recurrence-interval", "1")
+    page.click("#advanced summary")
+    page.fill("#f-properties-recurrence-schedule-hours", "9")
+    page.fill("#f-properties-recurrence-schedule-minutes", "0")
+    page.fill("#f-properties-recurrence-calendar-name", "off")
+    page.select_option("#f-properties-recurrence-calendar-onHoliday", "next")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#preview-list time').length > 4"
+        " && document.querySelectorAll('#preview-list time')[2].textContent"
+        " === '2027-01-08 09:00:00Z'"
+    )
+    shown = page.locator("#preview-list li time").all_inner_texts()[:4]
+    assert shown == [
+        "2027-01-04 09:00:00Z",
+        "2027-01-05 09:00:00Z",
+        "2027-01-08 09:00:00Z",  # the 6th and 7th roll onto the 8th's own run
+        "2027-01-11 09:00:00Z",
+    ]
+    page.click("#save")
+    page.wait_for_url(re.compile(r".*/jobs/workdays\?done=Job%20created\.$"))
+    job = api.job(name, "workdays")["properties"]
+    assert job["recurrence"]["calendar"] == {"name": "off", "onHoliday": "next"}
+    # Deleting the calendar while the job follows it is refused on the page.
+    page.goto(collection_url(server, name) + "/calendars/off/delete")
+    assert "workdays" in page.inner_text("main")
+    page.click("button.danger")
+    assert "followed by 1 job" in page.inner_text("#calendar-error")
+    assert api.get(f"{api.collection_path(name)}/calendars/off").status_code == 200

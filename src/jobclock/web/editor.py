@@ -42,7 +42,7 @@ def _starter() -> dict[str, Any]:
 async def new_job(portal: Portal, request: Request) -> Response:
     ref = collection_ref(request)
     view = await portal.service.get_collection(ref)
-    return _editor(portal, request, view, None, _starter(), set())
+    return await _editor(portal, request, view, None, _starter(), set())
 
 
 async def edit_job(portal: Portal, request: Request) -> Response:
@@ -60,7 +60,7 @@ async def edit_job(portal: Portal, request: Request) -> Response:
     effective = None
     if definition.start_time is None and view.job.anchor is not None:
         effective = format_instant_seconds(view.job.anchor).replace("T", " ")
-    return _editor(
+    return await _editor(
         portal,
         request,
         collection,
@@ -72,7 +72,7 @@ async def edit_job(portal: Portal, request: Request) -> Response:
     )
 
 
-def _editor(
+async def _editor(
     portal: Portal,
     request: Request,
     collection: Any,
@@ -89,6 +89,7 @@ def _editor(
         collection_ref=collection.ref,
         collection_url=collection_url(collection.ref),
         collection_properties=collection_properties_to_json(collection.collection),
+        calendar_names=[v.name for v in await portal.service.calendars.list_all(collection.ref)],
         ref=ref,
         job_url=None if ref is None else job_url(ref),
         save_url="/portal/jobs/"
@@ -138,6 +139,7 @@ async def preview(portal: Portal, request: Request) -> Response:
         collection = _collection_named(body.get("collection"))
         if recurrence is not None and collection is not None:
             await _check_plan(portal, collection, recurrence)
+            recurrence = await portal.service.calendars.attach(collection, recurrence)
         state = JobState.DISABLED if body.get("state") == "Disabled" else JobState.ENABLED
         job = body.get("job")
         if recurrence is not None and collection is not None and isinstance(job, str):

@@ -27,9 +27,18 @@ from jobclock.domain.errors import (
 from jobclock.domain.history import HistoryStatus
 from jobclock.domain.instants import format_instant, parse_instant
 from jobclock.domain.job import JobState
+from jobclock.domain.recurrence import WEEK_ORDER
 from jobclock.refs import CollectionRef, JobRef
 from jobclock.web.charts import attempts_chart
-from jobclock.web.portal import Portal, collection_ref, collection_url, job_ref, job_url
+from jobclock.web.portal import (
+    Portal,
+    calendar_row,
+    collection_ref,
+    collection_url,
+    form_of,
+    job_ref,
+    job_url,
+)
 from jobclock.web.session import COOKIE
 
 log = logging.getLogger("jobclock.portal")
@@ -215,8 +224,25 @@ def _collection_field(error: SchedulerError) -> str:
 
 
 async def collection(portal: Portal, request: Request) -> Response:
+    return await collection_page(portal, request)
+
+
+async def collection_page(
+    portal: Portal,
+    request: Request,
+    *,
+    calendar_form: dict[str, str] | None = None,
+    calendar_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The collection's page; a calendar form sent back with its error, when there is one."""
     ref = collection_ref(request)
     view = await portal.service.get_collection(ref)
+    calendars = [calendar_row(view.ref, c) for c in await portal.service.calendars.list_all(ref)]
+    if calendar_form is None:
+        wanted = request.query_params.get("calendar", "").lower()
+        chosen = [row for row in calendars if row["name"].lower() == wanted]
+        calendar_form = form_of(chosen[0]) if chosen else {}
     state = _choice(request, "state", JOB_STATES)
     search = (request.query_params.get("q") or "").strip()
     page = _page(request)
@@ -260,6 +286,11 @@ async def collection(portal: Portal, request: Request) -> Response:
         success_rate=None if completed + failed == 0 else completed / (completed + failed),
         completed=completed,
         failed=failed,
+        calendars=calendars,
+        calendar_form=calendar_form,
+        calendar_error=calendar_error,
+        week_days=[day.value for day in WEEK_ORDER],
+        status=status,
     )
 
 
@@ -445,6 +476,10 @@ def _page(request: Request) -> int:
 def _chart_start(now: Any) -> Any:
     hour = now.replace(minute=0, second=0, microsecond=0)
     return hour - (CHART_BARS - 1) * CHART_WIDTH
+
+
+def back(url: str, message: str) -> Response:
+    return _back(url, message)
 
 
 def _back(url: str, message: str) -> Response:

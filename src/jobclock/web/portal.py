@@ -18,10 +18,11 @@ from starlette.responses import HTMLResponse
 from jobclock import describe
 from jobclock.access import AccessService
 from jobclock.api.middleware import AUDIT_ACTOR, AUDIT_RESOURCE, AUDIT_VIA, IDENTITY
+from jobclock.codec.calendar import calendar_properties_to_json
 from jobclock.domain.access import Identity, Permission, permits
 from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
 from jobclock.ports import Clock
-from jobclock.refs import CollectionRef, JobRef
+from jobclock.refs import CalendarView, CollectionRef, JobRef
 from jobclock.services import SchedulerService
 from jobclock.web.session import COOKIE
 
@@ -131,3 +132,25 @@ _PAGE_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; "
     "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
 }
+
+
+def calendar_row(ref: CollectionRef, view: CalendarView) -> dict[str, Any]:
+    properties = calendar_properties_to_json(view.calendar)
+    return {
+        "name": view.name,
+        "url": f"{collection_url(ref)}/calendars/{view.name}",
+        "time_zone": properties.get("timeZone"),
+        "week_days": properties["weekDays"],
+        "dates": properties["dates"],
+    }
+
+
+def form_of(row: dict[str, Any]) -> dict[str, str]:
+    """A listed calendar as the form's fields (to edit it)."""
+    form = {
+        "name": row["name"],
+        "time_zone": row["time_zone"] or "",
+        "dates": "\n".join(row["dates"]),
+    }
+    form |= {f"day_{day}": "on" for day in row["week_days"]}
+    return form

@@ -34,7 +34,7 @@ from jobclock.domain.access import Operation, api_operation, read
 from jobclock.domain.errors import AccessDenied, SchedulerError, Unauthorized
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
-from jobclock.web import audit_page, editor, pages
+from jobclock.web import audit_page, calendars_page, editor, pages
 from jobclock.web.portal import Portal, arm_id
 from jobclock.web.session import COOKIE
 
@@ -93,6 +93,14 @@ def _new_collection(request: Request, form: dict[str, str]) -> Operation:
     return api_operation("PUT", "/subscriptions/-/providers/Microsoft.Scheduler/jobCollections/-")
 
 
+def _calendar(method: str) -> Action:
+    def action(request: Request, form: dict[str, str]) -> Operation:
+        name = request.path_params.get("calendar") or form.get("name") or "-"
+        return api_operation(method, f"{arm_id(request.path_params)}/calendars/{name}")
+
+    return action
+
+
 def _admin_page(request: Request, form: dict[str, str]) -> Operation:
     return api_operation("GET", "/jobclock/audit")
 
@@ -146,6 +154,16 @@ def create_portal(
         Route(
             collection + "/delete",
             guarded(pages.delete_collection, action=on_post(delete_collection)),
+            methods=["GET", "POST"],
+        ),
+        Route(
+            collection + "/calendars",
+            guarded(calendars_page.save_calendar, action=_calendar("PUT")),
+            methods=["POST"],
+        ),
+        Route(
+            collection + "/calendars/{calendar}/delete",
+            guarded(calendars_page.delete_calendar, action=on_post(_calendar("DELETE"))),
             methods=["GET", "POST"],
         ),
         Route(collection + "/new", guarded(editor.new_job)),
