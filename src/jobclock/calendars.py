@@ -26,7 +26,7 @@ from jobclock.domain.calendar import MAX_CALENDARS, Calendar, check_calendar_nam
 from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, QuotaExceeded
 from jobclock.domain.job import JobDefinition, JobState
 from jobclock.domain.occurrences import next_occurrence
-from jobclock.domain.records import Schedule, StoredCalendar, StoredCollection, StoredJob
+from jobclock.domain.records import StoredCalendar, StoredCollection, StoredJob
 from jobclock.domain.recurrence import Recurrence
 from jobclock.ports import Clock, JobReads, JobStore, JobWrites
 from jobclock.refs import CalendarView, CollectionRef
@@ -69,7 +69,7 @@ class CalendarService:
                     f"The job collection '{ref.name}' holds at most {MAX_CALENDARS} calendars."
                 )
             created = await tx.put_calendar(record.id, name, text)
-            followers = await self._followers(tx, record.id, name)
+            followers = await self._followers(tx, record.id, name, locking=tx)
             for job, definition in followers:
                 await self._follow(tx, job, definition, calendar, now)
             stored = await tx.find_calendar(record.id, name)
@@ -132,11 +132,22 @@ class CalendarService:
         return stored
 
     async def _followers(
-        self, tx: JobReads, collection_id: int, name: str
+        self,
+        tx: JobReads,
+        collection_id: int,
+        name: str,
+        *,
+        locking: JobWrites | None = None,
     ) -> list[tuple[StoredJob, JobDefinition]]:
-        """The collection's readable jobs whose recurrence follows calendar ``name``."""
+        """The collection's readable jobs whose recurrence follows calendar ``name``; with
+        ``locking`` (the write transaction ``tx`` is), read again with their rows locked
+        against the engine, so that a rewrite starts from their current cursor and time."""
         found = []
-        for job in await tx.list_jobs(collection_id):
+        listed = await tx.list_jobs(collection_id)
+        if locking is not None:
+            locked = await locking.lock_jobs([job.id for job in listed])
+            listed = [locked[job.id] for job in listed if job.id in locked]
+        for job in listed:
             try:
                 definition = self._codec.load(job.definition)
             except Exception:  # noqa: S112 - an unreadable job follows nothing
@@ -154,25 +165,26 @@ class CalendarService:
         calendar: Calendar,
         now: datetime,
     ) -> None:
-        """Rewrite ``job`` with ``calendar``'s holidays; an enabled job's next time moves to
-        the new calendar's (its cursor stays: nothing it ran runs again)."""
+        """Rewrite ``job`` (its row locked) with ``calendar``'s holidays, and move an enabled
+        job's next time to the new calendar's. Only the definition and the next time are
+        written: the cursor stays the engine's, so nothing it ran runs again."""
         assert definition.recurrence is not None  # noqa: S101 - a follower has one
         recurrence = definition.recurrence.on_calendar(calendar)
-        updated = replace(definition, recurrence=recurrence)
-        stored = self._codec.dump(updated)
-        if job.state is not JobState.ENABLED:
+        stored = self._codec.dump(replace(definition, recurrence=recurrence))
+        if job.state is not JobState.ENABLED or job.next_time is None:
             await tx.replace_definition(job.id, stored)
             return
         cursor = job.cursor
-        lower = now if job.next_time is None else min(now, job.next_time)
+        # A slot already due (not claimed yet) stays due unless it became a holiday.
+        lower = min(now, job.next_time)
         following = next_occurrence(recurrence, cursor.anchor, lower, cursor.last, cursor.done)
-        if following is None and job.next_time is not None:
+        if following is None:
             raise InvalidDefinition(
                 f"With this calendar the job '{job.name}' would never run again: every one "
                 "of its occurrences falls on a holiday.",
                 field="properties",
             )
-        await tx.reschedule_job(job.id, Schedule(stored, job.state, cursor, following, None))
+        await tx.retime_job(job.id, stored, following)
 
     def _view(
         self, record: StoredCollection, stored: StoredCalendar, jobs: list[str] | None = None

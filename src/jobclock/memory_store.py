@@ -354,6 +354,13 @@ class _Writes(_Reads):
     async def replace_definition(self, job_id: int, definition: str) -> None:
         self._change_job(job_id, definition=definition)
 
+    async def lock_jobs(self, ids: Collection[int]) -> dict[int, StoredJob]:
+        # One transaction at a time holds the memory store: reading is locking.
+        return {job_id: self._state.jobs[job_id] for job_id in ids if job_id in self._state.jobs}
+
+    async def retime_job(self, job_id: int, definition: str, next_time: datetime | None) -> None:
+        self._change_job(job_id, definition=definition, status=self._next_time(job_id, next_time))
+
     async def delete_job(self, job_id: int) -> None:
         state = self._state
         state.jobs.pop(job_id, None)

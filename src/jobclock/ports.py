@@ -324,6 +324,17 @@ class JobWrites(JobReads, Protocol):
         time ``next_time`` gives it, in id order (see :meth:`JobStore.record`)."""
         ...
 
+    async def lock_jobs(self, ids: Collection[int]) -> dict[int, StoredJob]:
+        """These jobs (by id) read again, their rows locked against every other writer
+        (the engine's claims included) until the transaction ends, in id order; what the
+        caller computes from them and writes back is then no lost update."""
+        ...
+
+    async def retime_job(self, job_id: int, definition: str, next_time: datetime | None) -> None:
+        """Replace the job's definition and next execution time only: its state, cursor,
+        counters and busy mark stay as they are."""
+        ...
+
     async def put_calendar(self, collection_id: int, name: str, body: str) -> bool:
         """Create the collection's calendar ``name`` or replace the body of the one of that
         name (compared without case, which keeps its first spelling); True when created."""

@@ -643,6 +643,13 @@ class SqlTransaction:
     async def replace_definition(self, job_id: int, definition: str) -> None:
         await self._rows(update(jobs).where(jobs.c.id == job_id).values(definition=definition))
 
+    async def lock_jobs(self, ids: Collection[int]) -> dict[int, StoredJob]:
+        return await self.jobs_by_ids(ids, lock=True)
+
+    async def retime_job(self, job_id: int, definition: str, next_time: datetime | None) -> None:
+        values = {"definition": definition, "next_execution_time": opt_us(next_time)}
+        await self._rows(update(jobs).where(jobs.c.id == job_id).values(**values))
+
     async def delete_job(self, job_id: int) -> None:
         await self._rows(delete(history).where(history.c.job_id == job_id))
         await self._rows(delete(occurrences).where(occurrences.c.job_id == job_id))
