@@ -560,7 +560,8 @@ def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
     client: SchedulerManagementClient, server: RunningServer, collection: str, target: Target
 ) -> None:
     """Microsoft's client cannot carry jobclock's extensions (a recurrence's ``timeZone``,
-    ``dstPolicy``, ``exdates``, ``jitter``; a job's ``overlapPolicy`` and ``catchUp``): its
+    ``dstPolicy``, ``exdates``, ``jitter``, ``calendar``; a job's ``overlapPolicy`` and
+    ``catchUp``): its
     GET-modify-PUT of an Azure-style job keeps them, while a plain PUT that leaves them out
     still replaces the job (the REST semantics of a PUT)."""
     api = Api(server, subscription=SUBSCRIPTION, resource_group=GROUP)
@@ -575,6 +576,9 @@ def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
             "exdates": ["2030-01-01T08:00:00Z"],
             "jitter": "PT5M",
         }
+        calendar = f"{api.collection_path(collection)}/calendars/{job}"
+        assert api.put(calendar, {"properties": {"weekDays": ["Sunday"]}}).status_code == 201
+        recurrence["calendar"] = {"name": job, "onHoliday": "next"}
         extras = {"overlapPolicy": "Skip", "catchUp": {"policy": "once", "window": "PT1H"}}
         api.create_job(
             collection,
