@@ -60,10 +60,17 @@ class RRule:
     # Derived (not compared, not shown): whether a BY rule picks days (BYWEEKNO, BYYEARDAY,
     # BYMONTHDAY or BYDAY); without one, DTSTART's day is the default.
     has_day_rule: bool = field(init=False, repr=False, compare=False, default=False)
+    # BYDAY's weekdays (Monday = 0) when none of them is numbered, else None.
+    plain_weekdays: frozenset[int] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
         days = self.by_week_no or self.by_year_day or self.by_month_day or self.by_day
         object.__setattr__(self, "has_day_rule", bool(days))
+        if self.by_day and all(number is None for _, number in self.by_day):
+            plain = frozenset(weekday for weekday, _ in self.by_day)
+            object.__setattr__(self, "plain_weekdays", plain)
 
     @property
     def finest_seconds(self) -> bool:
@@ -420,9 +427,9 @@ class RRulePlan:
     ) -> list[int]:
         """The ``candidates`` (day ordinals) the given BY rules keep (as :meth:`_keeps`)."""
         rule = self._rule
-        if by_day and (rule.freq not in ("MONTHLY", "YEARLY") or all(n is None for _, n in by_day)):
+        if by_day and (rule.freq not in ("MONTHLY", "YEARLY") or rule.plain_weekdays):
             # Plain weekdays (:func:`_weekday_matches`): the day ordinal tells them.
-            weekdays = {weekday for weekday, _ in by_day}
+            weekdays = rule.plain_weekdays or {weekday for weekday, _ in by_day}
             candidates = [day for day in candidates if (day - 1) % 7 in weekdays]
             by_day = ()
         if not (by_month or by_week_no or by_month_day or by_day):
@@ -657,7 +664,7 @@ def _month_days(
 def _week_days(first: int, last: int, weeks: tuple[int, ...], wkst: int) -> list[int]:
     """The days from ``first`` to ``last`` in the weeks ``weeks`` of their year
     (:func:`_in_weeks`)."""
-    found: set[int] = set()
+    found: list[int] = []
     year = date.fromordinal(first).year
     start = _week_one(year, wkst)
     if first < start and year > 1:  # ``first`` is in the last week of the year before
@@ -672,25 +679,28 @@ def _week_days(first: int, last: int, weeks: tuple[int, ...], wkst: int) -> list
         else:
             end, count = following - 1, (following - start) // 7
         if end >= first:
+            top = end if end < last else last
             for value in weeks:
                 number = value if value > 0 else count + 1 + value
-                if number < 1:
-                    continue
-                week = start + 7 * (number - 1)
-                low = week if week > first else first
-                high = week + 6 if week + 6 < end else end
-                found.update(range(low, (high if high < last else last) + 1))
+                if number >= 1:
+                    week = start + 7 * (number - 1)
+                    high = week + 6 if week + 6 < top else top
+                    found.extend(range(week if week > first else first, high + 1))
         if following is None:
             break
         year += 1
         start, following = following, _week_one(year + 1, wkst) if year < 9999 else None
-    return sorted(found)
+    # One week number gives the days in order already; several may repeat or interleave.
+    return found if len(weeks) == 1 else sorted(set(found))
 
 
 def _week_one(year: int, wkst: int) -> int:
-    """The ordinal of the first day of week 1 of ``year`` (:func:`_year_weeks`)."""
-    january_4 = date(year, 1, 4)
-    return january_4.toordinal() - (january_4.weekday() - wkst) % 7
+    """The ordinal of the first day of week 1 of ``year`` (:func:`_year_weeks`): the week
+    (from ``wkst``) that holds 4 January. Plain arithmetic (no ``date``): it is asked for
+    twice a year searched."""
+    before = year - 1
+    january_4 = before * 365 + before // 4 - before // 100 + before // 400 + 4
+    return january_4 - ((january_4 + 6) % 7 - wkst) % 7
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
