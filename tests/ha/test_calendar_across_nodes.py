@@ -7,12 +7,13 @@ with none lost (the PUTs only change holidays far ahead, so no slot of now is a 
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tests.e2e.harness import Api, Target, http_action
 from tests.ha.cluster import Cluster, parse_instant
@@ -29,9 +30,10 @@ def test_calendar_puts_beside_two_engines_lose_and_repeat_no_slot(
     apis = [Api(a.server), Api(b.server)]
     apis[0].create_collection("cal", "Unlimited")
     calendar = f"{apis[0].collection_path('cal')}/calendars/off"
-    far = date.today() + timedelta(days=400)
+    far = datetime.now(UTC).date() + timedelta(days=400)
     assert apis[0].put(calendar, {"properties": {"dates": [str(far)]}}).status_code == 201
     start = datetime.fromtimestamp(math.ceil(time.time() + 4), UTC)
+    policies = random.Random(len(JOBS))  # noqa: S311 - a mix of policies, not secrets
     for index, job in enumerate(JOBS):
         apis[index % 2].create_job(
             "cal",
@@ -42,7 +44,7 @@ def test_calendar_puts_beside_two_engines_lose_and_repeat_no_slot(
                 "recurrence": {
                     "frequency": "Second",
                     "interval": 1,
-                    "calendar": {"name": "off", "onHoliday": random.choice(["skip", "next"])},
+                    "calendar": {"name": "off", "onHoliday": policies.choice(["skip", "next"])},
                 },
             },
         )
@@ -50,7 +52,7 @@ def test_calendar_puts_beside_two_engines_lose_and_repeat_no_slot(
     answers: Counter[int] = Counter()
 
     def replace_calendars(api: Api, seed: int) -> None:
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # noqa: S311 - spacing, not secrets
         while not stop.is_set():
             dates = sorted({str(far + timedelta(days=rng.randrange(300))) for _ in range(5)})
             answers[api.put(calendar, {"properties": {"dates": dates}}).status_code] += 1
@@ -80,7 +82,7 @@ def test_calendar_puts_beside_two_engines_lose_and_repeat_no_slot(
         ordered = sorted(slots)
         gaps = [
             (earlier, later)
-            for earlier, later in zip(ordered, ordered[1:], strict=False)
+            for earlier, later in itertools.pairwise(ordered)
             if later - earlier != timedelta(seconds=1)
         ]
         assert not gaps, f"{job}: slots lost between {gaps[:3]}"
