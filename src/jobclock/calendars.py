@@ -63,12 +63,18 @@ class CalendarService:
         now = self._clock.now()
         async with self._store.transaction() as tx:
             record = await self._found(tx, ref)
-            existing = await tx.find_calendar(record.id, name)
+            existing = await tx.find_calendar(record.id, name, lock=True)
             if existing is None and len(await tx.list_calendars(record.id)) >= MAX_CALENDARS:
                 raise QuotaExceeded(
                     f"The job collection '{ref.name}' holds at most {MAX_CALENDARS} calendars."
                 )
-            created = await tx.put_calendar(record.id, name, text)
+            try:
+                created = await tx.put_calendar(record.id, name, text)
+            except Exception as exc:  # the store's integrity error: created meanwhile
+                raise Conflict(
+                    f"The calendar '{name}' was created by another request meanwhile; "
+                    "send the PUT again to replace it."
+                ) from exc
             followers = await self._followers(tx, record.id, name, locking=tx)
             for job, definition in followers:
                 await self._follow(tx, job, definition, calendar, now)
@@ -105,7 +111,8 @@ class CalendarService:
         while jobs follow it (change or delete those jobs first)."""
         async with self._store.transaction() as tx:
             record = await self._found(tx, ref)
-            stored = await self._calendar(tx, record, ref, name)
+            # Locked first: a job saved meanwhile with this calendar is then seen below.
+            stored = await self._calendar(tx, record, ref, name, lock=True)
             followers = [job.name for job, _ in await self._followers(tx, record.id, name)]
             if followers:
                 shown = ", ".join(f"'{job}'" for job in followers[:_NAMED])
@@ -121,9 +128,15 @@ class CalendarService:
         return await self._collection(tx, ref)
 
     async def _calendar(
-        self, tx: JobReads, record: StoredCollection, ref: CollectionRef, name: str
+        self,
+        tx: JobReads,
+        record: StoredCollection,
+        ref: CollectionRef,
+        name: str,
+        *,
+        lock: bool = False,
     ) -> StoredCalendar:
-        stored = await tx.find_calendar(record.id, name)
+        stored = await tx.find_calendar(record.id, name, lock=lock)
         if stored is None:
             raise NotFound(
                 f"The Resource 'Microsoft.Scheduler/jobcollections/{ref.name}/calendars/{name}' "
@@ -197,22 +210,24 @@ class CalendarService:
 
 
 async def with_holidays(
-    tx: JobReads, collection: StoredCollection, definition: JobDefinition
+    tx: JobWrites, collection: StoredCollection, definition: JobDefinition
 ) -> JobDefinition:
-    """``definition`` with the current holidays of the calendar it follows; raises
-    ``InvalidDefinition`` (400) when the collection has no calendar of that name."""
+    """``definition`` with the current holidays of the calendar it follows, that calendar's
+    row locked until ``tx`` ends (a calendar PUT or DELETE beside it waits, then sees the
+    job); raises ``InvalidDefinition`` (400) when the collection has no such calendar."""
     recurrence = definition.recurrence
     if recurrence is None or recurrence.calendar is None:
         return definition
-    return replace(definition, recurrence=await _on_its_calendar(tx, collection, recurrence))
+    attached = await _on_its_calendar(tx, collection, recurrence, lock=True)
+    return replace(definition, recurrence=attached)
 
 
 async def _on_its_calendar(
-    tx: JobReads, collection: StoredCollection, recurrence: Recurrence
+    tx: JobReads, collection: StoredCollection, recurrence: Recurrence, *, lock: bool = False
 ) -> Recurrence:
     if recurrence.calendar is None:
         return recurrence
-    stored = await tx.find_calendar(collection.id, recurrence.calendar.name)
+    stored = await tx.find_calendar(collection.id, recurrence.calendar.name, lock=lock)
     if stored is None:
         raise InvalidDefinition(
             f"'recurrence.calendar.name': the job collection '{collection.place.name}' has no "

@@ -242,7 +242,9 @@ class _Reads:
     async def list_nodes(self) -> list[NodeBeat]:
         return sorted(self._state.nodes.values(), key=lambda node: node.name)
 
-    async def find_calendar(self, collection_id: int, name: str) -> StoredCalendar | None:
+    async def find_calendar(
+        self, collection_id: int, name: str, *, lock: bool = False
+    ) -> StoredCalendar | None:
         return self._state.calendars.get((collection_id, name.lower()))
 
     async def list_calendars(self, collection_id: int) -> list[StoredCalendar]:

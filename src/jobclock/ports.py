@@ -264,8 +264,13 @@ class JobReads(Protocol):
         """The nodes that ever ran an engine on this database, by name."""
         ...
 
-    async def find_calendar(self, collection_id: int, name: str) -> StoredCalendar | None:
-        """The collection's calendar called ``name``, compared without case."""
+    async def find_calendar(
+        self, collection_id: int, name: str, *, lock: bool = False
+    ) -> StoredCalendar | None:
+        """The collection's calendar called ``name``, compared without case. With ``lock``
+        (in a write transaction) its row stays locked until the transaction ends: a job
+        saved with its holidays and a replacement of the calendar are then one after the
+        other, never both from the same old version."""
         ...
 
     async def list_calendars(self, collection_id: int) -> list[StoredCalendar]:

@@ -626,10 +626,11 @@ class SchedulerService:
             check_job_name(name)
         definition = job_definition_from_json(body).of_job(ref.name, name or "")
         now = self._clock.now()
-        async with self._store.reading() as tx:
-            record = await self._collection(tx, ref)
-            definition = await with_holidays(tx, record, definition)
-        check_job(definition, record.collection, now)
+        view = await self.get_collection(ref)
+        if definition.recurrence is not None:
+            recurrence = await self.calendars.attach(ref, definition.recurrence)
+            definition = replace(definition, recurrence=recurrence)
+        check_job(definition, view.collection, now)
         if definition.state is JobState.DISABLED:
             return []
         lower = now if after is None else max(now, after)

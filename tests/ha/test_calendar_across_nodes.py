@@ -90,3 +90,66 @@ def test_calendar_puts_beside_two_engines_lose_and_repeat_no_slot(
         print(f"{job}: {len(ordered)} slots, each once; {sum(answers.values())} calendar PUTs")
     for api in apis:
         api.close()
+
+
+def test_a_job_saved_beside_a_calendar_put_follows_the_calendar_as_it_ends(
+    cluster: Cluster,
+) -> None:
+    """A job PUT through one node and a PUT of its calendar through the other, at the same
+    moment, 120 times: whichever commits first, the job ends with the calendar's latest
+    holidays (its preview skips the holiday exactly when the calendar lists it)."""
+    a, b = cluster.start("a"), cluster.start("b")
+    apis = [Api(a.server), Api(b.server)]
+    apis[0].create_collection("race", "Unlimited")
+    calendar = f"{apis[0].collection_path('race')}/calendars/off"
+    assert apis[1].put(calendar, {"properties": {"dates": []}}).status_code == 201
+    today = datetime.now(UTC).date()
+    monday = today + timedelta(days=14 - today.weekday())
+    holiday = str(monday + timedelta(days=1))
+    stale = []
+    for round_ in range(120):
+        listed = round_ % 2 == 0  # this round's calendar lists the holiday
+        job = f"j{round_}"
+        body = {
+            "properties": {
+                "action": http_action("http://127.0.0.1:9/"),
+                "startTime": f"{monday}T00:00:00Z",
+                "recurrence": {
+                    "frequency": "Day",
+                    "interval": 1,
+                    "schedule": {"hours": [9], "minutes": [0]},
+                    "calendar": {"name": "off"},
+                },
+            }
+        }
+        gate = threading.Barrier(2)
+        answers: dict[str, int] = {}
+        dates = {"properties": {"dates": [holiday] if listed else []}}
+        writers = [
+            threading.Thread(
+                target=_put_at_once,
+                args=(gate, answers, "job", apis[0], apis[0].job_path("race", job), body),
+            ),
+            threading.Thread(
+                target=_put_at_once, args=(gate, answers, "calendar", apis[1], calendar, dates)
+            ),
+        ]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(30)
+        assert answers == {"job": 201, "calendar": 200}, answers
+        runs = apis[0].get(f"{apis[0].job_path('race', job)}/preview", params={"$top": "2"})
+        second = runs.json()["value"][1]
+        if second.startswith(holiday) == listed:
+            stale.append(job)
+    assert not stale, f"jobs left with an older calendar's holidays: {stale}"
+    for api in apis:
+        api.close()
+
+
+def _put_at_once(
+    gate: threading.Barrier, answers: dict[str, int], key: str, api: Api, path: str, body: object
+) -> None:
+    gate.wait()
+    answers[key] = api.put(path, body).status_code

@@ -755,8 +755,12 @@ class SqlTransaction:
             calendars.c.collection_id == collection_id
         )
 
-    async def find_calendar(self, collection_id: int, name: str) -> StoredCalendar | None:
+    async def find_calendar(
+        self, collection_id: int, name: str, *, lock: bool = False
+    ) -> StoredCalendar | None:
         query = self._calendars(collection_id).where(calendars.c.name_key == name.lower())
+        if lock and self._postgres:
+            query = query.with_for_update()
         row = (await self._rows(query)).first()
         return None if row is None else StoredCalendar(row[0], row[1], row[2])
 
