@@ -22,7 +22,8 @@ from jobclock.codec.calendar import (
 )
 from jobclock.codec.fields import check_text
 from jobclock.codec.stored import StoredDefinitions
-from jobclock.domain.calendar import MAX_CALENDARS, Calendar, check_calendar_name
+from jobclock.domain.calendar import MAX_CALENDARS, Calendar
+from jobclock.domain.collection import check_calendar_name
 from jobclock.domain.errors import Conflict, InvalidDefinition, NotFound, QuotaExceeded
 from jobclock.domain.job import JobDefinition, JobState
 from jobclock.domain.occurrences import next_occurrence

@@ -7,7 +7,8 @@ from typing import Any
 
 from jobclock.codec.fields import Fields, as_int, parse_enum
 from jobclock.codec.keys import KNOWN_KEYS
-from jobclock.domain.calendar import CalendarRef, OnHoliday, check_calendar_name
+from jobclock.domain.calendar import CalendarRef, OnHoliday
+from jobclock.domain.collection import check_calendar_name
 from jobclock.domain.cron import parse_cron
 from jobclock.domain.durations import Duration, parse_duration
 from jobclock.domain.errors import InvalidDefinition, MalformedJob

@@ -19,7 +19,6 @@ after an instant, which is all the rest of the recurrence engine asks.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,19 +40,6 @@ MAX_CALENDARS = 100
 # ``skip`` gives up after this many holidays in a row that hold slots: every occurrence
 # falls on a holiday (a Saturday job with a weekend calendar), so the series has no run.
 _MAX_HOLIDAY_JUMPS = 2000
-
-
-# The rule of collection and job names (``domain/collection.py``), which imports this module.
-_NAME = re.compile(r"^[a-zA-Z][-_a-zA-Z0-9]{0,99}\Z")
-
-
-def check_calendar_name(name: str, field: str = "name") -> None:
-    if not _NAME.match(name):
-        raise InvalidDefinition(
-            f"The calendar name {name[:110]!r} is invalid: use 1 to 100 letters, digits, '-' "
-            "or '_', starting with a letter.",
-            field=field,
-        )
 
 
 class OnHoliday(Enum):

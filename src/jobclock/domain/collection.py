@@ -139,3 +139,11 @@ def check_job_name(name: str) -> None:
             f"The job name '{name}' is invalid: {NAME_RULE}.",
             field="name",
         )
+
+
+def check_calendar_name(name: str, field: str = "name") -> None:
+    """A holiday calendar's name (issue 14, item 4) follows the rule of job names."""
+    if not JOB_NAME_PATTERN.match(name):
+        raise InvalidDefinition(
+            f"The calendar name {name[:110]!r} is invalid: {NAME_RULE}.", field=field
+        )
