@@ -797,43 +797,61 @@ def _keep_for_azure_clients(
     return {**kept, properties: {**inner, recurrence: restored}}
 
 
-# jobclock's extensions that Microsoft's client models cannot carry.
-_JOB_EXTENSIONS = ("overlapPolicy", "catchUp")
-_RECURRENCE_EXTENSIONS = ("timeZone", "dstPolicy", "exdates", "jitter", "calendar")
+# jobclock's extensions that Microsoft's client models cannot carry, by where they sit in
+# ``properties``.
+_RETRY_EXTENSIONS = ("maxInterval", "maxAge")
+_MESSAGE_EXTENSIONS = ("template",)
+_EXTENSIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    ((), ("overlapPolicy", "catchUp", "attemptTimeout")),
+    (("recurrence",), ("timeZone", "dstPolicy", "exdates", "jitter", "calendar")),
+    *(
+        (place, keys)
+        for action in (("action",), ("action", "errorAction"))
+        for place, keys in (
+            ((*action, "retryPolicy"), _RETRY_EXTENSIONS),
+            ((*action, "request"), ("signing", "template")),
+            ((*action, "queueMessage"), _MESSAGE_EXTENSIONS),
+            ((*action, "serviceBusQueueMessage"), _MESSAGE_EXTENSIONS),
+            ((*action, "serviceBusTopicMessage"), _MESSAGE_EXTENSIONS),
+        )
+    ),
+)
 
 
 def _keep_extensions(
     body: dict[str, Any], plain: dict[str, Any], hidden: dict[str, Any]
 ) -> dict[str, Any]:
     """A PUT from Microsoft's client with the stored job's extensions where it leaves them
-    out (it cannot send them): ``overlapPolicy`` and ``catchUp``, and when it sends a
-    recurrence, that recurrence's ``timeZone``, ``dstPolicy``, ``exdates``, ``jitter`` and
-    ``calendar``.
-    A recurrence it removes stays removed."""
+    out (it cannot send them): ``overlapPolicy``, ``catchUp`` and ``attemptTimeout``; and
+    where it sends the object that holds them, a recurrence's ``timeZone``, ``dstPolicy``,
+    ``exdates``, ``jitter`` and ``calendar``, a retry policy's ``maxInterval`` and
+    ``maxAge``, a request's ``signing`` and ``template``, a queue message's ``template``.
+    An object it removes (a recurrence, an error action) stays removed."""
     del hidden  # the secrets were kept by _keep_for_azure_clients
     properties_key = next((key for key in body if str(key).lower() == "properties"), None)
     inner = None if properties_key is None else body[properties_key]
-    stored = plain["properties"]
     if properties_key is None or not isinstance(inner, dict):
         return body
-    given = {str(key).lower() for key in inner}
-    restored = dict(inner)
-    for key in _JOB_EXTENSIONS:
-        if key.lower() not in given and key in stored:
-            restored[key] = stored[key]
-    recurrence_key = next((key for key in inner if str(key).lower() == "recurrence"), None)
-    sent = None if recurrence_key is None else inner[recurrence_key]
-    kept = stored.get("recurrence")
-    if isinstance(sent, dict) and isinstance(kept, dict):
-        sent_keys = {str(key).lower() for key in sent}
-        extra = {
-            key: kept[key]
-            for key in _RECURRENCE_EXTENSIONS
-            if key.lower() not in sent_keys and key in kept
-        }
-        assert recurrence_key is not None  # noqa: S101 - sent came from it
-        restored[recurrence_key] = {**sent, **extra}
+    restored: dict[str, Any] = inner
+    for place, keys in _EXTENSIONS:
+        restored = _restored_at(restored, plain["properties"], place, keys)
     return {**body, properties_key: restored}
+
+
+def _restored_at(
+    sent: dict[str, Any], stored: dict[str, Any], place: tuple[str, ...], keys: tuple[str, ...]
+) -> dict[str, Any]:
+    """``sent`` with ``keys`` of the object at ``place`` taken from ``stored`` where the
+    sent object lacks them; unchanged where either has no object there."""
+    if place:
+        sent_key = next((key for key in sent if str(key).lower() == place[0].lower()), None)
+        inner, kept = None if sent_key is None else sent[sent_key], stored.get(place[0])
+        if sent_key is None or not isinstance(inner, dict) or not isinstance(kept, dict):
+            return sent
+        return {**sent, sent_key: _restored_at(inner, kept, place[1:], keys)}
+    given = {str(key).lower() for key in sent}
+    extra = {key: stored[key] for key in keys if key.lower() not in given and key in stored}
+    return {**sent, **extra} if extra else sent
 
 
 # A recurrence is either Azure's (frequency, interval, schedule) or a cron expression.

@@ -9,8 +9,9 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,10 @@ def _app(target: Target) -> web.Application:
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPFound("/landing")
 
+    async def redirect_to_slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.3)  # most of the attempt's deadline, before the next hop
+        raise web.HTTPFound("/slow")
+
     async def multi(request: web.Request) -> web.Response:
         response = web.Response(text="cookies")
         response.headers.add("Set-Cookie", "a=1; path=/")
@@ -120,6 +125,7 @@ def _app(target: Target) -> web.Application:
     app.router.add_get("/latin", latin)
     app.router.add_get("/slow", slow)
     app.router.add_post("/redirect", redirect)
+    app.router.add_get("/redirect-to-slow", redirect_to_slow)
     app.router.add_get("/landing", echo)
     app.router.add_get("/multi", multi)
     app.router.add_get("/mirror", mirror)
@@ -337,6 +343,28 @@ def test_timeout_fails_with_the_configured_limit(target: Target) -> None:
     assert result.message == (
         "Http Action - Request to host '127.0.0.1' failed: the request timed out after 0.5 seconds"
     )
+
+
+@pytest.mark.parametrize("path", ["/slow", "/redirect-to-slow"])
+def test_the_jobs_attempt_timeout_bounds_the_whole_attempt(target: Target, path: str) -> None:
+    """``properties.attemptTimeout`` (the context's ``timeout``) wins over the executor's
+    60 s, across redirects too: one deadline for the whole attempt."""
+
+    async def run() -> tuple[AttemptResult, float]:
+        executor = HttpExecutor()
+        context = replace(CONTEXT, timeout=0.4)
+        started = time.monotonic()
+        try:
+            request = HttpRequest(uri=target.url(path), method=HttpMethod.GET)
+            result = await executor.execute(Invocation(ActionType.HTTP, request), context)
+        finally:
+            await executor.aclose()
+        return result, time.monotonic() - started
+
+    result, took = asyncio.run(run())
+    assert not result.succeeded
+    assert result.message.endswith("the request timed out after 0.4 seconds")
+    assert took < 2.0  # not the target's delay, and not 60 s
 
 
 def test_invalid_uri_fails_the_attempt() -> None:

@@ -560,8 +560,8 @@ def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
     client: SchedulerManagementClient, server: RunningServer, collection: str, target: Target
 ) -> None:
     """Microsoft's client cannot carry jobclock's extensions (a recurrence's ``timeZone``,
-    ``dstPolicy``, ``exdates``, ``jitter``, ``calendar``; a job's ``overlapPolicy`` and
-    ``catchUp``): its
+    ``dstPolicy``, ``exdates``, ``jitter``, ``calendar``; a job's ``overlapPolicy``,
+    ``catchUp`` and ``attemptTimeout``; a retry policy's ``maxInterval`` and ``maxAge``): its
     GET-modify-PUT of an Azure-style job keeps them, while a plain PUT that leaves them out
     still replaces the job (the REST semantics of a PUT)."""
     api = Api(server, subscription=SUBSCRIPTION, resource_group=GROUP)
@@ -579,18 +579,27 @@ def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
         calendar = f"{api.collection_path(collection)}/calendars/{job}"
         assert api.put(calendar, {"properties": {"weekDays": ["Sunday"]}}).status_code == 201
         recurrence["calendar"] = {"name": job, "onHoliday": "next"}
-        extras = {"overlapPolicy": "Skip", "catchUp": {"policy": "once", "window": "PT1H"}}
-        api.create_job(
-            collection,
-            job,
-            {"action": http_action(target.url("/ext")), "recurrence": recurrence, **extras},
-        )
+        extras = {
+            "overlapPolicy": "Skip",
+            "catchUp": {"policy": "once", "window": "PT1H"},
+            "attemptTimeout": "PT5M",
+        }
+        retry = {
+            "retryType": "Exponential",
+            "retryInterval": "PT20S",
+            "retryCount": 6,
+            "maxInterval": "PT10M",
+            "maxAge": "PT2H",
+        }
+        action = {**http_action(target.url("/ext")), "retryPolicy": retry}
+        api.create_job(collection, job, {"action": action, "recurrence": recurrence, **extras})
         fetched = client.jobs.get(GROUP, collection, job)
         fetched.properties.recurrence.interval = 2
         client.jobs.create_or_update(GROUP, collection, job, fetched)
         stored = api.job(collection, job)["properties"]
         assert stored["recurrence"] == {**recurrence, "interval": 2}
         assert {key: stored.get(key) for key in extras} == extras
+        assert stored["action"]["retryPolicy"] == retry
         # A PUT from anyone else is a full replacement: what it leaves out is gone.
         plain = {"action": http_action(target.url("/ext")), "recurrence": {"frequency": "Day"}}
         response = api.put(api.job_path(collection, job), {"properties": plain})

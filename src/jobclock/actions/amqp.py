@@ -115,10 +115,10 @@ class AmqpExecutor:
         self._close_idle()
         host = _host(message.url)
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(context.seconds(self._timeout)):
                 await self._publish(message, context)
         except TimeoutError:
-            reason = f"the broker did not confirm within {self._timeout:g} seconds"
+            reason = f"the broker did not confirm within {context.seconds(self._timeout):g} seconds"
             return finish(
                 _log,
                 "amqp_action.attempt",

@@ -31,6 +31,8 @@ from jobclock.actions.outbound import (
     OutboundRefused,
     literal_middleware,
 )
+from jobclock.actions.signing import signature_headers
+from jobclock.clock import SystemClock
 from jobclock.domain.actions import (
     ActionType,
     BasicAuthentication,
@@ -42,6 +44,7 @@ from jobclock.domain.actions import (
 )
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.outbound import OutboundPolicy
+from jobclock.ports import Clock
 
 HTTP_ACTION_TYPES = frozenset({ActionType.HTTP, ActionType.HTTPS})
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -91,12 +94,14 @@ class HttpExecutor:
         oauth_tokens: OAuthTokens | None = None,
         lean_client: bool = True,
         outbound: OutboundPolicy | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         if max_body_bytes < 4 * BODY_CHARACTER_LIMIT:
             raise ValueError(f"max_body_bytes must be at least {4 * BODY_CHARACTER_LIMIT}")
         self._timeout = timeout
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self._verify_tls = verify_tls
         self._send_scheduler_headers = send_scheduler_headers
         self._connection_limit = connection_limit
@@ -129,6 +134,10 @@ class HttpExecutor:
         headers = CIMultiDict(request.headers)
         if self._send_scheduler_headers:
             headers.update(scheduler_metadata(context))
+        if request.signing is not None:
+            body = (request.body or "").encode("utf-8")  # as both clients send it
+            sent_at = int(self._clock.now().timestamp())
+            headers.update(signature_headers(request.signing, context.execution_tag, sent_at, body))
         secrets = _secrets_of(request)
         try:
             tls = await self._authorize(headers, request.authentication, secrets)
@@ -137,15 +146,17 @@ class HttpExecutor:
             return finish(
                 _log, "http_action.attempt", context, False, message, "authentication", host=host
             )
+        limit = context.seconds(self._timeout)
         try:
-            result = await self._send(request, headers, host, tls, secrets)
+            async with asyncio.timeout(limit):
+                result = await self._send(request, headers, host, tls, secrets)
         except OutboundRefused as refused:
             message = _request_failed(host, refused.reason)
             return finish(
                 _log, "http_action.attempt", context, False, message, "outbound", host=host
             )
         except TimeoutError:
-            seconds = f"{self._timeout:g}"
+            seconds = f"{limit:g}"
             message = _request_failed(host, f"the request timed out after {seconds} seconds")
             return finish(
                 _log, "http_action.attempt", context, False, message, "timeout", host=host
@@ -222,17 +233,16 @@ class HttpExecutor:
                 request.method.value, request.uri, list(headers.items()), request.body
             )
             if plan is not None:
-                async with asyncio.timeout(self._timeout):
-                    reply = await self._wire.send(
-                        plan, self._max_body_bytes, idempotent=request.method in _IDEMPOTENT
-                    )
-                    if reply is not None and not _redirects(reply.status, reply.header):
-                        return self._result(
-                            request, reply.status, reply.reason, reply.headers,
-                            reply.body, reply.charset, host, secrets,
-                        )  # fmt: skip
-                    if reply is not None:
-                        return await self._follow(request, headers, reply, host, secrets)
+                reply = await self._wire.send(
+                    plan, self._max_body_bytes, idempotent=request.method in _IDEMPOTENT
+                )
+                if reply is not None and not _redirects(reply.status, reply.header):
+                    return self._result(
+                        request, reply.status, reply.reason, reply.headers,
+                        reply.body, reply.charset, host, secrets,
+                    )  # fmt: skip
+                if reply is not None:
+                    return await self._follow(request, headers, reply, host, secrets)
         return await self._send_with_aiohttp(
             request.method.value, request.uri, request, headers, request.body, host, tls, secrets
         )
@@ -326,7 +336,8 @@ class HttpExecutor:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 middlewares=(literal_middleware(self._guard),),
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                # The attempt's own deadline (``execute``) bounds every request.
+                timeout=aiohttp.ClientTimeout(total=None),
                 # The session is shared by every job: cookies must not travel between them.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,

@@ -73,6 +73,7 @@ def executors_for(
         oauth_authority=settings.oauth_authority,
         lean_client=settings.http_lean_client,
         outbound=outbound,
+        clock=clock,
     )
     service_bus = ServiceBusExecutor(endpoint_template=settings.servicebus_endpoint)
     return {

@@ -241,9 +241,12 @@ class ServiceBusExecutor:
         except ValueError as error:
             return self._failed(context, payload, prefix, _scrub(str(error), key), "invalid")
         try:
-            await self._send(endpoint, kind, payload.entity, built, auth.sas_key_name, key)
+            await self._send(
+                endpoint, kind, payload.entity, built, (auth.sas_key_name, key),
+                context.seconds(self._timeout),
+            )  # fmt: skip
         except TimeoutError:
-            reason = f"the send timed out after {self._timeout:g} seconds"
+            reason = f"the send timed out after {context.seconds(self._timeout):g} seconds"
             return self._failed(context, payload, prefix, reason, "timeout")
         except ServiceBusConnectionError as error:
             reason = f"connection to '{endpoint.address}' failed: {_describe(error)}"
@@ -261,15 +264,22 @@ class ServiceBusExecutor:
         return None
 
     async def _send(
-        self, endpoint: Endpoint, kind: str, entity: str, built: SdkMessage, name: str, key: str
+        self,
+        endpoint: Endpoint,
+        kind: str,
+        entity: str,
+        built: SdkMessage,
+        credential: tuple[str, str],
+        seconds: float,
     ) -> None:
+        name, key = credential
         client = ServiceBusClient(
             credential=AzureNamedKeyCredential(name, key),
             retry_total=0,
             **endpoint.client_options(),
         )
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(seconds):
                 if kind == "queue":
                     sender = client.get_queue_sender(queue_name=entity)
                 else:

@@ -122,11 +122,13 @@ class StorageQueueExecutor:
         secrets = _secret_forms(payload.sas_token.reveal() if payload.sas_token else "")
         try:
             target = self._target(payload)
-            await self._send(target, envelope(payload.message, context))
+            await self._send(
+                target, envelope(payload.message, context), context.seconds(self._timeout)
+            )
         except _Unsendable as error:
             return self._finish(context, payload, _failed(payload, str(error)), "invalid")
         except TimeoutError:
-            reason = f"the request timed out after {self._timeout:g} seconds"
+            reason = f"the request timed out after {context.seconds(self._timeout):g} seconds"
             return self._finish(context, payload, _failed(payload, reason), "timeout")
         except (AzureError, aiohttp.ClientError, OSError, ValueError) as error:
             # ValueError: a queue name or SAS token the client refuses to put in a URL.
@@ -153,7 +155,7 @@ class StorageQueueExecutor:
             raise _Unsendable(str(error)) from None
         return _Target(payload.storage_account, payload.queue_name, account_url, sas_token)
 
-    async def _send(self, target: _Target, text: str) -> None:
+    async def _send(self, target: _Target, text: str, seconds: float) -> None:
         transport = AioHttpTransport(session=self._client_session(), session_owner=False)
         client = QueueClient(
             account_url=target.account_url,
@@ -163,7 +165,7 @@ class StorageQueueExecutor:
             transport=transport,
             retry_total=0,
         )
-        async with asyncio.timeout(self._timeout), client:
+        async with asyncio.timeout(seconds), client:
             await client.send_message(text)
 
     def _client_session(self) -> aiohttp.ClientSession:

@@ -122,6 +122,8 @@ def _retry_policy() -> Schema:
             "retryType": enum_schema(RetryType),
             "retryInterval": _DURATION,
             "retryCount": {"type": "integer", "minimum": 0, "maximum": MAX_RETRY_COUNT},
+            "maxInterval": _DURATION,
+            "maxAge": _DURATION,
         },
     )
 
@@ -464,6 +466,7 @@ def job_request_schema(*, patch: bool = False) -> Schema:
         "status": {"type": "object", "description": "Read-only; ignored on PUT."},
         "overlapPolicy": _OVERLAP,
         "catchUp": _CATCH_UP,
+        "attemptTimeout": _DURATION,
     }
     if patch:
         job_properties = _request_object("properties", properties)
@@ -502,6 +505,7 @@ def job_properties_response_schema() -> Schema:
             "status": status,
             "overlapPolicy": _OVERLAP,
             "catchUp": _CATCH_UP,
+            "attemptTimeout": _DURATION,
         },
         "action",
         "state",

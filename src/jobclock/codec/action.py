@@ -6,6 +6,9 @@ and never contains a secret (§2.6, §7).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
@@ -28,6 +31,7 @@ from jobclock.domain.actions import (
     Payload,
     ServiceBusAuthentication,
     ServiceBusMessage,
+    Signing,
     StorageQueueMessage,
     TransportType,
     uri_without_password,
@@ -99,6 +103,7 @@ def _payload(kind: ActionType, body: Fields) -> Payload:
             queue_name=_required_text(body, "queueName"),
             sas_token=_secret(body, "sasToken"),
             message=body.text("message"),
+            template=body.boolean("template") or False,
         )
     if kind is ActionType.AMQP:
         return _amqp(body)
@@ -115,6 +120,7 @@ def _payload(kind: ActionType, body: Fields) -> Payload:
             body.obj("brokeredMessageProperties", KNOWN_KEYS["brokeredMessageProperties"])
         ),
         custom_properties=tuple((body.string_map("customMessageProperties") or {}).items()),
+        template=body.boolean("template") or False,
     )
 
 
@@ -146,7 +152,39 @@ def _http_request(body: Fields) -> HttpRequest:
         headers=tuple((body.string_map("headers") or {}).items()),
         body=body.text("body"),
         authentication=_http_authentication(body.obj("authentication")),
+        signing=_signing(body.obj("signing", KNOWN_KEYS["signing"])),
+        template=body.boolean("template") or False,
     )
+
+
+# A Standard Webhooks key: "whsec_" and the base64 of 24 to 64 random bytes.
+_SIGNING_KEY = re.compile(r"whsec_([A-Za-z0-9+/]{32,88}={0,2})")
+
+
+def _signing(fields: Fields | None) -> Signing | None:
+    if fields is None:
+        return None
+    secret = _signing_key(fields, "secret", required=True)
+    assert secret is not None  # noqa: S101 - required
+    return Signing(secret, _signing_key(fields, "previousSecret"))
+
+
+def _signing_key(fields: Fields, key: str, *, required: bool = False) -> Secret | None:
+    text = fields.text(key, required=required)
+    if text is None:
+        return None
+    match = _SIGNING_KEY.fullmatch(text)
+    try:
+        valid = match is not None and 24 <= len(base64.b64decode(match[1], validate=True)) <= 64
+    except binascii.Error:
+        valid = False
+    if not valid:  # the key itself is a secret: never part of the message
+        raise InvalidDefinition(
+            f"'{fields.name(key)}' must be a Standard Webhooks key: 'whsec_' followed by the "
+            "base64 of 24 to 64 random bytes.",
+            field=fields.name(key),
+        )
+    return Secret(text)
 
 
 class _AuthType:
@@ -311,6 +349,7 @@ def _amqp(body: Fields) -> AmqpMessage:
         content_type=body.text("contentType"),
         headers=tuple((body.string_map("headers") or {}).items()),
         persistent=True if persistent is None else persistent,
+        template=body.boolean("template") or False,
     )
 
 
@@ -318,7 +357,13 @@ def _retry_policy(fields: Fields | None) -> RetryPolicy | None:
     if fields is None:
         return None
     retry_type = fields.enum("retryType", RetryType) or RetryType.FIXED
-    return RetryPolicy(retry_type, fields.duration("retryInterval"), fields.integer("retryCount"))
+    return RetryPolicy(
+        retry_type,
+        fields.duration("retryInterval"),
+        fields.integer("retryCount"),
+        max_interval=fields.duration("maxInterval"),
+        max_age=fields.duration("maxAge"),
+    )
 
 
 # ----------------------------------------------------------------------------- output
@@ -357,6 +402,10 @@ def retry_policy_to_json(policy: RetryPolicy) -> dict[str, Any]:
         body["retryInterval"] = policy.retry_interval.text
     if policy.retry_count is not None:
         body["retryCount"] = policy.retry_count
+    if policy.max_interval is not None:
+        body["maxInterval"] = policy.max_interval.text
+    if policy.max_age is not None:
+        body["maxAge"] = policy.max_age.text
     return body
 
 
@@ -370,6 +419,7 @@ def payload_to_json(payload: Payload, reveal: Reveal | None = None) -> dict[str,
                 "queueName": payload.queue_name,
                 "sasToken": _reveal(payload.sas_token, reveal),
                 "message": payload.message,
+                "template": payload.template or None,
             }
         )
     if isinstance(payload, ServiceBusMessage):
@@ -384,6 +434,7 @@ def payload_to_json(payload: Payload, reveal: Reveal | None = None) -> dict[str,
             "contentType": payload.content_type,
             "headers": dict(payload.headers) or None,
             "persistent": payload.persistent,
+            "template": payload.template or None,
         }
     )
 
@@ -432,6 +483,16 @@ def _http_to_json(request: HttpRequest, reveal: Reveal | None) -> dict[str, Any]
                 "password": _reveal(auth.password, reveal),
             }
         )
+    if request.signing is not None:
+        signing = request.signing
+        body["signing"] = _drop_none(
+            {
+                "secret": _reveal(signing.secret, reveal),
+                "previousSecret": _reveal(signing.previous, reveal),
+            }
+        )
+    if request.template:
+        body["template"] = True
     return body
 
 
@@ -454,6 +515,8 @@ def _service_bus_to_json(message: ServiceBusMessage, reveal: Reveal | None) -> d
         body["brokeredMessageProperties"] = _brokered_to_json(message.brokered_properties)
     if message.custom_properties:
         body["customMessageProperties"] = dict(message.custom_properties)
+    if message.template:
+        body["template"] = True
     return body
 
 

@@ -75,6 +75,7 @@ def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDef
         state=state,
         overlap=properties.enum("overlapPolicy", OverlapPolicy),
         catch_up=_catch_up(properties),
+        attempt_timeout=properties.duration("attemptTimeout"),
     )
 
 
@@ -115,6 +116,8 @@ def definition_to_json(definition: JobDefinition, reveal: Reveal | None = None) 
         if definition.catch_up.window is not None:
             catch_up["window"] = definition.catch_up.window.text
         body["catchUp"] = catch_up
+    if definition.attempt_timeout is not None:
+        body["attemptTimeout"] = definition.attempt_timeout.text
     return body
 
 

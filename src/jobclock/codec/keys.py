@@ -29,6 +29,7 @@ _SERVICE_BUS = (
     "message",
     "brokeredMessageProperties",
     "customMessageProperties",
+    "template",  # jobclock's
 )
 
 KNOWN_KEYS: Mapping[str, frozenset[str]] = {
@@ -37,12 +38,15 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     # ``status`` is read-only and ignored on PUT (§3.1); its content is not checked.
     "properties": frozenset(
         {"startTime", "action", "recurrence", "state", "status"}
-        | {"overlapPolicy", "catchUp"}  # jobclock's extensions
+        | {"overlapPolicy", "catchUp", "attemptTimeout"}  # jobclock's extensions
     ),
     "action": frozenset({*_ACTION, "errorAction"}),
     # ``errorAction`` is known here only to be refused with its own message (no nesting).
     "errorAction": frozenset({*_ACTION, "errorAction"}),
-    "request": frozenset({"uri", "method", "headers", "body", "authentication"}),
+    "request": frozenset(
+        {"uri", "method", "headers", "body", "authentication"} | {"signing", "template"}
+    ),
+    "signing": frozenset({"secret", "previousSecret"}),
     "basicAuthentication": frozenset({"type", "username", "password"}),
     # The certificate's facts are server-computed and ignored on input (§7); the client's
     # model does not mark them read-only, so it sends them back.
@@ -59,7 +63,9 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     ),
     "oauthAuthentication": frozenset({"type", "tenant", "audience", "clientId", "secret"}),
     "noAuthentication": frozenset({"type"}),
-    "queueMessage": frozenset({"storageAccount", "queueName", "sasToken", "message"}),
+    "queueMessage": frozenset(
+        {"storageAccount", "queueName", "sasToken", "message"} | {"template"}
+    ),
     "serviceBusQueueMessage": frozenset({*_SERVICE_BUS, "queueName"}),
     "serviceBusTopicMessage": frozenset({*_SERVICE_BUS, "topicPath"}),
     "serviceBusAuthentication": frozenset({"type", "sasKeyName", "sasKey"}),
@@ -90,9 +96,12 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "contentType",
             "headers",
             "persistent",
+            "template",
         }
     ),
-    "retryPolicy": frozenset({"retryType", "retryInterval", "retryCount"}),
+    "retryPolicy": frozenset(
+        {"retryType", "retryInterval", "retryCount"} | {"maxInterval", "maxAge"}  # jobclock's
+    ),
     "recurrence": frozenset(
         {"frequency", "interval", "count", "endTime", "schedule", "timeZone"}
         | {"cron", "rrule", "exdates", "dstPolicy", "jitter", "calendar"}  # jobclock's

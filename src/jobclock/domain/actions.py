@@ -88,6 +88,21 @@ class HttpRequest:
     headers: tuple[tuple[str, str], ...] = ()
     body: str | None = None
     authentication: HttpAuthentication | None = None
+    signing: Signing | None = None  # jobclock's: Standard Webhooks signatures
+    template: bool = False  # jobclock's: uri, headers and body are templates
+
+
+@dataclass(frozen=True, slots=True)
+class Signing:
+    """Standard Webhooks 1.0 signing of every attempt: ``secret`` signs, and while a key
+    rotates ``previous`` signs too (receivers accept either). Both are ``whsec_`` keys."""
+
+    secret: Secret
+    previous: Secret | None = None
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        return (self.secret,) if self.previous is None else (self.secret, self.previous)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +111,7 @@ class StorageQueueMessage:
     queue_name: str
     sas_token: Secret | None
     message: str | None
+    template: bool = False  # jobclock's: the message is a template
 
 
 class TransportType(Enum):
@@ -140,6 +156,7 @@ class ServiceBusMessage:
     message: str | None = None
     brokered_properties: BrokeredMessageProperties | None = None
     custom_properties: tuple[tuple[str, str], ...] = ()
+    template: bool = False  # jobclock's: the message is a template
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +171,7 @@ class AmqpMessage:
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     persistent: bool = True
+    template: bool = False  # the message is a template
 
 
 Payload = HttpRequest | StorageQueueMessage | ServiceBusMessage | AmqpMessage

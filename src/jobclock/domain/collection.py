@@ -62,7 +62,10 @@ PLANS: dict[Sku, PlanLimits] = {
     Sku.P10_PREMIUM: PlanLimits(50, MaxRecurrence(Frequency.MINUTE), 10_000, True, _RETRY_FLOOR),
     # 10,000 in the 2016 docs, 5,000 in 2018's: the later figure (§11 Q15).
     Sku.P20_PREMIUM: PlanLimits(1000, MaxRecurrence(Frequency.MINUTE), 5_000, True, _RETRY_FLOOR),
-    Sku.UNLIMITED: PlanLimits(None, MaxRecurrence(Frequency.SECOND), None, True, _RETRY_FLOOR),
+    # jobclock's own plan: retries as close as a second apart.
+    Sku.UNLIMITED: PlanLimits(
+        None, MaxRecurrence(Frequency.SECOND), None, True, timedelta(seconds=1)
+    ),
 }
 MAX_COLLECTIONS_PER_SUBSCRIPTION = 200_000
 # One rule for collection and job names (spec §1: 1-100 characters, a letter first), in the

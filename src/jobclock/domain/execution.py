@@ -22,6 +22,11 @@ class AttemptContext:
     action_name: ActionName
     retry_count: int
     repeat_count: int
+    timeout: float | None = None  # seconds this attempt may take; None: the executor's own
+
+    def seconds(self, default: float) -> float:
+        """How long this attempt may take: the job's attemptTimeout, else ``default``."""
+        return default if self.timeout is None else self.timeout
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,8 @@ class JobDefinition:
     state: JobState = JobState.ENABLED
     overlap: OverlapPolicy | None = None  # None: Postpone, and not shown
     catch_up: CatchUp | None = None  # None: Azure's (skip past the grace), and not shown
+    # How long one attempt may take; None: Azure's 60 s, and not shown.
+    attempt_timeout: Duration | None = None
 
     @property
     def overlap_policy(self) -> OverlapPolicy:

@@ -30,13 +30,13 @@ from jobclock.domain.collection import (
     Quota,
     Sku,
 )
-from jobclock.domain.durations import timespan
+from jobclock.domain.durations import Duration, timespan
 from jobclock.domain.errors import InvalidDefinition, QuotaExceeded
 from jobclock.domain.instants import check_instant_range
 from jobclock.domain.job import JobDefinition
 from jobclock.domain.occurrences import occurrences
 from jobclock.domain.recurrence import Frequency, Recurrence
-from jobclock.domain.retry_policy import RetryPolicy
+from jobclock.domain.retry_policy import RetryPolicy, RetryType
 
 MAX_JOB_JSON_BYTES = 16_384
 MAX_URI_LENGTH = 2048
@@ -46,6 +46,8 @@ MAX_BODY_LENGTH = 8192
 MAX_RETRY_COUNT = 20
 # 18 months, the longest "time to start", recurrence span and retry interval (§6.1).
 EIGHTEEN_MONTHS = timedelta(days=548)
+MIN_ATTEMPT_TIMEOUT = timedelta(seconds=1)
+MAX_ATTEMPT_TIMEOUT = timedelta(minutes=30)
 _SAMPLE_START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday in a leap year
 _SAMPLE_SIZE = 5000
 # The Gregorian calendar repeats every 400 years: no gap appears later that did not before.
@@ -83,6 +85,13 @@ def check_job(definition: JobDefinition, collection: JobCollection, now: datetim
             )
         check_recurrence_allowed(recurrence, collection)
     check_action(definition.action, collection, "properties.action")
+    timeout = definition.attempt_timeout
+    if timeout is not None and not MIN_ATTEMPT_TIMEOUT <= timeout.value <= MAX_ATTEMPT_TIMEOUT:
+        raise InvalidDefinition(
+            f"'properties.attemptTimeout' is {timeout.text}; it must be between 1 second and "
+            "30 minutes.",
+            field="properties.attemptTimeout",
+        )
 
 
 def check_recurrence_allowed(recurrence: Recurrence, collection: JobCollection) -> None:
@@ -286,21 +295,41 @@ def _check_retry_policy(policy: RetryPolicy | None, collection: JobCollection, p
             f"{policy.retry_count}.",
             field=f"{path}.retryCount",
         )
-    if policy.retry_interval is None:
-        return
-    interval = policy.retry_interval.value
+    if policy.retry_interval is not None:
+        _check_wait(policy.retry_interval, collection, f"{path}.retryInterval")
+    if policy.max_interval is not None:
+        if policy.retry_type is not RetryType.EXPONENTIAL:
+            raise InvalidDefinition(
+                f"'{path}.maxInterval' applies to retryType 'Exponential' only, not "
+                f"'{policy.retry_type.value}'.",
+                field=f"{path}.maxInterval",
+            )
+        _check_wait(policy.max_interval, collection, f"{path}.maxInterval")
+        if policy.max_interval.value < policy.interval:
+            raise InvalidDefinition(
+                f"'{path}.maxInterval' is {policy.max_interval.text}, shorter than the "
+                f"retryInterval ({timespan(policy.interval)}).",
+                field=f"{path}.maxInterval",
+            )
+    if policy.max_age is not None and not (
+        timedelta(seconds=1) <= policy.max_age.value <= EIGHTEEN_MONTHS
+    ):
+        raise InvalidDefinition(
+            f"'{path}.maxAge' is {policy.max_age.text}; it must be between 1 second and 18 months.",
+            field=f"{path}.maxAge",
+        )
+
+
+def _check_wait(wait: Duration, collection: JobCollection, field: str) -> None:
     floor = collection.plan.min_retry_interval
-    if interval < floor:
+    if wait.value < floor:
         raise InvalidDefinition(
-            f"'{path}.retryInterval' is {policy.retry_interval.text}; the minimum on the "
-            f"'{collection.sku.value}' plan is {timespan(floor)}.",
-            field=f"{path}.retryInterval",
+            f"'{field}' is {wait.text}; the minimum on the '{collection.sku.value}' plan is "
+            f"{timespan(floor)}.",
+            field=field,
         )
-    if interval > EIGHTEEN_MONTHS:
-        raise InvalidDefinition(
-            f"'{path}.retryInterval' is {policy.retry_interval.text}; the maximum is 18 months.",
-            field=f"{path}.retryInterval",
-        )
+    if wait.value > EIGHTEEN_MONTHS:
+        raise InvalidDefinition(f"'{field}' is {wait.text}; the maximum is 18 months.", field=field)
 
 
 def check_quota(sku: Sku, quota: Quota | None) -> None:

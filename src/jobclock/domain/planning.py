@@ -405,8 +405,14 @@ def after_attempt(
     succeeded: bool,
     main_failed: bool,
     now: datetime,
+    *,
+    slot: datetime | None = None,
+    draw: float = 0.5,
 ) -> Step:
-    """After attempt ``attempt`` (0 = first) of ``phase``: retry, error action, or done (§5.5)."""
+    """After attempt ``attempt`` (0 = first) of ``phase``: retry, error action, or done (§5.5).
+
+    ``slot``: the occurrence's scheduled time, which ``maxAge`` counts from (None: no
+    limit); ``draw``: a random number in [0, 1) for an exponential policy's jitter."""
     if succeeded:
         return Step(StepKind.DONE, phase, attempt, None, main_failed)
     if phase is Phase.MAIN:
@@ -415,7 +421,9 @@ def after_attempt(
         error = action.error_action
         policy = effective_retry_policy(None if error is None else error.retry_policy)
     if attempt < policy.retries:
-        return Step(StepKind.RETRY, phase, attempt + 1, now + policy.interval, main_failed)
+        due = now + policy.wait(attempt + 1, draw)
+        if slot is None or not policy.gives_up(slot, due):
+            return Step(StepKind.RETRY, phase, attempt + 1, due, main_failed)
     if phase is Phase.MAIN and action.error_action is not None:
         return Step(StepKind.ERROR_ACTION, Phase.ERROR, 0, now, True)
     return Step(StepKind.DONE, phase, attempt, None, main_failed or phase is Phase.MAIN)
@@ -464,8 +472,13 @@ def attempted(
     main_failed: bool,
     ended: datetime,
     status: JobStatus,
+    *,
+    slot: datetime | None = None,
+    draw: float = 0.5,
 ) -> Attempted:
-    step = after_attempt(action, phase, attempt, succeeded, main_failed, ended)
+    step = after_attempt(
+        action, phase, attempt, succeeded, main_failed, ended, slot=slot, draw=draw
+    )
     exhausted = phase is Phase.MAIN and not succeeded and step.kind is not StepKind.RETRY
     return Attempted(
         step,

@@ -50,6 +50,10 @@ from jobclock.ports import ActionExecutor, Clock, JobStore, Wakeup
 log = logging.getLogger("jobclock.engine")
 
 CLAIM_INTERVAL = timedelta(milliseconds=50)
+# An attempt may take the job's attemptTimeout, Azure's 60 s without one; an executor that
+# has not returned a few seconds after that is cut off.
+DEFAULT_ATTEMPT_SECONDS = 60.0
+EXECUTOR_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +399,7 @@ class Engine:
         if timed:
             await self._until_due(occurrence)
         action = definition.action
-        target, context = _invocation(occurrence, record, action, self.settings.region)
+        target, context = _invocation(occurrence, record, definition, self.settings.region)
         held = occurrence.key
         self._leases.held.add(held)
         try:
@@ -439,8 +443,18 @@ class Engine:
             return AttemptResult(
                 False, f"{invocation.type.value} actions are not supported by this server."
             )
+        # The executor keeps to the attempt's timeout; this bound only stops one that hangs.
+        limit = context.seconds(DEFAULT_ATTEMPT_SECONDS) + EXECUTOR_GRACE_SECONDS
         try:
-            return await executor.execute(invocation, context)
+            async with asyncio.timeout(limit):
+                return await executor.execute(invocation, context)
+        except TimeoutError:
+            log.error("attempt.hung", extra={"event": "attempt.hung", "job": context.job})
+            return AttemptResult(
+                False,
+                f"{invocation.type.value} Action - the attempt did not end within "
+                f"{context.seconds(DEFAULT_ATTEMPT_SECONDS):g} seconds.",
+            )
         except Exception as exc:  # an executor bug must not stop the engine
             log.exception("attempt.crashed", extra={"event": "attempt.crashed"})
             return AttemptResult(False, f"{invocation.type.value} Action - internal error: {exc}")
@@ -471,11 +485,12 @@ class _Plan:
 
 
 def _invocation(
-    occurrence: Occurrence, record: StoredJob, action: JobAction, region: str
+    occurrence: Occurrence, record: StoredJob, definition: JobDefinition, region: str
 ) -> tuple[JobAction | ErrorAction, AttemptContext]:
     """The action an attempt invokes (the main one, or the error action in its phase) and
     the context its executor sends along (§5.2)."""
-    phase = occurrence.phase
+    action, phase = definition.action, occurrence.phase
+    timeout = definition.attempt_timeout
     target: JobAction | ErrorAction = action
     if phase is Phase.ERROR and action.error_action is not None:
         target = action.error_action
@@ -490,6 +505,7 @@ def _invocation(
         action_name=ActionName.MAIN_ACTION if phase is Phase.MAIN else ActionName.ERROR_ACTION,
         retry_count=occurrence.attempt,
         repeat_count=occurrence.repeat_count,
+        timeout=None if timeout is None else timeout.value.total_seconds(),
     )
     return target, context
 

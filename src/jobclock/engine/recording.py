@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -134,6 +135,8 @@ class Recorder:
             occurrence.main_failed,
             item.ended,
             record.status,
+            slot=occurrence.slot,
+            draw=random.random(),  # noqa: S311 - jitter, not a secret
         )
         status = decision.status  # the counters; its times are the job's own
         if decision.first:
