@@ -17,7 +17,8 @@ from jobclock.codec.stored import StoredDefinitions
 from jobclock.domain.outbound import OutboundPolicy
 from jobclock.engine.dispatcher import Engine, EngineSettings
 from jobclock.engine.runner import EngineParts, EngineThread
-from jobclock.ports import Dispatch, SecretBox
+from jobclock.metrics import PrometheusMetrics
+from jobclock.ports import Dispatch, Metrics, SecretBox
 from jobclock.secret_box import FernetSecretBox, load_or_create_key
 from jobclock.services import SchedulerService
 from jobclock.settings import Settings
@@ -45,7 +46,11 @@ class Application:
 
 
 def engine_parts(
-    settings: Settings, box: SecretBox, outbound: OutboundPolicy, only_own: bool = False
+    settings: Settings,
+    box: SecretBox,
+    outbound: OutboundPolicy,
+    only_own: bool = False,
+    metrics: Metrics | None = None,
 ) -> EngineParts:
     """The engine with its own store, clock and executors, built on the loop it runs on:
     nothing here is shared with the API but the secret box (stateless) and the database.
@@ -65,6 +70,7 @@ def engine_parts(
             recover_only_own=only_own,
         ),
         wakeup=SqlWakeup(engine_store),
+        metrics=metrics if metrics is not None else PrometheusMetrics(settings.node_name),
     )
 
     async def close() -> None:
@@ -95,14 +101,21 @@ def build(settings: Settings, token: str) -> Application:
     clock = SystemClock()
     outbound = outbound_policy(settings)
 
+    # Each worker process counts its own; this process serves the engine thread's.
+    metrics = PrometheusMetrics(settings.node_name)
     engine: Dispatch
     if settings.workers > 1:
         # Worker processes, each a node of its own (jobclock.workers); this one serves.
         engine = Workers(settings, settings.workers)
     else:
-        engine = EngineThread(lambda: engine_parts(settings, box, outbound))
+        engine = EngineThread(lambda: engine_parts(settings, box, outbound, metrics=metrics))
     service = SchedulerService(store, box, clock, wake=engine.wake, outbound=outbound)
     access = AccessService(SqlAccessStore(store), clock, token)
-    api = create_app(service, access)
+
+    async def readiness() -> list[str]:
+        problems = [await service.database_problem(), engine.problem(clock.now())]
+        return [problem for problem in problems if problem is not None]
+
+    api = create_app(service, access, metrics=metrics, readiness=readiness)
     portal = create_portal(service, access, clock)
     return Application(settings, store, service, engine, api, with_portal(portal, api))

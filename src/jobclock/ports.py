@@ -81,6 +81,52 @@ class Wakeup(Protocol):
     async def listen(self, stop: asyncio.Event, changed: Callable[[], None]) -> None: ...
 
 
+class Metrics(Protocol):
+    """What the engine counts and times, for ``GET /metrics``. Every method is cheap, safe
+    from any thread, and never raises. ``action`` is an action type's wire name
+    (``Http``, ``StorageQueue``...); durations and lateness are seconds."""
+
+    def fired(self, action: str, lateness: float) -> None:
+        """An occurrence's first attempt started ``lateness`` after its scheduled time."""
+        ...
+
+    def attempted(self, action: str, succeeded: bool, retry: bool, seconds: float) -> None:
+        """An attempt ended (``retry``: it was a retry, not an occurrence's first try)."""
+        ...
+
+    def in_flight(self, delta: int) -> None:
+        """Attempts running now went up or down by ``delta``."""
+        ...
+
+    def missed(self, count: int) -> None:
+        """Slots skipped: found too late to run (missed while down or disabled)."""
+        ...
+
+    def postponed(self, count: int) -> None:
+        """Slots that came due while their job's occurrence still ran."""
+        ...
+
+    def claimed(self, seconds: float) -> None:
+        """A scheduling or claiming transaction took ``seconds``."""
+        ...
+
+    def recorded(self, seconds: float) -> None:
+        """A recording transaction took ``seconds``."""
+        ...
+
+    def held_back(self, action: str, seconds: float) -> None:
+        """An attempt waited ``seconds`` for its target host's cap (JOBCLOCK_HOST_LIMITS)."""
+        ...
+
+    def leases(self, held: int) -> None:
+        """This node holds ``held`` attempt leases."""
+        ...
+
+    def stepped(self, at: datetime) -> None:
+        """The engine's loop completed a step at ``at``."""
+        ...
+
+
 class Dispatch(Protocol):
     """Where ``jobclock serve`` runs its engine: a thread of the server process
     (:class:`jobclock.engine.runner.EngineThread`) or worker processes, each a node of its
@@ -101,6 +147,11 @@ class Dispatch(Protocol):
     def stop(self) -> None: ...
 
     def join(self, timeout: float | None = None) -> bool: ...
+
+    def problem(self, now: datetime) -> str | None:
+        """Why dispatch is not ready at ``now`` (it stopped, or its loop has not completed
+        a step for a lease's time), or None when it is."""
+        ...
 
 
 class SecretBox(Protocol):

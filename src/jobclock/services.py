@@ -7,6 +7,7 @@ the error tree; the edges map those to HTTP statuses or exit codes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -108,6 +109,8 @@ __all__ = [
 ]
 
 NODE_TIMEOUT = timedelta(seconds=30)
+# How long GET /readyz waits for the database to answer a read.
+READY_TIMEOUT = 5.0
 
 _log = logging.getLogger(__name__)
 
@@ -526,6 +529,20 @@ class SchedulerService:
             NodeView(b.name, b.started_at, b.heartbeat_at, now - b.heartbeat_at < NODE_TIMEOUT)
             for b in beats
         ]
+
+    async def database_problem(self) -> str | None:
+        """Why the database is not usable now (``GET /readyz``): it does not answer a read
+        within READY_TIMEOUT seconds, or fails; None when it answers."""
+        timeout = READY_TIMEOUT
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._store.reading() as tx:
+                    await tx.list_nodes()
+        except TimeoutError:
+            return f"the database did not answer within {timeout:g} seconds"
+        except Exception as error:  # any failure of the database is the answer
+            return f"the database failed: {type(error).__name__}"
+        return None
 
     # -- the portal's reads ---------------------------------------------------------------
     async def list_all_collections(self, since: datetime) -> list[CollectionSummary]:

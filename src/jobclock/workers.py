@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 
 from jobclock.settings import Settings
 
@@ -90,6 +91,18 @@ class Workers:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(left)
         return not any(thread.is_alive() for thread in self._threads)
+
+    def problem(self, now: datetime) -> str | None:
+        """Not ready while a worker process is down (its supervisor restarts it)."""
+        del now  # each worker's own loop shows in its heartbeat (GET .../nodes)
+        with self._lock:
+            down = [i for i, p in self._processes.items() if p.poll() is not None]
+            missing = self._count - len(self._processes)
+        if self._stopping.is_set():
+            return "the workers are stopping"
+        if down or missing:
+            return f"{len(down) + missing} of {self._count} worker processes are down"
+        return None
 
     @property
     def pids(self) -> list[int]:

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware import Middleware
 
 from jobclock.access import AccessService
@@ -28,6 +29,7 @@ from jobclock.api.middleware import (
 )
 from jobclock.api.nodes import node_routes
 from jobclock.clock import SystemClock
+from jobclock.metrics import CONTENT_TYPE_LATEST, PrometheusMetrics
 from jobclock.services import SchedulerService
 
 OPENAPI_URL = "/openapi.json"
@@ -58,11 +60,23 @@ class _SchedulerApi(FastAPI):
         return document
 
 
-def create_app(service: SchedulerService, access: AccessService | str) -> FastAPI:
-    """The API over ``service``; every request but ``GET /healthz`` needs a token that
-    ``access`` knows, with a role that permits the operation. A plain token stands for
-    :meth:`AccessService.in_memory` (that token only). Raises ``ValueError`` for an empty
-    token: there is no unauthenticated mode."""
+Readiness = Callable[[], Awaitable[list[str]]]
+
+
+def create_app(
+    service: SchedulerService,
+    access: AccessService | str,
+    *,
+    metrics: PrometheusMetrics | None = None,
+    readiness: Readiness | None = None,
+) -> FastAPI:
+    """The API over ``service``; every request but ``GET /healthz``, ``/readyz`` and
+    ``/metrics`` needs a token that ``access`` knows, with a role that permits the
+    operation. A plain token stands for :meth:`AccessService.in_memory` (that token only).
+    Raises ``ValueError`` for an empty token: there is no unauthenticated mode.
+
+    ``metrics``: what ``/metrics`` serves (a fresh, empty registry without). ``readiness``:
+    the problems that make ``/readyz`` answer 503 (without: the database's only)."""
     if isinstance(access, str):
         access = AccessService.in_memory(access, SystemClock())
     app = _SchedulerApi(
@@ -84,6 +98,31 @@ def create_app(service: SchedulerService, access: AccessService | str) -> FastAP
     install_error_handlers(app)
     app.add_api_route(
         "/healthz", _healthz, methods=["GET"], tags=["Health"], operation_id="Health_Get"
+    )
+    served = metrics if metrics is not None else PrometheusMetrics("local")
+
+    async def metrics_text() -> Response:
+        """Prometheus text exposition. Needs no token: it names no job and no secret."""
+        return Response(served.text(), media_type=CONTENT_TYPE_LATEST)
+
+    async def database() -> list[str]:
+        problem = await service.database_problem()
+        return [] if problem is None else [problem]
+
+    check = readiness if readiness is not None else database
+
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers and the engine's loop runs. Needs no token."""
+        problems = await check()
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    app.add_api_route(
+        "/readyz", readyz, methods=["GET"], tags=["Health"], operation_id="Health_Ready"
+    )
+    app.add_api_route(
+        "/metrics", metrics_text, methods=["GET"], tags=["Health"], operation_id="Metrics_Get"
     )
     app.add_api_route(DOCS_URL, _docs, methods=["GET"], include_in_schema=False)
     app.include_router(collection_routes(service))

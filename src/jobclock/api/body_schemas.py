@@ -194,9 +194,25 @@ def _http_request(response: bool) -> Schema:
             "headers": _HEADER_MAP,
             "body": _BODY_TEXT,
             "authentication": _http_authentication(response),
+            "signing": _signing(response),
+            "template": _TEMPLATE,
         },
         *(("uri", "method") if response else ("uri",)),
     )
+
+
+_TEMPLATE: Schema = {
+    "type": "boolean",
+    "description": "jobclock's: the text fields are templates ({{ scheduledTime | ... }}).",
+}
+
+
+def _signing(response: bool) -> Schema:
+    """Standard Webhooks signing; its keys are write-only (a response shows ``{}``)."""
+    if response:
+        return _response_object("signing", {})
+    key = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$"}
+    return _request_object("signing", {"secret": key, "previousSecret": key}, "secret")
 
 
 def _queue_message(response: bool) -> Schema:
@@ -205,6 +221,7 @@ def _queue_message(response: bool) -> Schema:
         "queueName": _NAME,
         "sasToken": _STRING,
         "message": _BODY_TEXT,
+        "template": _TEMPLATE,
     }
     if response:
         del properties["sasToken"]
@@ -246,6 +263,7 @@ def _service_bus(entity: str, response: bool) -> Schema:
         "message": _BODY_TEXT,
         "brokeredMessageProperties": _brokered_properties(),
         "customMessageProperties": _STRING_MAP,
+        "template": _TEMPLATE,
     }
     make = _response_object if response else _request_object
     return make(place, properties, "namespace", entity)
@@ -265,6 +283,7 @@ def _amqp_message(response: bool) -> Schema:
         "contentType": _STRING,
         "headers": {**_STRING_MAP, "maxProperties": MAX_HEADERS},
         "persistent": _BOOLEAN,
+        "template": _TEMPLATE,
     }
     if response:
         del properties["password"]

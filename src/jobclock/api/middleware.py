@@ -31,7 +31,9 @@ from jobclock.ports import Clock
 _log = logging.getLogger(__name__)
 
 # Requests that need no token: the liveness probe only.
-PUBLIC_ROUTES = frozenset({("GET", "/healthz"), ("HEAD", "/healthz")})
+PUBLIC_ROUTES = frozenset(
+    (method, path) for method in ("GET", "HEAD") for path in ("/healthz", "/readyz", "/metrics")
+)
 
 # Read-only documentation that a portal session opens too (the portal's "API" link): the
 # portal's router, which checks the session cookie, marks such a request in its scope state

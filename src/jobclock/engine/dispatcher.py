@@ -45,7 +45,7 @@ from jobclock.domain.records import (
 )
 from jobclock.engine.leases import Leases
 from jobclock.engine.recording import CHUNK, Claimed, Finished, Recorder, moved, new_occurrence
-from jobclock.ports import ActionExecutor, Clock, JobStore, Wakeup
+from jobclock.ports import ActionExecutor, Clock, JobStore, Metrics, Wakeup
 
 log = logging.getLogger("jobclock.engine")
 
@@ -97,16 +97,21 @@ class Engine:
         clock: Clock,
         settings: EngineSettings | None = None,
         wakeup: Wakeup | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics: Metrics = metrics if metrics is not None else NoMetrics()
+        # When the loop last completed a step (None: not yet); read by ``problem``.
+        self.last_step: datetime | None = None
         self._wakeup = wakeup
         self._definitions = definitions
         self._executors = executors
         self._clock = clock
         self.settings = settings or EngineSettings()
         self._recorder = Recorder(
-            store, self._definition, self.settings.node, self.settings.misfire_grace
-        )
+            store, self._definition, self.settings.node, self.settings.misfire_grace,
+            metrics=self._metrics, clock=clock,
+        )  # fmt: skip
         self._leases = Leases(
             store,
             self.settings.node,
@@ -179,6 +184,8 @@ class Engine:
                     self._started = True
                 await self._step(stop)
                 failures = 0
+                self.last_step = self._clock.now()
+                self._metrics.stepped(self.last_step)
             except Exception:  # the database or the network, never a reason to stop
                 failures += 1
                 pause = min(30.0, 0.5 * 2 ** min(failures, 6))
@@ -190,9 +197,21 @@ class Engine:
             listener.cancel()
         await self.shutdown()
 
+    def problem(self, now: datetime) -> str | None:
+        """Why this engine is not ready at ``now``: its loop has not completed a step for a
+        lease's time (the database fails, or the loop is stuck), or never did."""
+        last = self.last_step
+        if last is None:
+            return "the engine has not completed its first step"
+        if now - last > self.settings.lease:
+            seconds = int((now - last).total_seconds())
+            return f"the engine's last completed step was {seconds} seconds ago"
+        return None
+
     async def _step(self, stop: asyncio.Event) -> None:
         now = self._clock.now()
         await self._leases.renew(now)
+        self._metrics.leases(len(self._leases.held))
         await self._drop_disabled()
         await self._record()
         free = self.settings.concurrency - len(self._in_flight)
@@ -309,10 +328,15 @@ class Engine:
             plans.append(await self._plan(due, now))
             return plans[-1].writes
 
+        began = self._clock.now()
         await self._store.schedule_due(
             now + ahead, limit, plan, self._leases.taken(now), self._leases.share
         )
-        return plans[-1].started if plans else []
+        self._metrics.claimed((self._clock.now() - began).total_seconds())
+        if not plans:
+            return []
+        self._metrics.missed(plans[-1].skipped)  # the transaction that was written
+        return plans[-1].started
 
     async def _plan(self, due: list[StoredJob], now: datetime) -> _Plan:
         """What scheduling writes for these due jobs: each job's cursor and the occurrence it
@@ -328,6 +352,8 @@ class Engine:
                 self._recorder.fault(plan.writes, [(record, error)], now)
                 continue
             plan.writes.cursors.append(update)
+            if occurrence is None:
+                plan.skipped += 1
             if occurrence is not None:
                 plan.writes.started.append(occurrence)
                 plan.started.append(Claimed(occurrence, record, definition))
@@ -388,7 +414,9 @@ class Engine:
             self._recorder.fault(writes, list(broken.values()), now)
             return writes
 
+        began = self._clock.now()
         await self._store.claim_attempts(now, limit, self._leases.taken(now), plan)
+        self._metrics.claimed((self._clock.now() - began).total_seconds())
         return claimed
 
     # -- attempts ------------------------------------------------------------------------
@@ -402,13 +430,23 @@ class Engine:
         target, context = _invocation(occurrence, record, definition, self.settings.region)
         held = occurrence.key
         self._leases.held.add(held)
+        kind = target.type.value
         try:
             async with self._slots:
                 started = self._clock.now()
-                result = await self._invoke(Invocation(target.type, target.payload), context)
+                if _first_try(occurrence):
+                    self._metrics.fired(kind, (started - occurrence.slot).total_seconds())
+                self._metrics.in_flight(1)
+                try:
+                    result = await self._invoke(Invocation(target.type, target.payload), context)
+                finally:
+                    self._metrics.in_flight(-1)
                 ended = self._clock.now()
         finally:
             self._leases.held.discard(held)
+        self._metrics.attempted(
+            kind, result.succeeded, occurrence.attempt > 0, (ended - started).total_seconds()
+        )
         self._finished.append(Finished(occurrence, record, action, started, ended, result))
         log.debug(
             "attempt.finished",
@@ -482,6 +520,7 @@ class _Plan:
 
     started: list[Claimed] = field(default_factory=list)
     writes: EngineWrites = field(default_factory=EngineWrites)
+    skipped: int = 0  # slots found too late, skipped
 
 
 def _invocation(
@@ -510,9 +549,53 @@ def _invocation(
     return target, context
 
 
+def _first_try(occurrence: Occurrence) -> bool:
+    """The first attempt of a scheduled occurrence (or a backfilled one): its lateness is
+    measured from its slot. A run-now's slot is when it was asked for."""
+    return (
+        occurrence.phase is Phase.MAIN
+        and occurrence.attempt == 0
+        and occurrence.kind is not OccurrenceKind.RUN
+    )
+
+
 def _first_run_now(occurrence: Occurrence) -> bool:
     return (
         occurrence.kind is OccurrenceKind.RUN
         and occurrence.phase is Phase.MAIN
         and occurrence.attempt == 0
     )
+
+
+class NoMetrics:
+    """Counts nothing: an engine built without metrics (tests, tools)."""
+
+    def fired(self, action: str, lateness: float) -> None:
+        return None
+
+    def attempted(self, action: str, succeeded: bool, retry: bool, seconds: float) -> None:
+        return None
+
+    def in_flight(self, delta: int) -> None:
+        return None
+
+    def missed(self, count: int) -> None:
+        return None
+
+    def postponed(self, count: int) -> None:
+        return None
+
+    def claimed(self, seconds: float) -> None:
+        return None
+
+    def recorded(self, seconds: float) -> None:
+        return None
+
+    def held_back(self, action: str, seconds: float) -> None:
+        return None
+
+    def leases(self, held: int) -> None:
+        return None
+
+    def stepped(self, at: datetime) -> None:
+        return None

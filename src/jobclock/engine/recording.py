@@ -41,7 +41,7 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
-from jobclock.ports import JobStore
+from jobclock.ports import Clock, JobStore, Metrics
 from jobclock.tags import new_execution_tag
 
 log = logging.getLogger("jobclock.engine")
@@ -81,8 +81,13 @@ class Recorder:
         definition: Callable[[StoredJob], JobDefinition],
         node: str,
         grace: timedelta,
+        *,
+        metrics: Metrics,
+        clock: Clock,
     ) -> None:
         self._store = store
+        self._metrics = metrics
+        self._clock = clock
         self._definition = definition
         self._node = node
         self._grace = grace
@@ -94,15 +99,24 @@ class Recorder:
         if not self.finished:
             return
         batch, self.finished = self.finished, []
+        planned: list[EngineWrites] = []
+
+        async def plan(held: set[OccurrenceKey], jobs: dict[int, StoredJob]) -> EngineWrites:
+            planned.append(await self._plan(batch, held, jobs))
+            return planned[-1]
+
+        began = self._clock.now()
         try:
-            await self._store.record(
-                self._node,
-                [item.occurrence.key for item in batch],
-                lambda held, jobs: self._plan(batch, held, jobs),
-            )
+            await self._store.record(self._node, [item.occurrence.key for item in batch], plan)
         except BaseException:
             self.finished = batch + self.finished
             raise
+        self._metrics.recorded((self._clock.now() - began).total_seconds())
+        if planned:  # the writes of the transaction that was committed
+            postponed = planned[-1].entries
+            self._metrics.postponed(
+                sum(1 for entry in postponed if entry.status is HistoryStatus.POSTPONED)
+            )
 
     async def _plan(
         self, batch: list[Finished], held: set[OccurrenceKey], stored: dict[int, StoredJob]

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from jobclock.engine.dispatcher import Engine
 
@@ -69,6 +70,15 @@ class EngineThread:
         """Wait for the thread to end; True if it did."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def problem(self, now: datetime) -> str | None:
+        """Why the engine is not ready (see :meth:`Engine.problem`), or None."""
+        engine = self._engine
+        if not self._thread.is_alive():
+            return "the engine has stopped"
+        if engine is None:
+            return "the engine is starting"
+        return engine.problem(now)
 
     @property
     def alive(self) -> bool:
