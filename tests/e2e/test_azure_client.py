@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import calendar
 import contextlib
 import sqlite3
@@ -561,7 +562,8 @@ def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
 ) -> None:
     """Microsoft's client cannot carry jobclock's extensions (a recurrence's ``timeZone``,
     ``dstPolicy``, ``exdates``, ``jitter``, ``calendar``; a job's ``overlapPolicy``,
-    ``catchUp`` and ``attemptTimeout``; a retry policy's ``maxInterval`` and ``maxAge``): its
+    ``catchUp`` and ``attemptTimeout``; a retry policy's ``maxInterval`` and ``maxAge``; a
+    request's ``template`` and ``signing``): its
     GET-modify-PUT of an Azure-style job keeps them, while a plain PUT that leaves them out
     still replaces the job (the REST semantics of a PUT)."""
     api = Api(server, subscription=SUBSCRIPTION, resource_group=GROUP)
@@ -592,6 +594,8 @@ def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
             "maxAge": "PT2H",
         }
         action = {**http_action(target.url("/ext")), "retryPolicy": retry}
+        signing = {"secret": "whsec_" + base64.b64encode(b"s" * 32).decode()}
+        action["request"] = {**action["request"], "template": True, "signing": signing}
         api.create_job(collection, job, {"action": action, "recurrence": recurrence, **extras})
         fetched = client.jobs.get(GROUP, collection, job)
         fetched.properties.recurrence.interval = 2
@@ -600,6 +604,10 @@ def test_the_clients_get_modify_put_keeps_jobclocks_extensions_of_any_job(
         assert stored["recurrence"] == {**recurrence, "interval": 2}
         assert {key: stored.get(key) for key in extras} == extras
         assert stored["action"]["retryPolicy"] == retry
+        assert stored["action"]["request"]["template"] is True
+        assert stored["action"]["request"]["signing"] == {}  # kept, and never shown
+        keys = api.get(api.job_path(collection, job)).text
+        assert signing["secret"] not in keys
         # A PUT from anyone else is a full replacement: what it leaves out is gone.
         plain = {"action": http_action(target.url("/ext")), "recurrence": {"frequency": "Day"}}
         response = api.put(api.job_path(collection, job), {"properties": plain})

@@ -17,6 +17,7 @@ from jobclock.domain.actions import (
     ErrorAction,
     HttpRequest,
     JobAction,
+    Payload,
     ServiceBusMessage,
     StorageQueueMessage,
     uri_without_password,
@@ -37,6 +38,7 @@ from jobclock.domain.job import JobDefinition
 from jobclock.domain.occurrences import occurrences
 from jobclock.domain.recurrence import Frequency, Recurrence
 from jobclock.domain.retry_policy import RetryPolicy, RetryType
+from jobclock.domain.templated import check_templates
 
 MAX_JOB_JSON_BYTES = 16_384
 MAX_URI_LENGTH = 2048
@@ -176,7 +178,8 @@ def check_action(action: JobAction, collection: JobCollection, path: str) -> Non
 
 
 def _check_payload(action: JobAction | ErrorAction, path: str) -> None:
-    payload = action.payload
+    # A templated payload is checked as rendered from sample values (its templates parse).
+    payload = check_templates(action.payload, f"{path}.{_payload_key(action)}")
     if isinstance(payload, HttpRequest):
         check_http_request(payload, f"{path}.request")
     elif isinstance(payload, StorageQueueMessage):
@@ -193,6 +196,29 @@ def _check_payload(action: JobAction | ErrorAction, path: str) -> None:
     elif isinstance(payload, AmqpMessage):
         _check_body(payload.message, f"{path}.amqpMessage.message")
         _check_headers(payload.headers, f"{path}.amqpMessage.headers")
+
+
+def _payload_key(action: JobAction | ErrorAction) -> str:
+    payload = action.payload
+    if isinstance(payload, HttpRequest):
+        return "request"
+    if isinstance(payload, StorageQueueMessage):
+        return "queueMessage"
+    if isinstance(payload, AmqpMessage):
+        return "amqpMessage"
+    return f"serviceBus{_sb_kind(action)}Message"
+
+
+def check_rendered(payload: Payload, path: str) -> None:
+    """The limits a payload rendered for one attempt must still obey (its URI, headers and
+    body; a message's length). Raises InvalidDefinition naming the field."""
+    if isinstance(payload, HttpRequest):
+        check_http_request(payload, path)
+    elif isinstance(payload, AmqpMessage):
+        _check_body(payload.message, f"{path}.message")
+        _check_headers(payload.headers, f"{path}.headers")
+    else:
+        _check_body(payload.message, f"{path}.message")
 
 
 def _sb_kind(action: JobAction | ErrorAction) -> str:

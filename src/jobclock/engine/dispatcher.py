@@ -25,9 +25,11 @@ from datetime import UTC, datetime, timedelta
 
 from jobclock.codec.stored import StoredDefinitions
 from jobclock.domain.actions import ActionType, ErrorAction, JobAction
+from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.history import ActionName
 from jobclock.domain.job import JobDefinition
+from jobclock.domain.limits import check_rendered
 from jobclock.domain.planning import (
     DEFAULT_MISFIRE_GRACE,
     RUN_NOW_WAIT,
@@ -43,6 +45,8 @@ from jobclock.domain.records import (
     OccurrenceKind,
     StoredJob,
 )
+from jobclock.domain.template import TemplateValues
+from jobclock.domain.templated import rendered
 from jobclock.engine.leases import Leases
 from jobclock.engine.recording import CHUNK, Claimed, Finished, Recorder, moved, new_occurrence
 from jobclock.ports import ActionExecutor, Clock, JobStore, Metrics, Wakeup
@@ -438,7 +442,8 @@ class Engine:
                     self._metrics.fired(kind, (started - occurrence.slot).total_seconds())
                 self._metrics.in_flight(1)
                 try:
-                    result = await self._invoke(Invocation(target.type, target.payload), context)
+                    invocation, refused = _prepared(target, occurrence, context, started)
+                    result = refused or await self._invoke(invocation, context)
                 finally:
                     self._metrics.in_flight(-1)
                 ended = self._clock.now()
@@ -547,6 +552,35 @@ def _invocation(
         timeout=None if timeout is None else timeout.value.total_seconds(),
     )
     return target, context
+
+
+def _prepared(
+    target: JobAction | ErrorAction,
+    occurrence: Occurrence,
+    context: AttemptContext,
+    started: datetime,
+) -> tuple[Invocation, AttemptResult | None]:
+    """What the attempt invokes: the payload with its templates rendered for this attempt;
+    or, when rendering fails (the output grew past a limit), the failed result it records
+    instead of sending anything."""
+    payload = target.payload
+    if not payload.template:
+        return Invocation(target.type, payload), None
+    values = TemplateValues(
+        scheduled_time=occurrence.slot,
+        actual_time=started,
+        execution_tag=context.execution_tag,
+        job=context.job,
+        collection=context.collection,
+        attempt=occurrence.attempt,
+    )
+    try:
+        payload = rendered(payload, values)
+        check_rendered(payload, "rendered")
+    except InvalidDefinition as error:
+        message = f"{target.type.value} Action - the template could not be rendered: {error}"
+        return Invocation(target.type, target.payload), AttemptResult(False, message)
+    return Invocation(target.type, payload), None
 
 
 def _first_try(occurrence: Occurrence) -> bool:
