@@ -5,10 +5,13 @@ occurs first.``. Shared by the CLI's tables and the portal; works on the API's J
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+from jobclock.domain.durations import parse_duration
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.instants import format_instant_seconds, parse_instant
+from jobclock.domain.retry_policy import DEFAULT_MAX_INTERVAL, DEFAULT_RETRY_INTERVAL
 
 NONE = "—"
 _ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
@@ -181,6 +184,9 @@ def describe_action(action: object) -> str:
 
 
 def describe_retry(action: object) -> str:
+    """``Fixed, 4 retries every PT30S``; ``Exponential, up to 4 retries, from 10 seconds
+    doubling to at most 5 minutes, with jitter``; either ending ``; giving up after 1 hour``
+    when it has a ``maxAge``."""
     act = obj(action)
     if "retryPolicy" not in act:
         return "Fixed, 4 retries every PT30S (default)"
@@ -189,7 +195,77 @@ def describe_retry(action: object) -> str:
     if kind == "None":
         return "None"
     count = policy.get("retryCount", 4)
-    return f"{kind}, {count} retries every {policy.get('retryInterval', 'PT30S')}"
+    if kind == "Exponential":
+        interval = _duration(policy.get("retryInterval")) or DEFAULT_RETRY_INTERVAL
+        # Without maxInterval the wait stops growing at an hour, or at retryInterval.
+        ceiling = _duration(policy.get("maxInterval")) or max(DEFAULT_MAX_INTERVAL, interval)
+        text = (
+            f"{kind}, up to {count} retries, from {in_words(interval)} doubling to at most "
+            f"{in_words(ceiling)}, with jitter"
+        )
+    else:
+        text = f"{kind}, {count} retries every {policy.get('retryInterval', 'PT30S')}"
+    max_age = _duration(policy.get("maxAge"))
+    if max_age is not None:
+        text += f"; giving up after {in_words(max_age)}"
+    return text
+
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
+
+
+def _duration(value: object) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, field="duration").value
+    except InvalidDefinition:
+        return None
+
+
+def in_words(value: timedelta) -> str:
+    """``10 seconds``, ``1 hour``, ``1 day 2 hours``, ``1.5 seconds``."""
+    rest = value.total_seconds()
+    parts = []
+    for unit, seconds in _UNITS:
+        amount, rest = divmod(rest, seconds)
+        if amount:
+            parts.append(f"{int(amount)} {unit}{'' if amount == 1 else 's'}")
+    if rest or not parts:
+        number = f"{rest:.6f}".rstrip("0").rstrip(".")
+        parts.append(f"{number} second{'' if rest == 1 else 's'}")
+    return " ".join(parts)
+
+
+def describe_attempt_timeout(properties: object) -> str:
+    """How long one attempt may take: ``PT5M``, or ``PT60S (default)``, Azure's."""
+    timeout = obj(properties).get("attemptTimeout")
+    return str(timeout) if timeout else "PT60S (default)"
+
+
+def describe_signing(action: object) -> str | None:
+    """``signed (Standard Webhooks)`` when the request is signed; the keys are never shown
+    (the API does not return them)."""
+    request = obj(action).get("request")
+    if isinstance(request, Mapping) and request.get("signing") is not None:
+        return "signed (Standard Webhooks)"
+    return None
+
+
+_PAYLOADS = (
+    "request",
+    "queueMessage",
+    "serviceBusQueueMessage",
+    "serviceBusTopicMessage",
+    "amqpMessage",
+)
+
+
+def describe_template(action: object) -> str | None:
+    """``templated`` when the action's payload is rendered per run."""
+    act = obj(action)
+    templated = any(obj(act.get(key)).get("template") is True for key in _PAYLOADS)
+    return "templated" if templated else None
 
 
 def describe_authentication(action: Mapping[str, Any]) -> str | None:

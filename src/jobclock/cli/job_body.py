@@ -166,6 +166,9 @@ class JobOptions:
     body: str | None = None
     basic_username: str | None = None
     basic_password: str | None = None
+    signing_secret: str | None = None
+    previous_signing_secret: str | None = None
+    template: bool | None = None
     storage_account: str | None = None
     queue_name: str | None = None
     sas_token: str | None = None
@@ -179,14 +182,20 @@ class JobOptions:
     retry_type: str | None = None
     retry_interval: str | None = None
     retry_count: int | None = None
+    max_interval: str | None = None
+    max_age: str | None = None
+    attempt_timeout: str | None = None
     error_action_json: JsonArg | None = None
     no_recurrence: bool = False
     no_authentication: bool = False
+    no_signing: bool = False
 
     def given(self, *names: str) -> list[str]:
         """The option names among ``names`` (all when none) that were given."""
-        wanted = names or tuple(f.name for f in fields(self))
-        return [name for name in wanted if getattr(self, name) not in (None, (), False)]
+        # Not given is the default: a flag's False, but --no-template's False is given.
+        defaults = {f.name: f.default for f in fields(self)}
+        wanted = names or tuple(defaults)
+        return [name for name in wanted if getattr(self, name) != defaults[name]]
 
 
 _OPTIONS = [
@@ -243,6 +252,19 @@ _OPTIONS = [
     click.option("--body", "--message", "body", help="Request body or message text."),
     click.option("--basic-username", help="Basic authentication user name."),
     click.option("--basic-password", help="Basic authentication password."),
+    click.option(
+        "--signing-secret",
+        help="Http/Https: sign each request (Standard Webhooks) with this whsec_ key.",
+    ),
+    click.option(
+        "--previous-signing-secret",
+        help="Http/Https: the key being rotated out; requests carry both signatures.",
+    ),
+    click.option(
+        "--template/--no-template",
+        default=None,
+        help="Render the payload (uri, headers, body or message) as a template per run.",
+    ),
     click.option("--storage-account", help="StorageQueue: the account name."),
     click.option("--queue-name", help="StorageQueue / ServiceBusQueue: the queue."),
     click.option("--sas-token", help="StorageQueue: the SAS token."),
@@ -256,6 +278,17 @@ _OPTIONS = [
     click.option("--retry-type", type=Choice([t.value for t in RetryType])),
     click.option("--retry-interval", type=_Duration(), help="e.g. PT30S or 00:00:30."),
     click.option("--retry-count", type=click.IntRange(0, 20)),
+    click.option(
+        "--max-interval",
+        type=_Duration(),
+        help="Exponential: the longest wait between two retries [PT1H].",
+    ),
+    click.option(
+        "--max-age", type=_Duration(), help="No retry later than this after the occurrence's time."
+    ),
+    click.option(
+        "--attempt-timeout", type=_Duration(), help="Deadline of one attempt, PT1S..PT30M [PT60S]."
+    ),
     click.option(
         "--error-action-json", type=_JsonValue(), help="The errorAction object (null removes it)."
     ),
@@ -272,6 +305,7 @@ def job_options(*, update: bool) -> Callable[[FC], FC]:
     extra = [
         click.option("--no-recurrence", is_flag=True, help="Make the job run once."),
         click.option("--no-authentication", is_flag=True, help="Remove outbound authentication."),
+        click.option("--no-signing", is_flag=True, help="Stop signing requests."),
     ]
     options = [*_OPTIONS, *(extra if update else []), _JSON_FILE]
 
@@ -288,15 +322,16 @@ def job_options(*, update: bool) -> Callable[[FC], FC]:
 _PAYLOAD_OPTIONS = {
     "request": (
         "uri", "method", "header", "body", "basic_username", "basic_password", "no_authentication",
+        "signing_secret", "previous_signing_secret", "no_signing", "template",
     ),
-    "queueMessage": ("storage_account", "queue_name", "sas_token", "body"),
+    "queueMessage": ("storage_account", "queue_name", "sas_token", "body", "template"),
     "serviceBusQueueMessage": (
-        "namespace", "queue_name", "transport_type", "sas_key_name", "sas_key", "body",
+        "namespace", "queue_name", "transport_type", "sas_key_name", "sas_key", "body", "template",
     ),
     "serviceBusTopicMessage": (
-        "namespace", "topic_path", "transport_type", "sas_key_name", "sas_key", "body",
+        "namespace", "topic_path", "transport_type", "sas_key_name", "sas_key", "body", "template",
     ),
-    "amqpMessage": ("uri", "exchange", "routing_key", "header", "body"),
+    "amqpMessage": ("uri", "exchange", "routing_key", "header", "body", "template"),
 }  # fmt: skip
 PAYLOAD_OPTIONS_ALL = tuple(dict.fromkeys(n for ns in _PAYLOAD_OPTIONS.values() for n in ns))
 _RECURRENCE_OPTIONS = (
@@ -337,15 +372,28 @@ def _payload(o: JobOptions, kind: ActionType) -> dict[str, Any]:
             "--type changes the type."
         )
     if key == "request":
-        request = {"uri": o.uri, "method": o.method, "headers": dict(o.header) or None}
+        request: dict[str, Any] = {
+            "uri": o.uri,
+            "method": o.method,
+            "headers": dict(o.header) or None,
+        }
         request["body"] = o.body
         if o.basic_username is not None or o.basic_password is not None:
             request["authentication"] = _drop_none(
                 {"type": "Basic", "username": o.basic_username, "password": o.basic_password}
             )
+        request["signing"] = _signing(o)
+        request["template"] = o.template
         request = _drop_none(request)
         if o.no_authentication:
             request["authentication"] = None  # PATCH: null removes it (§7)
+        if o.no_signing:
+            if "signing" in request:
+                raise click.UsageError(
+                    "--no-signing cannot be combined with --signing-secret or "
+                    "--previous-signing-secret."
+                )
+            request["signing"] = None
         return request
     if key == "queueMessage":
         return _drop_none(
@@ -354,6 +402,7 @@ def _payload(o: JobOptions, kind: ActionType) -> dict[str, Any]:
                 "queueName": o.queue_name,
                 "sasToken": o.sas_token,
                 "message": o.body,
+                "template": o.template,
             }
         )
     if key == "amqpMessage":
@@ -364,6 +413,7 @@ def _payload(o: JobOptions, kind: ActionType) -> dict[str, Any]:
                 "routingKey": o.routing_key,
                 "message": o.body,
                 "headers": dict(o.header) or None,
+                "template": o.template,
             }
         )
     entity = "topicPath" if key == "serviceBusTopicMessage" else "queueName"
@@ -379,8 +429,17 @@ def _payload(o: JobOptions, kind: ActionType) -> dict[str, Any]:
             "transportType": o.transport_type,
             "authentication": auth,
             "message": o.body,
+            "template": o.template,
         }
     )
+
+
+def _signing(o: JobOptions) -> dict[str, str] | None:
+    """The write-only ``signing`` keys; on a PATCH the previous key alone merges into the
+    stored ones, so a rotation can be finished without repeating the current key."""
+    if o.signing_secret is None and o.previous_signing_secret is None:
+        return None
+    return _drop_none({"secret": o.signing_secret, "previousSecret": o.previous_signing_secret})
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -412,9 +471,7 @@ def build_action(o: JobOptions, *, kind: ActionType | None, update: bool) -> dic
             action[key] = payload
         if update and o.type is not None:
             action = _replacing(action, kind)
-    retry = _drop_none(
-        {"retryType": o.retry_type, "retryInterval": o.retry_interval, "retryCount": o.retry_count}
-    )
+    retry = _retry_policy(o, update=update)
     if retry:
         action["retryPolicy"] = retry
     if o.error_action_json is not None:
@@ -428,6 +485,24 @@ def build_action(o: JobOptions, *, kind: ActionType | None, update: bool) -> dic
                 error_action = _replacing(error_action, error_kind)
             action["errorAction"] = error_action
     return action
+
+
+def _retry_policy(o: JobOptions, *, update: bool) -> dict[str, Any]:
+    exponential = o.retry_type is not None and o.retry_type.lower() == "exponential"
+    if o.max_interval is not None and not exponential and not (update and o.retry_type is None):
+        raise click.UsageError("--max-interval needs --retry-type Exponential.")
+    retry = _drop_none(
+        {
+            "retryType": o.retry_type,
+            "retryInterval": o.retry_interval,
+            "retryCount": o.retry_count,
+            "maxInterval": o.max_interval,
+            "maxAge": o.max_age,
+        }
+    )
+    if update and o.retry_type is not None and not exponential:
+        retry["maxInterval"] = None  # PATCH: a stored Exponential's cap would be a 400
+    return retry
 
 
 def build_recurrence(o: JobOptions, *, update: bool) -> dict[str, Any] | None:
@@ -488,6 +563,8 @@ def create_body(o: JobOptions) -> dict[str, Any]:
     if o.start is not None:
         properties["startTime"] = o.start
     properties["action"] = build_action(o, kind=kind, update=False)
+    if o.previous_signing_secret is not None and o.signing_secret is None:
+        raise click.UsageError("--previous-signing-secret needs --signing-secret.")
     recurrence = build_recurrence(o, update=False)
     if recurrence is not None:
         properties["recurrence"] = recurrence
@@ -498,6 +575,8 @@ def create_body(o: JobOptions) -> dict[str, Any]:
     catch_up = _drop_none({"policy": o.catch_up, "window": o.catch_up_window})
     if catch_up:
         properties["catchUp"] = catch_up
+    if o.attempt_timeout is not None:
+        properties["attemptTimeout"] = o.attempt_timeout
     return {"properties": properties}
 
 
@@ -523,6 +602,8 @@ def patch_body(o: JobOptions, kind: ActionType | None) -> dict[str, Any]:
     catch_up = _drop_none({"policy": o.catch_up, "window": o.catch_up_window})
     if catch_up:
         properties["catchUp"] = catch_up
+    if o.attempt_timeout is not None:
+        properties["attemptTimeout"] = o.attempt_timeout
     if not properties:
         raise click.UsageError("Nothing to update: give at least one option.")
     return {"properties": properties}
