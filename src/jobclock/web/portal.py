@@ -24,6 +24,7 @@ from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
 from jobclock.ports import Clock
 from jobclock.refs import CalendarView, CollectionRef, JobRef
 from jobclock.services import SchedulerService
+from jobclock.web import delivery
 from jobclock.web.session import COOKIE
 
 
@@ -45,6 +46,10 @@ class Portal:
             describe_end=describe.describe_end,
             describe_action=describe.describe_action,
             describe_retry=describe.describe_retry,
+            max_interval=delivery.max_interval,
+            max_age=delivery.max_age,
+            attempt_timeout=delivery.attempt_timeout,
+            delivery_notes=delivery.delivery_notes,
             when=describe.when,
             quote=lambda text: quote(str(text), safe=""),
             name_pattern=NAME_HTML_PATTERN,

@@ -12,6 +12,8 @@
   const initial = JSON.parse(document.getElementById("initial").textContent);
   const fields = Array.from(form.querySelectorAll("[data-path]"));
   const groups = Array.from(form.querySelectorAll("[data-when]"));
+  // A stored signing's "Remove signing" box (its keys are write-only: left empty, kept).
+  const removeSigning = Array.from(form.querySelectorAll("[data-signing-remove]"));
   const DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
   // -- paths ------------------------------------------------------------------------------
@@ -33,8 +35,17 @@
     }
     target[keys[keys.length - 1]] = value;
   }
+  function deletePath(obj, path) {
+    const cut = path.lastIndexOf(".");
+    const parent = getPath(obj, path.slice(0, cut));
+    if (parent && typeof parent === "object") delete parent[path.slice(cut + 1)];
+  }
   function hidden(el) {
     return el.closest("[hidden]") !== null;
+  }
+
+  function signingFields(box) {
+    return fields.filter((f) => f.dataset.path.startsWith(box.dataset.signingRemove + "."));
   }
 
   // -- visibility -------------------------------------------------------------------------
@@ -49,11 +60,15 @@
       const values = group.dataset.values.split(",");
       group.hidden = !values.includes(controlValue(group.dataset.when));
     }
+    for (const box of removeSigning) {
+      for (const field of signingFields(box)) field.disabled = box.checked;
+    }
   }
 
   // -- form -> JSON -----------------------------------------------------------------------
   function read(field) {
     const kind = field.dataset.kind;
+    if (kind === "bool") return field.checked ? true : undefined;
     if (kind === "days") {
       const days = Array.from(field.querySelectorAll("input:checked")).map((c) => c.value);
       return days.length ? days : undefined;
@@ -94,9 +109,16 @@
   function build() {
     const body = {};
     for (const field of fields) {
-      if (hidden(field)) continue;
+      if (hidden(field) || field.disabled) continue;
       const value = read(field);
       if (value !== undefined) setPath(body, field.dataset.path, value);
+    }
+    for (const box of removeSigning) {
+      // The stored keys are kept by an empty "signing" object, dropped by its absence.
+      const path = box.dataset.signingRemove;
+      if (hidden(box) || getPath(body, path.slice(0, path.lastIndexOf("."))) === undefined) continue;
+      if (box.checked) deletePath(body, path);
+      else if (getPath(body, path) === undefined) setPath(body, path, {});
     }
     const properties = body.properties || {};
     for (const action of [getPath(properties, "action"), getPath(properties, "action.errorAction")]) {
@@ -119,6 +141,10 @@
   // -- JSON -> form -----------------------------------------------------------------------
   function write(field, value) {
     const kind = field.dataset.kind;
+    if (kind === "bool") {
+      field.checked = value === true || String(value).toLowerCase() === "true";
+      return;
+    }
     if (kind === "days") {
       const days = Array.isArray(value) ? value.map((d) => String(d).toLowerCase()) : [];
       for (const box of field.querySelectorAll("input")) box.checked = days.includes(box.value.toLowerCase());
@@ -149,6 +175,11 @@
     const ordered = fields.filter((f) => f.tagName === "SELECT").concat(fields.filter((f) => f.tagName !== "SELECT"));
     for (const field of ordered) {
       write(field, getPath({ properties: properties }, field.dataset.path));
+    }
+    for (const box of removeSigning) {
+      const path = box.dataset.signingRemove;
+      const holder = getPath({ properties: properties }, path.slice(0, path.lastIndexOf(".")));
+      if (holder !== undefined) box.checked = getPath({ properties: properties }, path) === undefined;
     }
     updateGroups();
     const advanced = document.getElementById("advanced");
