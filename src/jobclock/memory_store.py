@@ -26,12 +26,16 @@ from jobclock.domain.records import (
     JobEnd,
     Lease,
     NodeBeat,
+    Notice,
+    NoticeOutcome,
+    NoticeStatus,
     Occurrence,
     OccurrenceKey,
     OccurrenceKind,
     Schedule,
     StoredCalendar,
     StoredCollection,
+    StoredEndpoint,
     StoredEntry,
     StoredJob,
 )
@@ -61,6 +65,12 @@ class _Written:
     entry: StoredEntry
 
 
+@dataclass(frozen=True, slots=True)
+class _HeldNotice:
+    notice: Notice
+    lease: Lease | None = None
+
+
 @dataclass(slots=True)
 class _State:
     collections: dict[int, StoredCollection] = field(default_factory=dict)
@@ -70,6 +80,10 @@ class _State:
     nodes: dict[str, NodeBeat] = field(default_factory=dict)
     # By (collection id, lower-cased name).
     calendars: dict[tuple[int, str], StoredCalendar] = field(default_factory=dict)
+    endpoints: dict[tuple[int, str], StoredEndpoint] = field(default_factory=dict)
+    notices: dict[int, _HeldNotice] = field(default_factory=dict)
+    expect_by: dict[int, datetime] = field(default_factory=dict)  # by job id
+    last_notice_id: int = 0
     last_collection_id: int = 0
     last_job_id: int = 0
     last_entry_seq: int = 0
@@ -84,6 +98,9 @@ class _State:
             history=dict(self.history),
             nodes=dict(self.nodes),
             calendars=dict(self.calendars),
+            endpoints=dict(self.endpoints),
+            notices=dict(self.notices),
+            expect_by=dict(self.expect_by),
         )
 
 
@@ -247,6 +264,24 @@ class _Reads:
     ) -> StoredCalendar | None:
         return self._state.calendars.get((collection_id, name.lower()))
 
+    async def find_endpoint(
+        self, collection_id: int, name: str, *, lock: bool = False
+    ) -> StoredEndpoint | None:
+        return self._state.endpoints.get((collection_id, name.lower()))
+
+    async def list_endpoints(self, collection_id: int) -> list[StoredEndpoint]:
+        found = [(key, e) for key, e in self._state.endpoints.items() if key[0] == collection_id]
+        return [endpoint for _, endpoint in sorted(found, key=lambda item: item[0][1])]
+
+    async def list_notices(self, collection_id: int, endpoint: str, limit: int) -> list[Notice]:
+        found = [
+            held.notice
+            for held in self._state.notices.values()
+            if held.notice.collection_id == collection_id
+            and held.notice.endpoint == endpoint.lower()
+        ]
+        return sorted(found, key=lambda notice: notice.id or 0, reverse=True)[:limit]
+
     async def list_calendars(self, collection_id: int) -> list[StoredCalendar]:
         found = [(key, c) for key, c in self._state.calendars.items() if key[0] == collection_id]
         return [calendar for _, calendar in sorted(found, key=lambda item: item[0][1])]
@@ -290,6 +325,11 @@ class _Writes(_Reads):
         self._state.collections.pop(collection_id, None)
         for key in [key for key in self._state.calendars if key[0] == collection_id]:
             del self._state.calendars[key]
+        for key in [key for key in self._state.endpoints if key[0] == collection_id]:
+            del self._state.endpoints[key]
+        for notice_id, held in list(self._state.notices.items()):
+            if held.notice.collection_id == collection_id:
+                del self._state.notices[notice_id]
 
     async def put_calendar(self, collection_id: int, name: str, body: str) -> bool:
         if collection_id not in self._state.collections:
@@ -303,6 +343,20 @@ class _Writes(_Reads):
 
     async def delete_calendar(self, collection_id: int, name: str) -> bool:
         return self._state.calendars.pop((collection_id, name.lower()), None) is not None
+
+    async def put_endpoint(self, collection_id: int, name: str, body: str) -> bool:
+        key = (collection_id, name.lower())
+        found = self._state.endpoints.get(key)
+        self._state.endpoints[key] = StoredEndpoint(
+            collection_id, name if found is None else found.name, body
+        )
+        return found is None
+
+    async def delete_endpoint(self, collection_id: int, name: str) -> bool:
+        for notice_id, held in list(self._state.notices.items()):
+            if held.notice.collection_id == collection_id and held.notice.endpoint == name.lower():
+                del self._state.notices[notice_id]
+        return self._state.endpoints.pop((collection_id, name.lower()), None) is not None
 
     async def insert_job(
         self, collection_id: int, name: str, schedule: Schedule, created_at: datetime
@@ -329,7 +383,14 @@ class _Writes(_Reads):
             created_at=created_at,
             finished_at=schedule.finished_at,
         )
+        self._expect(state.last_job_id, schedule.expect_by)
         return state.last_job_id
+
+    def _expect(self, job_id: int, expect_by: datetime | None) -> None:
+        if expect_by is None:
+            self._state.expect_by.pop(job_id, None)
+        elif job_id in self._state.jobs:
+            self._state.expect_by[job_id] = expect_by
 
     def _change_job(self, job_id: int, **changes: object) -> None:
         """Replace fields of a job; nothing happens for a job that is gone."""
@@ -352,6 +413,7 @@ class _Writes(_Reads):
             status=self._next_time(job_id, schedule.next_time),
             finished_at=schedule.finished_at,
         )
+        self._expect(job_id, schedule.expect_by)
 
     async def replace_definition(self, job_id: int, definition: str) -> None:
         self._change_job(job_id, definition=definition)
@@ -367,6 +429,7 @@ class _Writes(_Reads):
         state = self._state
         state.jobs.pop(job_id, None)
         state.history.pop(job_id, None)
+        state.expect_by.pop(job_id, None)
         for key in [key for key in state.occurrences if key.job_id == job_id]:
             del state.occurrences[key]
 
@@ -438,6 +501,22 @@ class _Writes(_Reads):
             self._cursor(job)
         for end in sorted(writes.ended, key=lambda end: end.job_id):
             self._end(end)
+        self._notify(writes)
+
+    def _notify(self, writes: EngineWrites) -> None:
+        """The notices and expectations of ``writes`` (the end of :meth:`apply`)."""
+        for notice in writes.notices:
+            self._state.last_notice_id += 1
+            notice_id = self._state.last_notice_id
+            stored = dataclasses.replace(
+                notice,
+                id=notice_id,
+                endpoint=notice.endpoint.lower(),
+                updated_at=notice.updated_at or notice.created_at,
+            )
+            self._state.notices[notice_id] = _HeldNotice(stored)
+        for expectation in writes.expectations:
+            self._expect(expectation.job_id, expectation.expect_by)
 
     def _progress(self, job: StoredJob) -> None:
         found = self._state.jobs.get(job.id)
@@ -603,6 +682,71 @@ class MemoryJobStore:
             jobs = {key.job_id: state.jobs[key.job_id] for key in keys if key.job_id in state.jobs}
             tx.apply(await plan(held, jobs))
 
+    async def claim_notices(self, now: datetime, limit: int, lease: Lease) -> list[Notice]:
+        async with self.transaction() as tx:
+            state = tx._state
+            due = sorted(
+                (
+                    held
+                    for held in state.notices.values()
+                    if held.notice.status is NoticeStatus.PENDING
+                    and held.notice.due_at <= now
+                    and (held.lease is None or held.lease.until < now)
+                ),
+                key=lambda held: (held.notice.due_at, held.notice.id or 0),
+            )[:limit]
+            for held in due:
+                assert held.notice.id is not None  # noqa: S101 - stored notices have one
+                state.notices[held.notice.id] = _HeldNotice(held.notice, lease)
+            return [held.notice for held in due]
+
+    async def settle_notices(self, node: str, outcomes: Sequence[NoticeOutcome]) -> None:
+        async with self.transaction() as tx:
+            state = tx._state
+            for outcome in outcomes:
+                held = state.notices.get(outcome.id)
+                if held is None or held.lease is None or held.lease.node != node:
+                    continue
+                notice = dataclasses.replace(
+                    held.notice,
+                    status=outcome.status,
+                    attempts=outcome.attempts,
+                    message=outcome.message,
+                    updated_at=outcome.at,
+                    due_at=outcome.due_at or held.notice.due_at,
+                )
+                state.notices[outcome.id] = _HeldNotice(notice)
+
+    async def overdue(
+        self,
+        now: datetime,
+        limit: int,
+        plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
+    ) -> EngineWrites:
+        async with self.transaction() as tx:
+            state = tx._state
+            found = sorted(
+                (
+                    state.jobs[job_id]
+                    for job_id, expect_by in state.expect_by.items()
+                    if expect_by <= now
+                    and job_id in state.jobs
+                    and state.jobs[job_id].state is JobState.ENABLED
+                ),
+                key=lambda job: (state.expect_by[job.id], job.id),
+            )[:limit]
+            if not found:
+                return EngineWrites()
+            writes = await plan(found)
+            tx.apply(writes)
+        return writes
+
+    async def endpoints(self) -> list[StoredEndpoint]:
+        async with self.reading() as reads:
+            return sorted(
+                reads._state.endpoints.values(), key=lambda e: (e.collection_id, e.name.lower())
+            )
+
     async def drop_waiting(
         self,
         waiting: dict[OccurrenceKey, int],
@@ -662,6 +806,11 @@ class MemoryJobStore:
             )
             for job_id in finished:
                 await tx.delete_job(job_id)
+            for notice_id, held in list(state.notices.items()):
+                notice = held.notice
+                settled = notice.status is not NoticeStatus.PENDING
+                if settled and (notice.updated_at or notice.created_at) < history_before:
+                    del state.notices[notice_id]
         return entries, len(finished)
 
 

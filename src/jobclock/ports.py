@@ -23,11 +23,14 @@ from jobclock.domain.records import (
     HistoryKey,
     Lease,
     NodeBeat,
+    Notice,
+    NoticeOutcome,
     Occurrence,
     OccurrenceKey,
     Schedule,
     StoredCalendar,
     StoredCollection,
+    StoredEndpoint,
     StoredEntry,
     StoredJob,
 )
@@ -324,6 +327,21 @@ class JobReads(Protocol):
         other, never both from the same old version."""
         ...
 
+    async def find_endpoint(
+        self, collection_id: int, name: str, *, lock: bool = False
+    ) -> StoredEndpoint | None:
+        """A collection's notification endpoint by name (case-insensitive); ``lock``: held
+        until the transaction ends (PostgreSQL)."""
+        ...
+
+    async def list_endpoints(self, collection_id: int) -> list[StoredEndpoint]:
+        """A collection's notification endpoints, by name."""
+        ...
+
+    async def list_notices(self, collection_id: int, endpoint: str, limit: int) -> list[Notice]:
+        """The newest ``limit`` notices of an endpoint (its delivery history), newest first."""
+        ...
+
     async def list_calendars(self, collection_id: int) -> list[StoredCalendar]:
         """The collection's calendars, by lower-cased name in code-point order."""
         ...
@@ -394,6 +412,14 @@ class JobWrites(JobReads, Protocol):
     async def put_calendar(self, collection_id: int, name: str, body: str) -> bool:
         """Create the collection's calendar ``name`` or replace the body of the one of that
         name (compared without case, which keeps its first spelling); True when created."""
+        ...
+
+    async def put_endpoint(self, collection_id: int, name: str, body: str) -> bool:
+        """Create or replace a notification endpoint; True when created."""
+        ...
+
+    async def delete_endpoint(self, collection_id: int, name: str) -> bool:
+        """Delete an endpoint and its notices; False when there was none."""
         ...
 
     async def delete_calendar(self, collection_id: int, name: str) -> bool:
@@ -523,6 +549,32 @@ class JobStore(Protocol):
         """Attempts claimed ahead whose job (``waiting``: key → job id) is no longer enabled
         or gone: ``drop`` is given them and returns those it dropped (not started
         meanwhile), which are deleted; a dropped scheduled occurrence frees its job."""
+        ...
+
+    async def claim_notices(self, now: datetime, limit: int, lease: Lease) -> list[Notice]:
+        """Up to ``limit`` pending notices due by ``now`` whose lease (if any) expired
+        (their node died), leased to ``lease.node`` until ``lease.until``; oldest due
+        first. Another node never claims a notice while its lease holds."""
+        ...
+
+    async def settle_notices(self, node: str, outcomes: Sequence[NoticeOutcome]) -> None:
+        """Write how deliveries went (delivered, failed for good, or pending again at
+        ``due_at``) and release their leases, only where ``node`` still holds them."""
+        ...
+
+    async def overdue(
+        self,
+        now: datetime,
+        limit: int,
+        plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
+    ) -> EngineWrites:
+        """In one transaction: up to ``limit`` enabled jobs whose ``expect_by`` is at or
+        before ``now`` (locked; other nodes skip them), then ``plan``'s writes (their
+        notices, and each job's next ``expect_by`` in ``expectations``)."""
+        ...
+
+    async def endpoints(self) -> list[StoredEndpoint]:
+        """Every collection's notification endpoints (the engine's routing table)."""
         ...
 
     async def next_wakeup(self, after: datetime, share: Share | None = None) -> datetime | None:

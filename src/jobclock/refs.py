@@ -11,6 +11,7 @@ from jobclock.domain.calendar import Calendar
 from jobclock.domain.collection import JobCollection
 from jobclock.domain.history import HistoryEntry, HistoryStatus
 from jobclock.domain.job import Job, JobState
+from jobclock.domain.notification import Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,15 @@ class CalendarView:
     name: str
     calendar: Calendar
     jobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    """A collection's notification endpoint (issue 15, item 5)."""
+
+    collection: CollectionRef
+    name: str
+    endpoint: Endpoint
 
 
 @dataclass(frozen=True, slots=True)

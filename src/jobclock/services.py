@@ -71,6 +71,7 @@ from jobclock.domain.revision import (
     upcoming,
     upcoming_from,
 )
+from jobclock.notifications import NotificationService
 from jobclock.ports import Clock, JobReads, JobStore, SecretBox
 from jobclock.refs import (
     AttemptBucket,
@@ -145,6 +146,8 @@ class SchedulerService:
         self.codec = StoredDefinitions(box)
         # A collection's holiday calendars (issue 14, item 4).
         self.calendars = CalendarService(store, self.codec, clock, self._collection, wake)
+        # A collection's notification endpoints (issue 15, item 5).
+        self.notifications = NotificationService(store, self.codec, self._collection, wake)
 
     # -- collections ---------------------------------------------------------------------
     async def put_collection(self, ref: CollectionRef, body: object) -> tuple[CollectionView, bool]:
@@ -320,7 +323,12 @@ class SchedulerService:
 
     def _keeps_schedule(self, existing: StoredJob, definition: JobDefinition) -> bool:
         stored = self._readable_definition(existing)
-        return stored is not None and keeps_schedule(timing_of(stored), timing_of(definition))
+        return (
+            stored is not None
+            and keeps_schedule(timing_of(stored), timing_of(definition))
+            # A changed expectRunWithin starts its window again from now.
+            and stored.expect_run_within == definition.expect_run_within
+        )
 
     def _storable(self, definition: JobDefinition) -> str:
         """The definition as stored, once it reads back as an equal definition: what runs
@@ -819,7 +827,7 @@ def _keep_for_azure_clients(
 _RETRY_EXTENSIONS = ("maxInterval", "maxAge")
 _MESSAGE_EXTENSIONS = ("template",)
 _EXTENSIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    ((), ("overlapPolicy", "catchUp", "attemptTimeout")),
+    ((), ("overlapPolicy", "catchUp", "attemptTimeout", "expectRunWithin")),
     (("recurrence",), ("timeZone", "dstPolicy", "exdates", "jitter", "calendar")),
     *(
         (place, keys)
@@ -934,7 +942,9 @@ def _schedule(stored: str, definition: JobDefinition, now: datetime) -> Schedule
         next_time = first_time(definition.recurrence, anchor, now)
         if next_time is None:
             state, finished = JobState.COMPLETED, now
-    return Schedule(stored, state, Cursor(anchor, None, 0), next_time, finished)
+    window = definition.expect_run_within
+    expect_by = None if window is None else now + window.value
+    return Schedule(stored, state, Cursor(anchor, None, 0), next_time, finished, expect_by)
 
 
 def _collection_view(record: StoredCollection) -> CollectionView:

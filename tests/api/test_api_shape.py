@@ -370,6 +370,12 @@ async def test_openapi_lists_the_15_operations_with_required_api_version(
             "Calendars_Get",
             "Calendars_CreateOrUpdate",
             "Calendars_Delete",
+            # A collection's notification endpoints (issue 15, item 5).
+            "Notifications_List",
+            "Notifications_Get",
+            "Notifications_History",
+            "Notifications_CreateOrUpdate",
+            "Notifications_Delete",
         ]
     )
     for operation in operations:

@@ -128,9 +128,9 @@ def test_openapi_declares_api_version_an_enum_of_the_supported_versions(api: Api
         for parameter in operation["parameters"]
         if parameter["name"] == "api-version"
     ]
-    assert (
-        len(declared) == 15 + 4 + 4
-    )  # Azure's operations, jobclock's previews, explain and backfill, and calendars
+    # Azure's operations, jobclock's previews, explain and backfill, calendars, and
+    # notification endpoints.
+    assert len(declared) == 15 + 4 + 4 + 5
     for parameter in declared:
         assert parameter["required"] is True
         assert parameter["in"] == "query"

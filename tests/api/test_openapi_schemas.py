@@ -300,6 +300,7 @@ def test_the_answers_without_a_body_declare_no_content(api: Api) -> None:
         "JobCollections_Enable",
         "Jobs_Delete",
         "Jobs_Run",
+        "Notifications_Delete",
     ]
     for response in empty.values():
         assert "content" not in response

@@ -62,6 +62,8 @@ async def test_migrations_yield_the_table_definitions(empty_store: SqlStore) -> 
         "collections",
         "jobs",
         "calendars",
+        "endpoints",
+        "notices",
         "occurrences",
         "history",
         "nodes",

@@ -28,6 +28,7 @@ from jobclock.api.middleware import (
     ResponseHeadersMiddleware,
 )
 from jobclock.api.nodes import node_routes
+from jobclock.api.notifications import notification_routes
 from jobclock.clock import SystemClock
 from jobclock.metrics import CONTENT_TYPE_LATEST, PrometheusMetrics
 from jobclock.services import SchedulerService
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(job_routes(service))
     app.include_router(history_routes(service))
     app.include_router(calendar_routes(service))
+    app.include_router(notification_routes(service))
     app.include_router(node_routes(service))
     app.include_router(access_routes(access))
     return app

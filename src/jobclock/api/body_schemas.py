@@ -29,6 +29,7 @@ from jobclock.domain.limits import (
     MAX_RETRY_COUNT,
     MAX_URI_LENGTH,
 )
+from jobclock.domain.notification import EventType
 from jobclock.domain.recurrence import MAX_COUNT, DayOfWeek, Fold, Frequency, Gap
 from jobclock.domain.retry_policy import RetryType
 
@@ -486,6 +487,7 @@ def job_request_schema(*, patch: bool = False) -> Schema:
         "overlapPolicy": _OVERLAP,
         "catchUp": _CATCH_UP,
         "attemptTimeout": _DURATION,
+        "expectRunWithin": _DURATION,
     }
     if patch:
         job_properties = _request_object("properties", properties)
@@ -525,6 +527,7 @@ def job_properties_response_schema() -> Schema:
             "overlapPolicy": _OVERLAP,
             "catchUp": _CATCH_UP,
             "attemptTimeout": _DURATION,
+            "expectRunWithin": _DURATION,
         },
         "action",
         "state",
@@ -649,3 +652,35 @@ def calendar_request_schema() -> Schema:
 def json_body(schema: Schema) -> dict[str, Any]:
     """FastAPI's ``openapi_extra`` declaring a required JSON request body of ``schema``."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def endpoint_request_schema() -> Schema:
+    """The body of ``Notifications_CreateOrUpdate`` (jobclock's extension)."""
+    key = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$"}
+    properties: Schema = {
+        "uri": _HTTP_URI,
+        "events": {
+            "type": "array",
+            "items": enum_schema(EventType),
+            "minItems": 1,
+            "description": "Absent: every event.",
+        },
+        "lateAfter": _DURATION,
+        "signing": {
+            "type": "object",
+            "properties": {"secret": key, "previousSecret": key},
+            "additionalProperties": False,
+            "description": "Write-only; a GET shows {}.",
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "id": _STRING,
+            "name": _STRING,
+            "type": _STRING,
+            "properties": {**_object(properties, "uri")},
+        },
+        "required": ["properties"],
+        "additionalProperties": False,
+    }

@@ -6,19 +6,24 @@ case-insensitive, and the stored spelling is the one a client created.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jobclock.codec.calendar import calendar_properties_to_json
 from jobclock.codec.collection import collection_properties_to_json
 from jobclock.codec.history import history_properties_to_json
 from jobclock.codec.job import job_properties_to_json
-from jobclock.refs import CalendarView
+from jobclock.codec.notification import endpoint_to_json
+from jobclock.domain.instants import format_instant
+from jobclock.domain.records import Notice, NoticeStatus
+from jobclock.refs import CalendarView, EndpointView
 from jobclock.services import CollectionRef, CollectionView, HistoryView, JobView
 
 COLLECTION_TYPE = "Microsoft.Scheduler/jobCollections"
 JOB_TYPE = f"{COLLECTION_TYPE}/jobs"
 HISTORY_TYPE = f"{JOB_TYPE}/history"
 CALENDAR_TYPE = f"{COLLECTION_TYPE}/calendars"
+ENDPOINT_TYPE = f"{COLLECTION_TYPE}/notifications"
 
 
 def collection_id(ref: CollectionRef, name: str) -> str:
@@ -79,6 +84,33 @@ def calendar_resource(view: CalendarView, *, jobs: bool = True) -> dict[str, Any
         "type": CALENDAR_TYPE,
         "name": f"{view.collection.name}/{view.name}",
         "properties": properties,
+    }
+
+
+def endpoint_resource(view: EndpointView) -> dict[str, Any]:
+    """A notification endpoint; its signing keys never shown."""
+    return {
+        "id": f"{collection_id(view.collection, view.collection.name)}/notifications/{view.name}",
+        "type": ENDPOINT_TYPE,
+        "name": f"{view.collection.name}/{view.name}",
+        "properties": endpoint_to_json(view.endpoint),
+    }
+
+
+def notice_resource(notice: Notice) -> dict[str, Any]:
+    """One delivery of the endpoint's history."""
+    pending = notice.status is NoticeStatus.PENDING
+    return {
+        "eventId": notice.event_id,
+        "eventType": notice.event_type,
+        "job": notice.job,
+        "status": notice.status.value,
+        "attempts": notice.attempts,
+        "createdTime": format_instant(notice.created_at),
+        "updatedTime": format_instant(notice.updated_at or notice.created_at),
+        "nextAttemptTime": format_instant(notice.due_at) if pending else None,
+        "message": notice.message,
+        "event": json.loads(notice.event),
     }
 
 

@@ -97,6 +97,51 @@ class CalendarListResult(_Wire):
     ] = None
 
 
+class EndpointProperties(_Wire):
+    """jobclock's extension: where a collection's events go. Signing keys are write-only:
+    ``signing`` shows ``{}`` when set."""
+
+    uri: str
+    events: list[str]
+    lateAfter: str
+    signing: dict[str, Any] | None = None
+
+
+class EndpointDefinition(_Wire):
+    """A collection's notification endpoint; ``name`` is ``{collection}/{endpoint}``."""
+
+    id: str
+    type: Literal["Microsoft.Scheduler/jobCollections/notifications"]
+    name: str
+    properties: EndpointProperties
+
+
+class EndpointListResult(_Wire):
+    value: list[EndpointDefinition]
+    nextLink: Annotated[
+        str | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]})
+    ] = None
+
+
+class NoticeProperties(_Wire):
+    """One event for the endpoint and how its delivery went."""
+
+    eventId: str
+    eventType: str
+    job: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    createdTime: str
+    updatedTime: str
+    nextAttemptTime: str | None = None
+    message: str
+    event: dict[str, Any]
+
+
+class NoticeListResult(_Wire):
+    value: list[NoticeProperties]
+
+
 class PreviewResult(_Wire):
     """jobclock's extension: the next runs of a job, in UTC (``...Z``), oldest first."""
 

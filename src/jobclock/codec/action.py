@@ -152,7 +152,7 @@ def _http_request(body: Fields) -> HttpRequest:
         headers=tuple((body.string_map("headers") or {}).items()),
         body=body.text("body"),
         authentication=_http_authentication(body.obj("authentication")),
-        signing=_signing(body.obj("signing", KNOWN_KEYS["signing"])),
+        signing=signing_from_fields(body.obj("signing", KNOWN_KEYS["signing"])),
         template=body.boolean("template") or False,
     )
 
@@ -161,7 +161,8 @@ def _http_request(body: Fields) -> HttpRequest:
 _SIGNING_KEY = re.compile(r"whsec_([A-Za-z0-9+/]{32,88}={0,2})")
 
 
-def _signing(fields: Fields | None) -> Signing | None:
+def signing_from_fields(fields: Fields | None) -> Signing | None:
+    """``signing``: Standard Webhooks keys (a request's, a notification endpoint's)."""
     if fields is None:
         return None
     secret = _signing_key(fields, "secret", required=True)
@@ -484,16 +485,20 @@ def _http_to_json(request: HttpRequest, reveal: Reveal | None) -> dict[str, Any]
             }
         )
     if request.signing is not None:
-        signing = request.signing
-        body["signing"] = _drop_none(
-            {
-                "secret": _reveal(signing.secret, reveal),
-                "previousSecret": _reveal(signing.previous, reveal),
-            }
-        )
+        body["signing"] = signing_to_json(request.signing, reveal)
     if request.template:
         body["template"] = True
     return body
+
+
+def signing_to_json(signing: Signing, reveal: Reveal | None) -> dict[str, Any]:
+    """Signing keys, only through ``reveal`` (a response shows ``{}``)."""
+    return _drop_none(
+        {
+            "secret": _reveal(signing.secret, reveal),
+            "previousSecret": _reveal(signing.previous, reveal),
+        }
+    )
 
 
 def _service_bus_to_json(message: ServiceBusMessage, reveal: Reveal | None) -> dict[str, Any]:

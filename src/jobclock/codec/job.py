@@ -76,6 +76,7 @@ def job_definition_from_json(body: object, *, check_size: bool = True) -> JobDef
         overlap=properties.enum("overlapPolicy", OverlapPolicy),
         catch_up=_catch_up(properties),
         attempt_timeout=properties.duration("attemptTimeout"),
+        expect_run_within=properties.duration("expectRunWithin"),
     )
 
 
@@ -118,6 +119,8 @@ def definition_to_json(definition: JobDefinition, reveal: Reveal | None = None) 
         body["catchUp"] = catch_up
     if definition.attempt_timeout is not None:
         body["attemptTimeout"] = definition.attempt_timeout.text
+    if definition.expect_run_within is not None:
+        body["expectRunWithin"] = definition.expect_run_within.text
     return body
 
 

@@ -38,7 +38,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
     # ``status`` is read-only and ignored on PUT (§3.1); its content is not checked.
     "properties": frozenset(
         {"startTime", "action", "recurrence", "state", "status"}
-        | {"overlapPolicy", "catchUp", "attemptTimeout"}  # jobclock's extensions
+        | {"overlapPolicy", "catchUp", "attemptTimeout", "expectRunWithin"}  # jobclock's
     ),
     "action": frozenset({*_ACTION, "errorAction"}),
     # ``errorAction`` is known here only to be refused with its own message (no nesting).

@@ -10,7 +10,9 @@ from typing import Any
 
 from jobclock.codec.calendar import calendar_properties_to_json, holidays_from_stored
 from jobclock.codec.job import definition_to_json, job_definition_from_json
+from jobclock.codec.notification import endpoint_from_json, endpoint_to_json
 from jobclock.domain.job import JobDefinition
+from jobclock.domain.notification import Endpoint
 from jobclock.domain.secret import Secret
 from jobclock.ports import SecretBox
 
@@ -49,6 +51,17 @@ class StoredDefinitions:
             return definition
         recurrence = definition.recurrence.on_calendar(holidays_from_stored(holidays))
         return replace(definition, recurrence=recurrence)
+
+    def dump_endpoint(self, endpoint: Endpoint) -> str:
+        """A notification endpoint as stored: its keys sealed."""
+
+        def seal(secret: Secret) -> dict[str, str]:
+            return {_SEALED: self._box.seal(secret.reveal())}
+
+        return json.dumps(endpoint_to_json(endpoint, seal), separators=(",", ":"))
+
+    def load_endpoint(self, text: str) -> Endpoint:
+        return endpoint_from_json({"properties": _unseal(json.loads(text), self._box)})
 
     @staticmethod
     def plain_json(definition: JobDefinition) -> dict[str, Any]:

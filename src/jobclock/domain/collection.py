@@ -144,9 +144,10 @@ def check_job_name(name: str) -> None:
         )
 
 
-def check_calendar_name(name: str, field: str = "name") -> None:
-    """A holiday calendar's name (issue 14, item 4) follows the rule of job names."""
+def check_calendar_name(name: str, field: str = "name", *, what: str = "calendar") -> None:
+    """A holiday calendar's name (issue 14, item 4), or a notification endpoint's (issue
+    15), follows the rule of job names."""
     if not JOB_NAME_PATTERN.match(name):
         raise InvalidDefinition(
-            f"The calendar name {name[:110]!r} is invalid: {NAME_RULE}.", field=field
+            f"The {what} name {name[:110]!r} is invalid: {NAME_RULE}.", field=field
         )

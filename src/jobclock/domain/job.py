@@ -87,6 +87,8 @@ class JobDefinition:
     catch_up: CatchUp | None = None  # None: Azure's (skip past the grace), and not shown
     # How long one attempt may take; None: Azure's 60 s, and not shown.
     attempt_timeout: Duration | None = None
+    # The dead-man's switch: occurrence.missed when no run succeeds in this window.
+    expect_run_within: Duration | None = None
 
     @property
     def overlap_policy(self) -> OverlapPolicy:

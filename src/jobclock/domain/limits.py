@@ -50,6 +50,7 @@ MAX_RETRY_COUNT = 20
 EIGHTEEN_MONTHS = timedelta(days=548)
 MIN_ATTEMPT_TIMEOUT = timedelta(seconds=1)
 MAX_ATTEMPT_TIMEOUT = timedelta(minutes=30)
+MIN_EXPECT_WINDOW = timedelta(minutes=1)
 _SAMPLE_START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday in a leap year
 _SAMPLE_SIZE = 5000
 # The Gregorian calendar repeats every 400 years: no gap appears later that did not before.
@@ -87,6 +88,13 @@ def check_job(definition: JobDefinition, collection: JobCollection, now: datetim
             )
         check_recurrence_allowed(recurrence, collection)
     check_action(definition.action, collection, "properties.action")
+    window = definition.expect_run_within
+    if window is not None and not MIN_EXPECT_WINDOW <= window.value <= EIGHTEEN_MONTHS:
+        raise InvalidDefinition(
+            f"'properties.expectRunWithin' is {window.text}; it must be between 1 minute and "
+            "18 months.",
+            field="properties.expectRunWithin",
+        )
     timeout = definition.attempt_timeout
     if timeout is not None and not MIN_ATTEMPT_TIMEOUT <= timeout.value <= MAX_ATTEMPT_TIMEOUT:
         raise InvalidDefinition(

@@ -118,6 +118,7 @@ class StoredCalendar:
     collection_id: int
     name: str
     body: str
+    place: CollectionPlace | None = None  # the engine's routing table reads it too
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ class Schedule:
     cursor: Cursor
     next_time: datetime | None
     finished_at: datetime | None
+    expect_by: datetime | None = None  # overdue from then on (expectRunWithin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,9 @@ class EngineWrites:
       busy mark (never its state or next time: a user may have changed them meanwhile);
     - ``cursors``: of each job, its cursor, next execution time and busy mark;
     - ``ended``: series that ended: the job's state and end, and no next time, only where
-      the job is still Enabled (a job disabled meanwhile keeps the user's state).
+      the job is still Enabled (a job disabled meanwhile keeps the user's state);
+    - ``notices``: notices to deliver, inserted pending (issue 15);
+    - ``expectations``: of jobs with expectRunWithin, when they are next overdue.
     """
 
     entries: list[StoredEntry] = field(default_factory=list)
@@ -262,6 +266,8 @@ class EngineWrites:
     progress: list[StoredJob] = field(default_factory=list)
     cursors: list[StoredJob] = field(default_factory=list)
     ended: list[JobEnd] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -274,5 +280,63 @@ class EngineWrites:
                 self.progress,
                 self.cursors,
                 self.ended,
+                self.notices,
+                self.expectations,
             )
         )
+
+
+class NoticeStatus(Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One event for one endpoint of a collection (``endpoint``: its name), as stored.
+    ``id`` is None until stored. ``event`` is the CloudEvent's JSON, sent as it is."""
+
+    collection_id: int
+    endpoint: str
+    event_id: str
+    event_type: str
+    job: str
+    event: str
+    due_at: datetime
+    created_at: datetime
+    status: NoticeStatus = NoticeStatus.PENDING
+    attempts: int = 0
+    updated_at: datetime | None = None
+    message: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeOutcome:
+    """How a delivery attempt of notice ``id`` went: ``due_at`` set when it is tried again."""
+
+    id: int
+    status: NoticeStatus
+    attempts: int
+    message: str
+    at: datetime
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """Job ``job_id`` is next overdue at ``expect_by`` (None: it expects nothing)."""
+
+    job_id: int
+    expect_by: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEndpoint:
+    """A notification endpoint as stored: its JSON body with its keys sealed."""
+
+    collection_id: int
+    name: str
+    body: str
+    place: CollectionPlace | None = None  # the engine's routing table reads it too

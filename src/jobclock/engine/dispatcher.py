@@ -28,8 +28,10 @@ from jobclock.domain.actions import ActionType, ErrorAction, JobAction
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.history import ActionName
+from jobclock.domain.instants import format_instant
 from jobclock.domain.job import JobDefinition
 from jobclock.domain.limits import check_rendered
+from jobclock.domain.notification import EventType
 from jobclock.domain.planning import (
     DEFAULT_MISFIRE_GRACE,
     RUN_NOW_WAIT,
@@ -48,6 +50,7 @@ from jobclock.domain.records import (
 from jobclock.domain.template import TemplateValues
 from jobclock.domain.templated import rendered
 from jobclock.engine.leases import Leases
+from jobclock.engine.notifying import Notifier
 from jobclock.engine.recording import CHUNK, Claimed, Finished, Recorder, moved, new_occurrence
 from jobclock.ports import ActionExecutor, Clock, JobStore, Metrics, Wakeup
 
@@ -112,9 +115,12 @@ class Engine:
         self._executors = executors
         self._clock = clock
         self.settings = settings or EngineSettings()
+        self._notifier = Notifier(
+            store, definitions, clock, self.settings.node, self.settings.region
+        )
         self._recorder = Recorder(
             store, self._definition, self.settings.node, self.settings.misfire_grace,
-            metrics=self._metrics, clock=clock,
+            metrics=self._metrics, clock=clock, notifier=self._notifier,
         )  # fmt: skip
         self._leases = Leases(
             store,
@@ -157,8 +163,25 @@ class Engine:
         attempts += await self._claim_attempts(now, self.settings.batch - len(attempts))
         await asyncio.gather(*(self._attempt(item) for item in attempts))
         await self._record()
+        self._notifier.changed()  # a test's endpoints are read at every tick
+        await self._notify(now, wait=True)
         await self._purge(now)
         return len(attempts)
+
+    async def _notify(self, now: datetime, *, wait: bool) -> None:
+        """Notifications: the routing table, the dead-man's switch, due deliveries."""
+        await self._notifier.refresh(now)
+        await self._notifier.overdue(now, self._window_of)
+        await self._notifier.deliver(
+            now, self._executors.get(ActionType.HTTP), self._leases.taken(now), wait
+        )
+
+    def _window_of(self, record: StoredJob) -> timedelta | None:
+        try:
+            window = self._definition(record).expect_run_within
+        except Exception:  # unreadable: it is faulted when it next comes due
+            return None
+        return None if window is None else window.value
 
     async def run_until_idle(self, limit: int = 100) -> int:
         """Tick until nothing is due now (retries due later stay pending)."""
@@ -218,6 +241,7 @@ class Engine:
         self._metrics.leases(len(self._leases.held))
         await self._drop_disabled()
         await self._record()
+        await self._notify(now, wait=False)
         free = self.settings.concurrency - len(self._in_flight)
         attempts = await self._schedule(now, free, self.settings.lookahead)
         # Retries, runs and taken-over attempts: looked for at every quiet step, but under
@@ -252,6 +276,10 @@ class Engine:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=self.settings.shutdown_grace)
         try:
+            await self._notifier.close()
+        except Exception:  # unsettled notices are delivered again once their lease expires
+            log.exception("engine.notices_unsettled", extra={"event": "engine.notices_unsettled"})
+        try:
             await self._record()
         except Exception:  # attempts not recorded stay "running" and run again at start
             log.exception(
@@ -270,6 +298,7 @@ class Engine:
         the attempts claimed ahead that have not started yet are checked again, and those
         whose job or collection is no longer enabled (or is gone) do not fire."""
         self._recheck = True
+        self._notifier.changed()
         self.wake()
 
     async def _drop_disabled(self) -> None:
@@ -358,10 +387,26 @@ class Engine:
             plan.writes.cursors.append(update)
             if occurrence is None:
                 plan.skipped += 1
+                self._missed(record, now, plan.writes)
             if occurrence is not None:
                 plan.writes.started.append(occurrence)
                 plan.started.append(Claimed(occurrence, record, definition))
         return plan
+
+    def _missed(self, record: StoredJob, now: datetime, writes: EngineWrites) -> None:
+        """A slot found too late (the service was down, its node died, the job was
+        disabled): ``occurrence.missed`` for the collection's endpoints."""
+        slot = record.next_time
+        if slot is None:
+            return
+        event = self._notifier.event(
+            EventType.OCCURRENCE_MISSED, record, now, scheduled=slot,
+            repeat_count=record.cursor.done + 1,
+            message=f"The occurrence due at {format_instant(slot)} was found "
+            f"{(now - slot).total_seconds():.0f} s late and skipped.",
+            details={"reason": "late"},
+        )  # fmt: skip
+        self._notifier.notices(record, event, writes)
 
     def _schedule_job(
         self, record: StoredJob, definition: JobDefinition, now: datetime
@@ -452,7 +497,13 @@ class Engine:
         self._metrics.attempted(
             kind, result.succeeded, occurrence.attempt > 0, (ended - started).total_seconds()
         )
-        self._finished.append(Finished(occurrence, record, action, started, ended, result))
+        window = definition.expect_run_within
+        self._finished.append(
+            Finished(
+                occurrence, record, action, started, ended, result,
+                None if window is None else window.value,
+            )
+        )  # fmt: skip
         log.debug(
             "attempt.finished",
             extra={

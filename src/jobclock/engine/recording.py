@@ -21,6 +21,7 @@ from jobclock.domain.execution import AttemptResult
 from jobclock.domain.history import ActionName, HistoryStatus, history_id
 from jobclock.domain.instants import format_instant
 from jobclock.domain.job import JobDefinition, JobState, JobStatus, OverlapPolicy
+from jobclock.domain.notification import EventType
 from jobclock.domain.planning import (
     Claim,
     Overlap,
@@ -34,6 +35,7 @@ from jobclock.domain.planning import (
 )
 from jobclock.domain.records import (
     EngineWrites,
+    Expectation,
     JobEnd,
     Occurrence,
     OccurrenceKey,
@@ -41,6 +43,7 @@ from jobclock.domain.records import (
     StoredEntry,
     StoredJob,
 )
+from jobclock.engine.notifying import Notifier
 from jobclock.ports import Clock, JobStore, Metrics
 from jobclock.tags import new_execution_tag
 
@@ -62,7 +65,8 @@ class Claimed:
 
 @dataclass(slots=True)
 class Finished:
-    """An attempt that has run, waiting to be recorded."""
+    """An attempt that has run, waiting to be recorded; ``action_window``: its job's
+    expectRunWithin."""
 
     occurrence: Occurrence
     job: StoredJob
@@ -70,6 +74,7 @@ class Finished:
     started: datetime
     ended: datetime
     result: AttemptResult
+    action_window: timedelta | None = None
 
 
 class Recorder:
@@ -84,10 +89,12 @@ class Recorder:
         *,
         metrics: Metrics,
         clock: Clock,
+        notifier: Notifier,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        self._notifier = notifier
         self._definition = definition
         self._node = node
         self._grace = grace
@@ -166,6 +173,7 @@ class Recorder:
         else:
             record = record.updated(status=status, history_seq=seq)
         writes.entries.append(_attempt_entry(item, record, decision.first))
+        self._outcome_notices(item, record, step, writes)
         if step.kind is not StepKind.DONE:
             writes.continued.append(_continued(occurrence, step))
             return record
@@ -173,6 +181,28 @@ class Recorder:
         if ends:
             record = self._end_occurrence(item, record, step, busy_since, writes)
         return record
+
+    def _outcome_notices(
+        self, item: Finished, record: StoredJob, step: Step, writes: EngineWrites
+    ) -> None:
+        """What the attempt tells the collection's endpoints (late start, failed
+        occurrence), and when a job with expectRunWithin is next overdue."""
+        occurrence, notifier = item.occurrence, self._notifier
+        first = occurrence.phase is Phase.MAIN and occurrence.attempt == 0
+        if first and occurrence.kind is not OccurrenceKind.RUN:
+            late = notifier.late(record, occurrence.slot, item.started, occurrence.repeat_count)
+            notifier.notices(record, late, writes)
+        if step.kind is StepKind.DONE and step.main_failed:
+            failed = notifier.event(
+                EventType.JOB_FAILED, record, item.ended, scheduled=occurrence.slot,
+                repeat_count=occurrence.repeat_count, message=item.result.message,
+                details={"retryCount": occurrence.attempt, "actionName": _action_name(item)},
+            )  # fmt: skip
+            notifier.notices(record, failed, writes)
+        if item.result.succeeded and occurrence.phase is Phase.MAIN:
+            window = item.action_window
+            if window is not None:
+                writes.expectations.append(Expectation(record.id, item.ended + window))
 
     def _end_occurrence(
         self,
@@ -207,6 +237,13 @@ class Recorder:
             status = replace(record.status, next_execution_time=None)
             record = record.updated(state=ending.state, status=status, finished_at=item.ended)
             writes.ended.append(JobEnd(record.id, ending.state, item.ended))
+            if ending.state is JobState.FAULTED:
+                faulted = self._notifier.event(
+                    EventType.JOB_FAULTED, record, item.ended, scheduled=item.occurrence.slot,
+                    repeat_count=item.occurrence.repeat_count,
+                    message="The job's last occurrence failed: the job is faulted.",
+                )  # fmt: skip
+                self._notifier.notices(record, faulted, writes)
         if ending.overlap is not None:
             record = _postpone(record, ending.overlap, busy_since, item.ended, writes)
         return record
@@ -290,6 +327,12 @@ def _attempt_entry(item: Finished, record: StoredJob, first: bool) -> StoredEntr
         if occurrence.phase is Phase.MAIN
         else ActionName.ERROR_ACTION,
     )
+
+
+def _action_name(item: Finished) -> str:
+    main = item.occurrence.phase is Phase.MAIN
+    name: ActionName = ActionName.MAIN_ACTION if main else ActionName.ERROR_ACTION
+    return str(name.value)
 
 
 def history_entry(

@@ -43,12 +43,16 @@ from jobclock.domain.records import (
     JobEnd,
     Lease,
     NodeBeat,
+    Notice,
+    NoticeOutcome,
+    NoticeStatus,
     Occurrence,
     OccurrenceKey,
     OccurrenceKind,
     Schedule,
     StoredCalendar,
     StoredCollection,
+    StoredEndpoint,
     StoredEntry,
     StoredJob,
 )
@@ -58,10 +62,12 @@ from jobclock.storage.migrate import upgrade
 from jobclock.storage.tables import (
     calendars,
     collections,
+    endpoints,
     history,
     jobs,
     metadata,
     nodes,
+    notices,
     occurrences,
 )
 from jobclock.storage.writer_gate import WriterGate, gate_for
@@ -97,6 +103,41 @@ def _collection_values(collection: JobCollection) -> dict[str, Any]:
         "state": collection.state.value,
         "quota": json.dumps(properties["quota"]) if "quota" in properties else None,
         "tags": json.dumps(dict(collection.tags)) if collection.tags else None,
+    }
+
+
+def _notice(row: Row[Any]) -> Notice:
+    return Notice(
+        collection_id=row.collection_id,
+        endpoint=row.endpoint,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        job=row.job,
+        event=row.event,
+        due_at=from_us(row.due_at),
+        created_at=from_us(row.created_at),
+        status=NoticeStatus(row.status),
+        attempts=row.attempts,
+        updated_at=from_us(row.updated_at),
+        message=row.message,
+        id=row.id,
+    )
+
+
+def _notice_values(notice: Notice) -> dict[str, Any]:
+    return {
+        "collection_id": notice.collection_id,
+        "endpoint": notice.endpoint.lower(),
+        "event_id": notice.event_id,
+        "event_type": notice.event_type,
+        "job": notice.job,
+        "event": notice.event,
+        "status": notice.status.value,
+        "attempts": notice.attempts,
+        "due_at": to_us(notice.due_at),
+        "created_at": to_us(notice.created_at),
+        "updated_at": to_us(notice.updated_at or notice.created_at),
+        "message": notice.message,
     }
 
 
@@ -167,6 +208,7 @@ def _schedule_values(schedule: Schedule) -> dict[str, Any]:
         "occurrences_done": cursor.done,
         "postponed": None,
         "finished_at": opt_us(schedule.finished_at),
+        "expect_by": opt_us(schedule.expect_by),
     }
 
 
@@ -460,6 +502,35 @@ class SqlStore:
             records = await tx.jobs_by_ids((key.job_id for key in keys), lock=True)
             await tx.apply(await plan(held, records), None)
 
+    async def claim_notices(self, now: datetime, limit: int, lease: Lease) -> list[Notice]:
+        async with self.writing_connection() as conn:
+            return await SqlTransaction(self, conn).due_notices(now, limit, lease)
+
+    async def settle_notices(self, node: str, outcomes: Sequence[NoticeOutcome]) -> None:
+        if not outcomes:
+            return
+        async with self.writing_connection() as conn:
+            await SqlTransaction(self, conn).settle(node, outcomes)
+
+    async def overdue(
+        self,
+        now: datetime,
+        limit: int,
+        plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
+    ) -> EngineWrites:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            found = await tx.overdue_jobs(now, limit)
+            if not found:
+                return EngineWrites()
+            writes = await plan(found)
+            await tx.apply(writes, None)
+        return writes
+
+    async def endpoints(self) -> list[StoredEndpoint]:
+        async with self.reading_connection() as conn:
+            return await SqlTransaction(self, conn).all_endpoints()
+
     async def drop_waiting(
         self,
         waiting: dict[OccurrenceKey, int],
@@ -578,6 +649,8 @@ class SqlTransaction:
         await self._rows(delete(occurrences).where(occurrences.c.job_id.in_(job_ids)))
         await self._rows(delete(jobs).where(jobs.c.collection_id == collection_id))
         await self._rows(delete(calendars).where(calendars.c.collection_id == collection_id))
+        await self._rows(delete(endpoints).where(endpoints.c.collection_id == collection_id))
+        await self._rows(delete(notices).where(notices.c.collection_id == collection_id))
         await self._rows(delete(collections).where(collections.c.id == collection_id))
 
     # -- jobs ----------------------------------------------------------------------------
@@ -785,6 +858,130 @@ class SqlTransaction:
         )
         return bool((await self._rows(delete(calendars).where(where))).rowcount)
 
+    # -- notification endpoints and notices ----------------------------------------------
+    def _endpoints(self) -> Any:
+        return select(endpoints.c.collection_id, endpoints.c.name, endpoints.c.body)
+
+    async def find_endpoint(
+        self, collection_id: int, name: str, *, lock: bool = False
+    ) -> StoredEndpoint | None:
+        query = self._endpoints().where(
+            endpoints.c.collection_id == collection_id, endpoints.c.name_key == name.lower()
+        )
+        if lock and self._postgres:
+            query = query.with_for_update()
+        row = (await self._rows(query)).first()
+        return None if row is None else StoredEndpoint(row[0], row[1], row[2])
+
+    async def list_endpoints(self, collection_id: int) -> list[StoredEndpoint]:
+        query = (
+            self._endpoints()
+            .where(endpoints.c.collection_id == collection_id)
+            .order_by(self._by_text(endpoints.c.name_key))
+        )
+        return [StoredEndpoint(row[0], row[1], row[2]) for row in await self._rows(query)]
+
+    async def all_endpoints(self) -> list[StoredEndpoint]:
+        query = (
+            select(
+                endpoints.c.collection_id, endpoints.c.name, endpoints.c.body,
+                collections.c.subscription, collections.c.resource_group, collections.c.name,
+            )
+            .join(collections, collections.c.id == endpoints.c.collection_id)
+            .order_by(endpoints.c.collection_id, endpoints.c.name_key)
+        )  # fmt: skip
+        return [
+            StoredEndpoint(row[0], row[1], row[2], CollectionPlace(row[3], row[4], row[5]))
+            for row in await self._rows(query)
+        ]
+
+    async def put_endpoint(self, collection_id: int, name: str, body: str) -> bool:
+        where = and_(
+            endpoints.c.collection_id == collection_id, endpoints.c.name_key == name.lower()
+        )
+        result = await self._rows(update(endpoints).where(where).values(body=body))
+        if result.rowcount:
+            return False
+        values = {"collection_id": collection_id, "name": name, "name_key": name.lower()}
+        await self._rows(insert(endpoints).values(body=body, **values))
+        return True
+
+    async def delete_endpoint(self, collection_id: int, name: str) -> bool:
+        where = and_(
+            endpoints.c.collection_id == collection_id, endpoints.c.name_key == name.lower()
+        )
+        await self._rows(
+            delete(notices).where(
+                notices.c.collection_id == collection_id, notices.c.endpoint == name.lower()
+            )
+        )
+        return bool((await self._rows(delete(endpoints).where(where))).rowcount)
+
+    async def list_notices(self, collection_id: int, endpoint: str, limit: int) -> list[Notice]:
+        query = (
+            select(notices)
+            .where(notices.c.collection_id == collection_id, notices.c.endpoint == endpoint.lower())
+            .order_by(notices.c.id.desc())
+            .limit(limit)
+        )
+        return [_notice(row) for row in await self._rows(query)]
+
+    async def due_notices(self, now: datetime, limit: int, lease: Lease) -> list[Notice]:
+        """Pending notices whose time has come, or whose lease expired, leased to
+        ``lease.node``."""
+        now_us = to_us(now)
+        query = (
+            select(notices)
+            .where(
+                notices.c.status == "pending",
+                notices.c.due_at <= now_us,
+                or_(notices.c.lease_expiry.is_(None), notices.c.lease_expiry < now_us),
+            )
+            .order_by(notices.c.due_at)
+            .limit(limit)
+        )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = list(await self._rows(query))
+        if rows:
+            await self._rows(
+                update(notices)
+                .where(notices.c.id.in_([row.id for row in rows]))
+                .values(lease_owner=lease.node, lease_expiry=to_us(lease.until))
+            )
+        return [_notice(row) for row in rows]
+
+    async def settle(self, node: str, outcomes: Sequence[NoticeOutcome]) -> None:
+        """Write how these deliveries went, where ``node`` still holds their lease."""
+        for outcome in outcomes:
+            values: dict[str, Any] = {
+                "status": outcome.status.value,
+                "attempts": outcome.attempts,
+                "message": outcome.message,
+                "updated_at": to_us(outcome.at),
+                "lease_owner": None,
+                "lease_expiry": None,
+            }
+            if outcome.due_at is not None:
+                values["due_at"] = to_us(outcome.due_at)
+            await self._rows(
+                update(notices)
+                .where(notices.c.id == outcome.id, notices.c.lease_owner == node)
+                .values(**values)
+            )
+
+    async def overdue_jobs(self, now: datetime, limit: int) -> list[StoredJob]:
+        """Enabled jobs past their ``expect_by``, locked (PostgreSQL: others skip them)."""
+        query = (
+            self._jobs()
+            .where(jobs.c.expect_by <= to_us(now), jobs.c.state == "Enabled")
+            .order_by(jobs.c.expect_by)
+            .limit(limit)
+        )
+        if self._postgres:
+            query = query.with_for_update(of=jobs, skip_locked=True)
+        return [_job(row) for row in await self._rows(query)]
+
     async def heartbeat(self, node: str, started: datetime, now: datetime) -> None:
         """Record that ``node`` is alive."""
         values = {"heartbeat_at": to_us(now), "started_at": to_us(started)}
@@ -804,6 +1001,14 @@ class SqlTransaction:
         await self.update_jobs([_progress_values(job) for job in writes.progress])
         await self.update_jobs([_cursor_values(job) for job in writes.cursors])
         await self.finish_jobs(writes.ended)
+        if writes.notices:
+            await self.conn.execute(insert(notices), [_notice_values(n) for n in writes.notices])
+        for expectation in writes.expectations:
+            await self._rows(
+                update(jobs)
+                .where(jobs.c.id == expectation.job_id)
+                .values(expect_by=opt_us(expectation.expect_by))
+            )
 
     async def due_jobs(
         self, until: datetime, limit: int, share: Share | None = None
@@ -1090,6 +1295,11 @@ class SqlTransaction:
         ids = [row[0] for row in await self._rows(finished)]
         for job_id in ids:
             await self.delete_job(job_id)
+        await self._rows(
+            delete(notices).where(
+                notices.c.status != "pending", notices.c.updated_at < to_us(history_before)
+            )
+        )
         return int((old.rowcount or 0) + (extra.rowcount or 0)), len(ids)
 
 

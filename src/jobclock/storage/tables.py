@@ -78,9 +78,13 @@ jobs = Table(
     Column("postponed", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger, nullable=True),
+    # A job with expectRunWithin is overdue at this instant (issue 15): its last success, or
+    # its save, or its last alert, plus the window. NULL without one.
+    Column("expect_by", BigInteger, nullable=True),
     UniqueConstraint("collection_id", "name_key", name="uq_jobs_collection_name"),
 )
 Index("ix_jobs_due", jobs.c.next_execution_time)
+Index("ix_jobs_expect_by", jobs.c.expect_by)
 
 # A collection's holiday calendars (issue 14, item 4); the jobs that follow one keep a copy
 # of its holidays in their definition, so the engine never reads this table.
@@ -99,6 +103,53 @@ calendars = Table(
     Column("body", Text, nullable=False),
     UniqueConstraint("collection_id", "name_key", name="uq_calendars_collection_name"),
 )
+
+# A collection's notification endpoints (issue 15, item 5): each a JSON body, its signing
+# keys sealed by the SecretBox.
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("name_key", NAME_KEY, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("collection_id", "name_key", name="uq_endpoints_collection_name"),
+)
+
+# Notices: one event for one endpoint, written with what caused it and delivered at least
+# once; kept with its outcome as the endpoint's delivery history.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("endpoint", String(100), nullable=False),  # the endpoint's name key
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("job", String(100), nullable=False),
+    Column("event", Text, nullable=False),  # the CloudEvent, as sent
+    Column("status", String(10), nullable=False),  # "pending", "delivered", "failed"
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expiry", BigInteger, nullable=True),
+)
+Index("ix_notices_due", notices.c.status, notices.c.due_at)
+Index("ix_notices_endpoint", notices.c.collection_id, notices.c.endpoint, notices.c.id)
 
 occurrences = Table(
     "occurrences",
