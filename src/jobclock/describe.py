@@ -11,6 +11,7 @@ from typing import Any
 from jobclock.domain.durations import parse_duration
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.instants import format_instant_seconds, parse_instant
+from jobclock.domain.notification import EventType
 from jobclock.domain.retry_policy import DEFAULT_MAX_INTERVAL, DEFAULT_RETRY_INTERVAL
 
 NONE = "—"
@@ -274,3 +275,37 @@ def describe_authentication(action: Mapping[str, Any]) -> str | None:
         return None
     detail = auth.get("username") or auth.get("clientId") or auth.get("certificateSubjectName")
     return f"{auth.get('type', '?')} ({detail})" if detail else str(auth.get("type", "?"))
+
+
+# -- notifications -------------------------------------------------------------------------
+
+
+def describe_expect_run_within(properties: object) -> str | None:
+    """``PT2H (2 hours)``: how long the job may go without a successful run before its
+    collection's endpoints get an ``occurrence.missed`` event (the dead-man's switch); None
+    when it has no ``expectRunWithin``."""
+    window = obj(properties).get("expectRunWithin")
+    if not isinstance(window, str) or not window:
+        return None
+    length = _duration(window)
+    return window if length is None else f"{window} ({in_words(length)})"
+
+
+# The events an endpoint hears of when its ``events`` are left out.
+EVENT_TYPES = tuple(event.value for event in EventType)
+
+
+def describe_events(events: object) -> str:
+    """``all events``, or the event types an endpoint subscribes to."""
+    names = [str(event) for event in as_list(events)]
+    if not names or set(names) == set(EVENT_TYPES):
+        return "all events"
+    return ", ".join(names)
+
+
+def describe_endpoint_signing(properties: object) -> str | None:
+    """``signed (Standard Webhooks)`` when a notification endpoint's events are signed; its
+    keys are never shown (the API does not return them)."""
+    if obj(properties).get("signing") is not None:
+        return "signed (Standard Webhooks)"
+    return None

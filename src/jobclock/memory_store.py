@@ -743,9 +743,13 @@ class MemoryJobStore:
 
     async def endpoints(self) -> list[StoredEndpoint]:
         async with self.reading() as reads:
-            return sorted(
-                reads._state.endpoints.values(), key=lambda e: (e.collection_id, e.name.lower())
-            )
+            state = reads._state
+            found = [
+                dataclasses.replace(e, place=state.collections[e.collection_id].place)
+                for e in state.endpoints.values()
+                if e.collection_id in state.collections
+            ]
+            return sorted(found, key=lambda e: (e.collection_id, e.name.lower()))
 
     async def drop_waiting(
         self,

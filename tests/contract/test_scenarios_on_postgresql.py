@@ -1,5 +1,5 @@
 """The engine and service scenarios of ``tests/engine`` (the engine, overlap policies,
-jitter, catch-up and backfill, calendars) and ``tests/services`` again, on PostgreSQL: the same test
+jitter, catch-up and backfill, calendars, notifications, retries, templates) and ``tests/services`` again, on PostgreSQL: the same test
 functions, with a ``system`` over a fresh PostgreSQL schema.
 (They run on SQLite where they live.)"""
 
@@ -18,7 +18,10 @@ from tests.engine import (
     test_engine,
     test_explain,
     test_jitter_jobs,
+    test_notifications,
     test_overlap_policy,
+    test_retry_policies,
+    test_templated_jobs,
 )
 from tests.services import test_service
 from tests.storage.postgres import POSTGRES_URL
@@ -37,6 +40,9 @@ for _module in (
     test_catch_up,
     test_explain,
     test_calendar_jobs,
+    test_notifications,
+    test_retry_policies,
+    test_templated_jobs,
 ):
     for _name, _test in vars(_module).items():
         if _name.startswith("test_") and _name not in _SQLITE_FILE_ONLY:

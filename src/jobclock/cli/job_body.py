@@ -185,6 +185,7 @@ class JobOptions:
     max_interval: str | None = None
     max_age: str | None = None
     attempt_timeout: str | None = None
+    expect_run_within: str | None = None
     error_action_json: JsonArg | None = None
     no_recurrence: bool = False
     no_authentication: bool = False
@@ -288,6 +289,12 @@ _OPTIONS = [
     ),
     click.option(
         "--attempt-timeout", type=_Duration(), help="Deadline of one attempt, PT1S..PT30M [PT60S]."
+    ),
+    click.option(
+        "--expect-run-within",
+        type=_Duration(),
+        help="Alert the collection's notification endpoints (occurrence.missed) when no run "
+        "succeeds within this, PT1M..P18M, e.g. PT26H.",
     ),
     click.option(
         "--error-action-json", type=_JsonValue(), help="The errorAction object (null removes it)."
@@ -577,6 +584,8 @@ def create_body(o: JobOptions) -> dict[str, Any]:
         properties["catchUp"] = catch_up
     if o.attempt_timeout is not None:
         properties["attemptTimeout"] = o.attempt_timeout
+    if o.expect_run_within is not None:
+        properties["expectRunWithin"] = o.expect_run_within
     return {"properties": properties}
 
 
@@ -604,6 +613,8 @@ def patch_body(o: JobOptions, kind: ActionType | None) -> dict[str, Any]:
         properties["catchUp"] = catch_up
     if o.attempt_timeout is not None:
         properties["attemptTimeout"] = o.attempt_timeout
+    if o.expect_run_within is not None:
+        properties["expectRunWithin"] = o.expect_run_within
     if not properties:
         raise click.UsageError("Nothing to update: give at least one option.")
     return {"properties": properties}

@@ -13,6 +13,7 @@ from jobclock.cli.collections import collections_group
 from jobclock.cli.history import history_group
 from jobclock.cli.jobs import jobs_group
 from jobclock.cli.nodes import nodes_command
+from jobclock.cli.notifications import notifications_group
 from jobclock.cli.preview import preview_command
 from jobclock.cli.serve import serve_command
 from jobclock.domain.errors import SchedulerError
@@ -31,6 +32,7 @@ cli.add_command(preview_command)
 cli.add_command(serve_command)
 cli.add_command(collections_group)
 cli.add_command(calendars_group)
+cli.add_command(notifications_group)
 cli.add_command(jobs_group)
 cli.add_command(history_group)
 cli.add_command(nodes_command)

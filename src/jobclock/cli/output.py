@@ -27,6 +27,9 @@ from jobclock.describe import (
     describe_attempt_timeout,
     describe_authentication,
     describe_end,
+    describe_endpoint_signing,
+    describe_events,
+    describe_expect_run_within,
     describe_recurrence,
     describe_retry,
     describe_signing,
@@ -39,6 +42,7 @@ from jobclock.domain.recurrence import Frequency
 
 OUTPUT_MODES = ("table", "json")
 _STATUS_STYLES = {"Completed": "green", "Failed": "red", "Postponed": "yellow"}
+_NOTICE_STYLES = {"delivered": "green", "failed": "red", "pending": "yellow"}
 _STATE_STYLES = {"Enabled": "green", "Disabled": "yellow", "Faulted": "red", "Suspended": "red"}
 # From this console width on, history ids and times fit on one line.
 _WIDE = 150
@@ -149,6 +153,87 @@ class Printer:
                 _cell(", ".join(map(str, as_list(props.get("weekDays"))))),
                 _cell(str(len(as_list(props.get("dates"))))),
             )
+        self.console.print(table)
+
+    # -- notification endpoints
+    def endpoint(self, body: Mapping[str, Any]) -> None:
+        if self.is_json:
+            self.json(body)
+            return
+        props = obj(body.get("properties"))
+        self._details(
+            [
+                ("Name", _short_name(body)),
+                ("URI", props.get("uri")),
+                ("Events", describe_events(props.get("events"))),
+                ("Late after", props.get("lateAfter")),
+                ("Signing", describe_endpoint_signing(props) or "unsigned"),
+                ("Id", body.get("id")),
+            ]
+        )
+
+    def endpoints(self, page: Mapping[str, Any]) -> None:
+        if self.is_json:
+            self.json(page)
+            return
+        items = [obj(item) for item in as_list(page.get("value"))]
+        if not items:
+            self.console.print(Text("No notification endpoints."))
+            return
+        table = _table()
+        for header in ("Name", "URI", "Events", "Late after", "Signing"):
+            table.add_column(header, overflow="fold")
+        for item in items:
+            props = obj(item.get("properties"))
+            table.add_row(
+                _cell(_short_name(item)),
+                _cell(props.get("uri")),
+                _cell(describe_events(props.get("events"))),
+                _cell(props.get("lateAfter")),
+                _cell("signed" if describe_endpoint_signing(props) else "unsigned"),
+            )
+        self.console.print(table)
+
+    def notices(self, page: Mapping[str, Any], endpoint: str) -> None:
+        """An endpoint's delivery history; ``--output json`` has each CloudEvent too."""
+        if self.is_json:
+            self.json(page)
+            return
+        items = [obj(item) for item in as_list(page.get("value"))]
+        if not items:
+            self.console.print(Text(f"No events sent to notification endpoint '{endpoint}'."))
+            return
+        # Fixed widths, the message takes the rest; below 110 columns an instant takes two
+        # lines. "Next attempt" only while a delivery is still being tried.
+        wide = self.console.width >= 110
+        stamp = 20 if wide else 10
+        pending = any(item.get("nextAttemptTime") for item in items)
+        table = _table()
+        used = _fixed(table, "Created", stamp)
+        used += _fixed(table, "Event", max(len(str(item.get("eventType"))) for item in items))
+        longest_job = max(len(str(item.get("job"))) for item in items)
+        used += _fixed(table, "Job", min(24 if wide else 12, longest_job))
+        used += _fixed(table, "Status", 18 if wide else 9)
+        if pending:
+            used += _fixed(table, "Next attempt", stamp)
+        rest = max(12, self.console.width - used)
+        table.add_column("Message", width=rest, no_wrap=True, overflow="ellipsis")
+        for item in items:
+            status = str(item.get("status", ""))
+            attempts = item.get("attempts", 0)
+            tries = f"{attempts} {'try' if attempts == 1 else 'tries'}"
+            row = [
+                _cell(when(item.get("createdTime"))),
+                _cell(item.get("eventType")),
+                _cell(item.get("job")),
+                Text.assemble(
+                    (status, _NOTICE_STYLES.get(status, "")), f", {tries}" if wide else f"\n{tries}"
+                ),
+            ]
+            if pending:
+                row.append(_cell(when(item.get("nextAttemptTime"))))
+            row.append(Text(_shorten(first_line(item.get("message")), rest)))
+            table.add_row(*row)
         self.console.print(table)
 
     # -- tokens and the audit trail
@@ -298,6 +383,7 @@ class Printer:
                 ("Template", describe_template(action)),
                 ("Retry", describe_retry(action)),
                 ("Attempt timeout", describe_attempt_timeout(props)),
+                ("Expect run within", describe_expect_run_within(props)),
                 ("Error action", None if error_action is None else describe_action(error_action)),
                 ("Start time", when(props.get("startTime"))),
                 ("Recurrence", describe_recurrence(props.get("recurrence"))),

@@ -116,8 +116,9 @@ class Engine:
         self._clock = clock
         self.settings = settings or EngineSettings()
         self._notifier = Notifier(
-            store, definitions, clock, self.settings.node, self.settings.region
-        )
+            store, definitions, clock, self.settings.node, self.settings.region,
+            self.settings.lease, wake=self.wake,
+        )  # fmt: skip
         self._recorder = Recorder(
             store, self._definition, self.settings.node, self.settings.misfire_grace,
             metrics=self._metrics, clock=clock, notifier=self._notifier,
@@ -158,12 +159,13 @@ class Engine:
         """One step: record what finished, schedule due jobs, run every due attempt to its
         end, record them."""
         now = self._clock.now()
+        self._notifier.changed()  # a test's endpoints are read at every tick
+        await self._notifier.refresh(now)
         await self._record()
         attempts = await self._schedule(now, self.settings.batch)
         attempts += await self._claim_attempts(now, self.settings.batch - len(attempts))
         await asyncio.gather(*(self._attempt(item) for item in attempts))
         await self._record()
-        self._notifier.changed()  # a test's endpoints are read at every tick
         await self._notify(now, wait=True)
         await self._purge(now)
         return len(attempts)
@@ -239,6 +241,7 @@ class Engine:
         now = self._clock.now()
         await self._leases.renew(now)
         self._metrics.leases(len(self._leases.held))
+        await self._notifier.refresh(now)  # before recording: it routes the events
         await self._drop_disabled()
         await self._record()
         await self._notify(now, wait=False)

@@ -49,7 +49,7 @@ WindowOf = Callable[[StoredJob], timedelta | None]
 
 ROUTES_EVERY = timedelta(seconds=5)
 OVERDUE_EVERY = timedelta(seconds=1)
-DELIVERY_TIMEOUT = 10.0  # seconds per delivery attempt: well inside a lease
+DELIVERY_TIMEOUT = 10.0  # seconds per delivery attempt at most
 BATCH = 100
 
 
@@ -80,8 +80,13 @@ class Notifier:
         clock: Clock,
         node: str,
         region: str,
+        lease: timedelta,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
+        self._wake = wake  # a delivery that ends is settled at the loop's next step
+        # A delivery ends well inside its lease: no other node re-sends it meanwhile.
+        self._timeout = min(DELIVERY_TIMEOUT, lease.total_seconds() / 2)
         self._codec = codec
         self._clock = clock
         self._node = node
@@ -224,6 +229,7 @@ class Notifier:
             return
         for notice in await self._store.claim_notices(now, room, lease):
             task = asyncio.create_task(self._post(notice, executor))
+            task.add_done_callback(lambda _: self._wake())
             self._delivering.add(task)
         if wait and self._delivering:
             done = list(self._delivering)
@@ -260,7 +266,7 @@ class Notifier:
             action_name=ActionName.MAIN_ACTION,
             retry_count=notice.attempts,
             repeat_count=0,
-            timeout=DELIVERY_TIMEOUT,
+            timeout=self._timeout,
         )
         kind = ActionType.HTTPS if endpoint.uri.lower().startswith("https") else ActionType.HTTP
         try:

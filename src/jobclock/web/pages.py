@@ -27,6 +27,7 @@ from jobclock.domain.errors import (
 from jobclock.domain.history import HistoryStatus
 from jobclock.domain.instants import format_instant, parse_instant
 from jobclock.domain.job import JobState
+from jobclock.domain.notification import EventType
 from jobclock.domain.recurrence import WEEK_ORDER
 from jobclock.refs import CollectionRef, JobRef
 from jobclock.web.charts import attempts_chart
@@ -35,6 +36,8 @@ from jobclock.web.portal import (
     calendar_row,
     collection_ref,
     collection_url,
+    endpoint_form_of,
+    endpoint_row,
     form_of,
     job_ref,
     job_url,
@@ -233,9 +236,12 @@ async def collection_page(
     *,
     calendar_form: dict[str, str] | None = None,
     calendar_error: str | None = None,
+    endpoint_form: dict[str, str] | None = None,
+    endpoint_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    """The collection's page; a calendar form sent back with its error, when there is one."""
+    """The collection's page; a calendar or notification endpoint form sent back with its
+    error, when there is one."""
     ref = collection_ref(request)
     view = await portal.service.get_collection(ref)
     calendars = [calendar_row(view.ref, c) for c in await portal.service.calendars.list_all(ref)]
@@ -243,6 +249,20 @@ async def collection_page(
         wanted = request.query_params.get("calendar", "").lower()
         chosen = [row for row in calendars if row["name"].lower() == wanted]
         calendar_form = form_of(chosen[0]) if chosen else {}
+    endpoints = [
+        endpoint_row(view.ref, e) for e in await portal.service.notifications.list_all(ref)
+    ]
+    if endpoint_form is None:
+        wanted = request.query_params.get("notification", "").lower()
+        picked = [row for row in endpoints if row["name"].lower() == wanted]
+        # A new endpoint hears of every event unless told otherwise.
+        endpoint_form = (
+            endpoint_form_of(picked[0])
+            if picked
+            else {f"event_{event.value}": "on" for event in EventType}
+        )
+    editing = endpoint_form.get("name", "").strip().lower()
+    endpoint_signed = any(row["signed"] and row["name"].lower() == editing for row in endpoints)
     state = _choice(request, "state", JOB_STATES)
     search = (request.query_params.get("q") or "").strip()
     page = _page(request)
@@ -290,6 +310,11 @@ async def collection_page(
         calendar_form=calendar_form,
         calendar_error=calendar_error,
         week_days=[day.value for day in WEEK_ORDER],
+        endpoints=endpoints,
+        endpoint_form=endpoint_form,
+        endpoint_error=endpoint_error,
+        endpoint_signed=endpoint_signed,
+        event_types=[event.value for event in EventType],
         status=status,
     )
 

@@ -19,10 +19,11 @@ from jobclock import describe
 from jobclock.access import AccessService
 from jobclock.api.middleware import AUDIT_ACTOR, AUDIT_RESOURCE, AUDIT_VIA, IDENTITY
 from jobclock.codec.calendar import calendar_properties_to_json
+from jobclock.codec.notification import endpoint_to_json
 from jobclock.domain.access import Identity, Permission, permits
 from jobclock.domain.collection import NAME_HTML_PATTERN, NAME_RULE
 from jobclock.ports import Clock
-from jobclock.refs import CalendarView, CollectionRef, JobRef
+from jobclock.refs import CalendarView, CollectionRef, EndpointView, JobRef
 from jobclock.services import SchedulerService
 from jobclock.web import delivery
 from jobclock.web.session import COOKIE
@@ -46,6 +47,8 @@ class Portal:
             describe_end=describe.describe_end,
             describe_action=describe.describe_action,
             describe_retry=describe.describe_retry,
+            describe_events=describe.describe_events,
+            describe_expect_run_within=describe.describe_expect_run_within,
             max_interval=delivery.max_interval,
             max_age=delivery.max_age,
             attempt_timeout=delivery.attempt_timeout,
@@ -158,4 +161,24 @@ def form_of(row: dict[str, Any]) -> dict[str, str]:
         "dates": "\n".join(row["dates"]),
     }
     form |= {f"day_{day}": "on" for day in row["week_days"]}
+    return form
+
+
+def endpoint_row(ref: CollectionRef, view: EndpointView) -> dict[str, Any]:
+    """A notification endpoint as the portal lists it; its keys are never part of it."""
+    properties = endpoint_to_json(view.endpoint)
+    return {
+        "name": view.name,
+        "url": f"{collection_url(ref)}/notifications/{quote(view.name, safe='')}",
+        "uri": properties["uri"],
+        "events": properties["events"],
+        "late_after": properties["lateAfter"],
+        "signed": describe.describe_endpoint_signing(properties) is not None,
+    }
+
+
+def endpoint_form_of(row: dict[str, Any]) -> dict[str, str]:
+    """A listed endpoint as the form's fields (to edit it); the key fields stay empty."""
+    form = {"name": row["name"], "uri": row["uri"], "late_after": row["late_after"]}
+    form |= {f"event_{event}": "on" for event in row["events"]}
     return form

@@ -34,7 +34,7 @@ from jobclock.domain.access import Operation, api_operation, read
 from jobclock.domain.errors import AccessDenied, SchedulerError, Unauthorized
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
-from jobclock.web import audit_page, calendars_page, editor, pages
+from jobclock.web import audit_page, calendars_page, editor, notifications_page, pages
 from jobclock.web.portal import Portal, arm_id
 from jobclock.web.session import COOKIE
 
@@ -97,6 +97,15 @@ def _calendar(method: str) -> Action:
     def action(request: Request, form: dict[str, str]) -> Operation:
         name = request.path_params.get("calendar") or form.get("name") or "-"
         return api_operation(method, f"{arm_id(request.path_params)}/calendars/{name}")
+
+    return action
+
+
+def _notification(method: str, suffix: str = "") -> Action:
+    def action(request: Request, form: dict[str, str]) -> Operation:
+        name = request.path_params.get("endpoint") or form.get("name") or "-"
+        path = f"{arm_id(request.path_params)}/notifications/{name}{suffix}"
+        return api_operation(method, path)
 
     return action
 
@@ -164,6 +173,20 @@ def create_portal(
         Route(
             collection + "/calendars/{calendar}/delete",
             guarded(calendars_page.delete_calendar, action=on_post(_calendar("DELETE"))),
+            methods=["GET", "POST"],
+        ),
+        Route(
+            collection + "/notifications",
+            guarded(notifications_page.save_endpoint, action=_notification("PUT")),
+            methods=["POST"],
+        ),
+        Route(
+            collection + "/notifications/{endpoint}/history",
+            guarded(notifications_page.history, action=_notification("GET", "/history")),
+        ),
+        Route(
+            collection + "/notifications/{endpoint}/delete",
+            guarded(notifications_page.delete_endpoint, action=on_post(_notification("DELETE"))),
             methods=["GET", "POST"],
         ),
         Route(collection + "/new", guarded(editor.new_job)),

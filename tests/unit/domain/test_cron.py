@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cronsim import CronSim
-from hypothesis import given, settings
+from cronsim import CronSim, CronSimError
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from jobclock.domain.cron import parse_cron
@@ -216,8 +216,14 @@ def test_cron_agrees_with_cronsim_in_utc(expression: str, start: datetime) -> No
             break
         ours.append(found.replace(tzinfo=None))
         last = found
+    try:
+        oracle = CronSim(expression, start)
+    except CronSimError:
+        # cronsim refuses a day of month no listed month has (30 FEB) even beside a day of
+        # week, which cron ORs with it; the oracle has no answer to compare with.
+        assume(False)
     theirs = []
-    for value in CronSim(expression, start):
+    for value in oracle:
         if value.year > 2200 or len(theirs) == len(ours):
             break
         theirs.append(value)
