@@ -68,6 +68,7 @@ def engine_parts(
             node=settings.node_name,
             lease=timedelta(seconds=settings.lease_seconds),
             recover_only_own=only_own,
+            host_limits=settings.host_limits,
         ),
         wakeup=SqlWakeup(engine_store),
         metrics=metrics if metrics is not None else PrometheusMetrics(settings.node_name),

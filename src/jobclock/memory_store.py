@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from jobclock.domain.collection import CollectionState, JobCollection, Sku
 from jobclock.domain.history import HistoryStatus
+from jobclock.domain.host_limits import Admission
 from jobclock.domain.job import JobState, JobStatus
 from jobclock.domain.records import (
     CollectionPlace,
@@ -83,6 +84,8 @@ class _State:
     endpoints: dict[tuple[int, str], StoredEndpoint] = field(default_factory=dict)
     notices: dict[int, _HeldNotice] = field(default_factory=dict)
     expect_by: dict[int, datetime] = field(default_factory=dict)  # by job id
+    host_tat: dict[str, datetime] = field(default_factory=dict)
+    host_permits: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # token
     last_notice_id: int = 0
     last_collection_id: int = 0
     last_job_id: int = 0
@@ -101,6 +104,8 @@ class _State:
             endpoints=dict(self.endpoints),
             notices=dict(self.notices),
             expect_by=dict(self.expect_by),
+            host_tat=dict(self.host_tat),
+            host_permits=dict(self.host_permits),
         )
 
 
@@ -740,6 +745,32 @@ class MemoryJobStore:
             writes = await plan(found)
             tx.apply(writes)
         return writes
+
+    async def acquire_host(
+        self,
+        host: str,
+        token: str,
+        node: str,
+        now: datetime,
+        until: datetime,
+        decide: Callable[[int, datetime | None], Admission],
+    ) -> Admission:
+        async with self.transaction() as tx:
+            state = tx._state
+            for held, (owner, expiry) in list(state.host_permits.items()):
+                if owner == host and expiry <= now:
+                    del state.host_permits[held]
+            in_flight = sum(1 for owner, _ in state.host_permits.values() if owner == host)
+            admission = decide(in_flight, state.host_tat.get(host))
+            if admission.admitted:
+                state.host_permits[token] = (host, until)
+                if admission.tat is not None:
+                    state.host_tat[host] = admission.tat
+            return admission
+
+    async def release_host(self, token: str) -> None:
+        async with self.transaction() as tx:
+            tx._state.host_permits.pop(token, None)
 
     async def endpoints(self) -> list[StoredEndpoint]:
         async with self.reading() as reads:

@@ -16,6 +16,7 @@ from jobclock.domain.access import AuditEntry, PortalSession, StoredToken
 from jobclock.domain.collection import CollectionState, JobCollection, Sku
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.history import HistoryStatus
+from jobclock.domain.host_limits import Admission
 from jobclock.domain.job import JobState
 from jobclock.domain.records import (
     CollectionPlace,
@@ -575,6 +576,25 @@ class JobStore(Protocol):
 
     async def endpoints(self) -> list[StoredEndpoint]:
         """Every collection's notification endpoints (the engine's routing table)."""
+        ...
+
+    async def acquire_host(
+        self,
+        host: str,
+        token: str,
+        node: str,
+        now: datetime,
+        until: datetime,
+        decide: Callable[[int, datetime | None], Admission],
+    ) -> Admission:
+        """One transaction, holding ``host``'s lock against every node: its permits still
+        in force (expired ones dropped) and its rate's arrival time go to ``decide``; when
+        that admits, a permit ``token`` is written until ``until`` and the arrival time
+        becomes the admission's. Returns the admission."""
+        ...
+
+    async def release_host(self, token: str) -> None:
+        """The attempt holding permit ``token`` ended (a missing one is no error)."""
         ...
 
     async def next_wakeup(self, after: datetime, share: Share | None = None) -> datetime | None:

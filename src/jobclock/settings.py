@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from jobclock.actions.registry import ActionSettings
+from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.host_limits import HostLimit, parse_host_limits
 from jobclock.domain.outbound import ALLOW_VARIABLE, DENY_VARIABLE, Network, parse_networks
 
 # The URL spellings SqlStore can open (it swaps in the async driver itself).
@@ -30,6 +32,13 @@ _N = TypeVar("_N", int, float)
 
 class SettingsError(ValueError):
     """A setting that cannot work; its message is one line for the command line."""
+
+
+def _host_limits(env: Mapping[str, str]) -> tuple[HostLimit, ...]:
+    try:
+        return parse_host_limits(env.get("JOBCLOCK_HOST_LIMITS") or "")
+    except InvalidDefinition as error:
+        raise SettingsError(str(error)) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,8 @@ class Settings:
     actions: ActionSettings = field(default_factory=ActionSettings)
     outbound_deny: tuple[Network, ...] = ()
     outbound_allow: tuple[Network, ...] = ()
+    # JOBCLOCK_HOST_LIMITS: at most N attempts at once and R a second per target host.
+    host_limits: tuple[HostLimit, ...] = ()
 
     @classmethod
     def from_environment(cls, overrides: Mapping[str, object]) -> Settings:
@@ -95,6 +106,7 @@ class Settings:
             actions=_actions(env),
             outbound_deny=deny,
             outbound_allow=allow,
+            host_limits=_host_limits(env),
         )
 
     @property

@@ -179,15 +179,21 @@ class Cluster:
         self.secret_key = shared_secret_key()
         self.nodes: dict[str, Node] = {}
 
-    def start(self, name: str, token: str = TOKEN) -> Node:
-        """Start node ``name`` (``JOBCLOCK_NODE``) and wait for its ``/healthz``."""
+    def start(self, name: str, token: str = TOKEN, env: dict[str, str] | None = None) -> Node:
+        """Start node ``name`` (``JOBCLOCK_NODE``, and ``env``'s variables) and wait for
+        its ``/healthz``."""
         directory = self.directory / f"node-{name}"
         directory.mkdir(parents=True, exist_ok=True)
-        env = _environment() | {
-            "JOBCLOCK_NODE": name,
-            "JOBCLOCK_SECRET_KEY": self.secret_key,
-            "JOBCLOCK_DATA_DIR": str(directory),
-        }
+        extra = env or {}
+        env = (
+            _environment()
+            | extra
+            | {
+                "JOBCLOCK_NODE": name,
+                "JOBCLOCK_SECRET_KEY": self.secret_key,
+                "JOBCLOCK_DATA_DIR": str(directory),
+            }
+        )
         if self.lease_seconds is not None:  # None: the default lease, as users run it
             env["JOBCLOCK_LEASE_SECONDS"] = f"{self.lease_seconds:g}"
         server: RunningServer | None = None

@@ -64,6 +64,8 @@ async def test_migrations_yield_the_table_definitions(empty_store: SqlStore) -> 
         "calendars",
         "endpoints",
         "notices",
+        "host_slots",
+        "host_permits",
         "occurrences",
         "history",
         "nodes",

@@ -8,6 +8,11 @@ from datetime import datetime
 from jobclock.domain.actions import ActionType, Payload
 from jobclock.domain.history import ActionName
 
+# An attempt may take the job's attemptTimeout, Azure's 60 s without one; an executor that
+# has not returned a few seconds after that is cut off (and a host permit runs out).
+DEFAULT_ATTEMPT_SECONDS = 60.0
+EXECUTOR_GRACE_SECONDS = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class AttemptContext:

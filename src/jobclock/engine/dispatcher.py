@@ -26,8 +26,15 @@ from datetime import UTC, datetime, timedelta
 from jobclock.codec.stored import StoredDefinitions
 from jobclock.domain.actions import ActionType, ErrorAction, JobAction
 from jobclock.domain.errors import InvalidDefinition
-from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
+from jobclock.domain.execution import (
+    DEFAULT_ATTEMPT_SECONDS,
+    EXECUTOR_GRACE_SECONDS,
+    AttemptContext,
+    AttemptResult,
+    Invocation,
+)
 from jobclock.domain.history import ActionName
+from jobclock.domain.host_limits import HostLimit
 from jobclock.domain.instants import format_instant
 from jobclock.domain.job import JobDefinition
 from jobclock.domain.limits import check_rendered
@@ -49,6 +56,7 @@ from jobclock.domain.records import (
 )
 from jobclock.domain.template import TemplateValues
 from jobclock.domain.templated import rendered
+from jobclock.engine.caps import HostCaps
 from jobclock.engine.leases import Leases
 from jobclock.engine.notifying import Notifier
 from jobclock.engine.recording import CHUNK, Claimed, Finished, Recorder, moved, new_occurrence
@@ -57,10 +65,6 @@ from jobclock.ports import ActionExecutor, Clock, JobStore, Metrics, Wakeup
 log = logging.getLogger("jobclock.engine")
 
 CLAIM_INTERVAL = timedelta(milliseconds=50)
-# An attempt may take the job's attemptTimeout, Azure's 60 s without one; an executor that
-# has not returned a few seconds after that is cut off.
-DEFAULT_ATTEMPT_SECONDS = 60.0
-EXECUTOR_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class EngineSettings:
     # Other engines share this store even on SQLite (the worker processes of ``jobclock
     # serve --workers``): at start, only the attempts leased to this node are its own.
     recover_only_own: bool = False
+    # Per-target caps (JOBCLOCK_HOST_LIMITS), across every node of the database.
+    host_limits: tuple[HostLimit, ...] = ()
 
 
 class Engine:
@@ -115,6 +121,9 @@ class Engine:
         self._executors = executors
         self._clock = clock
         self.settings = settings or EngineSettings()
+        self._caps = HostCaps(
+            store, clock, self.settings.node, self.settings.host_limits, self._metrics
+        )
         self._notifier = Notifier(
             store, definitions, clock, self.settings.node, self.settings.region,
             self.settings.lease, wake=self.wake,
@@ -483,20 +492,25 @@ class Engine:
         held = occurrence.key
         self._leases.held.add(held)
         kind = target.type.value
+        permit = None
         try:
+            invocation, refused = _prepared(target, occurrence, context, self._clock.now())
+            if refused is None:  # held back by its host's cap, outside the slots
+                permit = await self._caps.admitted(invocation, context)
             async with self._slots:
                 started = self._clock.now()
                 if _first_try(occurrence):
                     self._metrics.fired(kind, (started - occurrence.slot).total_seconds())
                 self._metrics.in_flight(1)
                 try:
-                    invocation, refused = _prepared(target, occurrence, context, started)
                     result = refused or await self._invoke(invocation, context)
                 finally:
                     self._metrics.in_flight(-1)
                 ended = self._clock.now()
         finally:
             self._leases.held.discard(held)
+            if permit is not None:
+                await self._caps.released(permit)
         self._metrics.attempted(
             kind, result.succeeded, occurrence.attempt > 0, (ended - started).total_seconds()
         )

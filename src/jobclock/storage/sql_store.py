@@ -28,12 +28,14 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from jobclock.codec.collection import collection_from_json, collection_properties_to_json
 from jobclock.domain.collection import CollectionState, JobCollection, Sku
 from jobclock.domain.history import ActionName, HistoryStatus
+from jobclock.domain.host_limits import Admission
 from jobclock.domain.job import JobState, JobStatus
 from jobclock.domain.planning import Cursor, Phase
 from jobclock.domain.records import (
@@ -64,6 +66,8 @@ from jobclock.storage.tables import (
     collections,
     endpoints,
     history,
+    host_permits,
+    host_slots,
     jobs,
     metadata,
     nodes,
@@ -531,6 +535,23 @@ class SqlStore:
         async with self.reading_connection() as conn:
             return await SqlTransaction(self, conn).all_endpoints()
 
+    async def acquire_host(
+        self,
+        host: str,
+        token: str,
+        node: str,
+        now: datetime,
+        until: datetime,
+        decide: Callable[[int, datetime | None], Admission],
+    ) -> Admission:
+        async with self.writing_connection() as conn:
+            tx = SqlTransaction(self, conn)
+            return await tx.acquire_host(host, token, node, now, until, decide)
+
+    async def release_host(self, token: str) -> None:
+        async with self.writing_connection() as conn:
+            await conn.execute(delete(host_permits).where(host_permits.c.token == token))
+
     async def drop_waiting(
         self,
         waiting: dict[OccurrenceKey, int],
@@ -981,6 +1002,52 @@ class SqlTransaction:
         if self._postgres:
             query = query.with_for_update(of=jobs, skip_locked=True)
         return [_job(row) for row in await self._rows(query)]
+
+    async def acquire_host(
+        self,
+        host: str,
+        token: str,
+        node: str,
+        now: datetime,
+        until: datetime,
+        decide: Callable[[int, datetime | None], Admission],
+    ) -> Admission:
+        """Under the host's row lock: its permits in force and its rate's arrival time go
+        to ``decide``; an admission takes a permit (``token``, until ``until``) and moves
+        the arrival time."""
+        now_us = to_us(now)
+        if self._postgres:
+            await self._rows(
+                pg_insert(host_slots).values(host=host, tat=None).on_conflict_do_nothing()
+            )
+            row = (
+                await self._rows(
+                    select(host_slots.c.tat).where(host_slots.c.host == host).with_for_update()
+                )
+            ).first()
+        else:  # one writer at a time: the transaction is the lock
+            await self._rows(insert(host_slots).prefix_with("OR IGNORE").values(host=host))
+            row = (
+                await self._rows(select(host_slots.c.tat).where(host_slots.c.host == host))
+            ).first()
+        await self._rows(
+            delete(host_permits).where(host_permits.c.host == host, host_permits.c.until <= now_us)
+        )
+        in_flight = (
+            await self._rows(select(func.count()).where(host_permits.c.host == host))
+        ).scalar_one()
+        tat = None if row is None or row[0] is None else from_us(row[0])
+        admission = decide(int(in_flight), tat)
+        if admission.admitted:
+            await self._rows(
+                insert(host_permits).values(token=token, host=host, node=node, until=to_us(until))
+            )
+            await self._rows(
+                update(host_slots)
+                .where(host_slots.c.host == host)
+                .values(tat=opt_us(admission.tat))
+            )
+        return admission
 
     async def heartbeat(self, node: str, started: datetime, now: datetime) -> None:
         """Record that ``node`` is alive."""

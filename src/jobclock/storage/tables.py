@@ -151,6 +151,25 @@ notices = Table(
 Index("ix_notices_due", notices.c.status, notices.c.due_at)
 Index("ix_notices_endpoint", notices.c.collection_id, notices.c.endpoint, notices.c.id)
 
+# Per-target caps across nodes (issue 15, item 4): a row per capped host, holding its rate's
+# theoretical arrival time (and locked while an attempt asks to go), and a permit per
+# attempt in flight to it, until its attempt's deadline (a dead node's permits run out).
+host_slots = Table(
+    "host_slots",
+    metadata,
+    Column("host", String(300), primary_key=True),
+    Column("tat", BigInteger, nullable=True),
+)
+host_permits = Table(
+    "host_permits",
+    metadata,
+    Column("token", String(32), primary_key=True),
+    Column("host", String(300), nullable=False),
+    Column("node", String(200), nullable=False),
+    Column("until", BigInteger, nullable=False),
+)
+Index("ix_host_permits_host", host_permits.c.host, host_permits.c.until)
+
 occurrences = Table(
     "occurrences",
     metadata,
