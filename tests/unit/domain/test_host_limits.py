@@ -54,21 +54,25 @@ def test_concurrency_holds_back_the_one_past_the_cap() -> None:
     assert admit(limit, 1, None, now=T0).admitted
     held = admit(limit, 2, None, now=T0)
     assert not held.admitted
-    assert held.retry_at is not None and held.retry_at > T0
+    assert held.retry_at is not None
+    assert held.retry_at > T0
 
 
 def test_the_rate_spaces_requests_one_interval_apart() -> None:
     limit = HostLimit("h", rate=10.0)  # one per 100 ms
     first = admit(limit, 0, None, now=T0)
-    assert first.admitted and first.tat == T0 + 100 * MS
+    assert first.admitted
+    assert first.tat == T0 + 100 * MS
     second = admit(limit, 0, first.tat, now=T0 + 30 * MS)
     assert not second.admitted
     assert second.retry_at == T0 + 100 * MS
     third = admit(limit, 0, first.tat, now=T0 + 100 * MS)
-    assert third.admitted and third.tat == T0 + 200 * MS
+    assert third.admitted
+    assert third.tat == T0 + 200 * MS
     # An idle host does not bank requests: after a pause the next is one interval on.
     later = admit(limit, 0, third.tat, now=T0 + 10_000 * MS)
-    assert later.admitted and later.tat == T0 + 10_100 * MS
+    assert later.admitted
+    assert later.tat == T0 + 10_100 * MS
 
 
 def test_n_requests_over_a_second_never_exceed_the_rate() -> None:
