@@ -72,6 +72,7 @@ def engine_parts(
         ),
         wakeup=SqlWakeup(engine_store),
         metrics=metrics if metrics is not None else PrometheusMetrics(settings.node_name),
+        tracing=settings.tracing(),
     )
 
     async def close() -> None:

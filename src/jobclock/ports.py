@@ -131,6 +131,23 @@ class Metrics(Protocol):
         ...
 
 
+class Span(Protocol):
+    """One attempt's trace span: ``traceparent`` is what its HTTP request carries."""
+
+    traceparent: str
+
+    def end(self, succeeded: bool, message: str) -> None:
+        """The attempt ended; never raises."""
+        ...
+
+
+class Tracing(Protocol):
+    """Spans per attempt (OpenTelemetry when an exporter is configured). Its trace id is
+    the attempt's execution tag, so a trace and the ``x-ms-execution-tag`` header match."""
+
+    def start(self, context: AttemptContext, action: str) -> Span: ...
+
+
 class Dispatch(Protocol):
     """Where ``jobclock serve`` runs its engine: a thread of the server process
     (:class:`jobclock.engine.runner.EngineThread`) or worker processes, each a node of its

@@ -22,6 +22,12 @@ from jobclock.actions.registry import ActionSettings
 from jobclock.domain.errors import InvalidDefinition
 from jobclock.domain.host_limits import HostLimit, parse_host_limits
 from jobclock.domain.outbound import ALLOW_VARIABLE, DENY_VARIABLE, Network, parse_networks
+from jobclock.tracing import (
+    EXPORTER_VARIABLE,
+    HeaderTracing,
+    OtelTracing,
+    tracing_from_environment,
+)
 
 # The URL spellings SqlStore can open (it swaps in the async driver itself).
 _DRIVERS = {"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"}
@@ -32,6 +38,13 @@ _N = TypeVar("_N", int, float)
 
 class SettingsError(ValueError):
     """A setting that cannot work; its message is one line for the command line."""
+
+
+def _otel_exporter(env: Mapping[str, str]) -> str | None:
+    kind = (env.get(EXPORTER_VARIABLE) or "").strip().lower() or None
+    if kind not in (None, "otlp", "console"):
+        raise SettingsError(f"{EXPORTER_VARIABLE} must be 'otlp' or 'console', got {kind!r}.")
+    return kind
 
 
 def _host_limits(env: Mapping[str, str]) -> tuple[HostLimit, ...]:
@@ -67,6 +80,8 @@ class Settings:
     outbound_allow: tuple[Network, ...] = ()
     # JOBCLOCK_HOST_LIMITS: at most N attempts at once and R a second per target host.
     host_limits: tuple[HostLimit, ...] = ()
+    # JOBCLOCK_OTEL_EXPORTER: "otlp" or "console" (OpenTelemetry spans per attempt).
+    otel_exporter: str | None = None
 
     @classmethod
     def from_environment(cls, overrides: Mapping[str, object]) -> Settings:
@@ -107,6 +122,7 @@ class Settings:
             outbound_deny=deny,
             outbound_allow=allow,
             host_limits=_host_limits(env),
+            otel_exporter=_otel_exporter(env),
         )
 
     @property
@@ -114,6 +130,13 @@ class Settings:
         """This node's name (``JOBCLOCK_NODE``), by default ``host:port``: stable across
         restarts, so a restarted node takes its own unfinished attempts back at once."""
         return self.node or f"{socket.gethostname()}:{self.port}"
+
+    def tracing(self) -> HeaderTracing | OtelTracing:
+        """The engine's tracing (see :mod:`jobclock.tracing`); ``ValueError`` when the
+        exporter's package is missing."""
+        return tracing_from_environment(
+            {EXPORTER_VARIABLE: self.otel_exporter or ""}, self.node_name
+        )
 
     def worker_environment(self, name: str) -> dict[str, str]:
         """The environment of a worker process of ``jobclock serve --workers``

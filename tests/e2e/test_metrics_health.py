@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -97,3 +98,24 @@ def test_readyz_says_ready_without_a_token(server: RunningServer) -> None:
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ready"}
     assert httpx.get(f"{server.base_url}/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_http_attempts_carry_a_w3c_traceparent_of_their_execution_tag(
+    api: Api, target: Target
+) -> None:
+    collection = unique("trace")
+    api.create_collection(collection)
+    api.create_job(
+        collection, "plain", {"startTime": _soon(), "action": http_action(target.url("/t1"))}
+    )
+    own = http_action(
+        target.url("/t2"), headers={"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}
+    )
+    api.create_job(collection, "own", {"startTime": _soon(), "action": own})
+    [plain] = target.wait_for(1, "/t1")
+    [kept] = target.wait_for(1, "/t2")
+    match = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", plain.headers["traceparent"])
+    assert match is not None, plain.headers["traceparent"]
+    assert match[1] == plain.headers["x-ms-execution-tag"]
+    assert match[2] != "0" * 16
+    assert kept.headers["traceparent"] == "00-" + "a" * 32 + "-" + "b" * 16 + "-01"

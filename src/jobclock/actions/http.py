@@ -134,6 +134,8 @@ class HttpExecutor:
         headers = CIMultiDict(request.headers)
         if self._send_scheduler_headers:
             headers.update(scheduler_metadata(context))
+        if context.traceparent is not None and "traceparent" not in headers:
+            headers["traceparent"] = context.traceparent  # a job's own one wins
         if request.signing is not None:
             body = (request.body or "").encode("utf-8")  # as both clients send it
             sent_at = int(self._clock.now().timestamp())

@@ -28,6 +28,8 @@ class AttemptContext:
     retry_count: int
     repeat_count: int
     timeout: float | None = None  # seconds this attempt may take; None: the executor's own
+    # W3C Trace Context of the attempt: its trace id is the execution tag.
+    traceparent: str | None = None
 
     def seconds(self, default: float) -> float:
         """How long this attempt may take: the job's attemptTimeout, else ``default``."""

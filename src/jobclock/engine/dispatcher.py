@@ -60,7 +60,7 @@ from jobclock.engine.caps import HostCaps
 from jobclock.engine.leases import Leases
 from jobclock.engine.notifying import Notifier
 from jobclock.engine.recording import CHUNK, Claimed, Finished, Recorder, moved, new_occurrence
-from jobclock.ports import ActionExecutor, Clock, JobStore, Metrics, Wakeup
+from jobclock.ports import ActionExecutor, Clock, JobStore, Metrics, Tracing, Wakeup
 
 log = logging.getLogger("jobclock.engine")
 
@@ -111,8 +111,10 @@ class Engine:
         settings: EngineSettings | None = None,
         wakeup: Wakeup | None = None,
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._store = store
+        self._tracing = tracing
         self._metrics: Metrics = metrics if metrics is not None else NoMetrics()
         # When the loop last completed a step (None: not yet); read by ``problem``.
         self.last_step: datetime | None = None
@@ -489,6 +491,9 @@ class Engine:
             await self._until_due(occurrence)
         action = definition.action
         target, context = _invocation(occurrence, record, definition, self.settings.region)
+        span = None if self._tracing is None else self._tracing.start(context, target.type.value)
+        if span is not None:
+            context = replace(context, traceparent=span.traceparent)
         held = occurrence.key
         self._leases.held.add(held)
         kind = target.type.value
@@ -514,6 +519,8 @@ class Engine:
         self._metrics.attempted(
             kind, result.succeeded, occurrence.attempt > 0, (ended - started).total_seconds()
         )
+        if span is not None:
+            span.end(result.succeeded, result.message)
         window = definition.expect_run_within
         self._finished.append(
             Finished(
