@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from jobclock.domain.collection import CollectionState, JobCollection, Sku
 from jobclock.domain.history import HistoryStatus
-from jobclock.domain.host_limits import Admission
+from jobclock.domain.host_limits import Admission, HostLimit
 from jobclock.domain.job import JobState, JobStatus
 from jobclock.domain.records import (
     CollectionPlace,
@@ -767,6 +767,11 @@ class MemoryJobStore:
                 if admission.tat is not None:
                     state.host_tat[host] = admission.tat
             return admission
+
+    async def capped_collections(self) -> dict[int, tuple[HostLimit, ...]]:
+        async with self.reading() as reads:
+            found = reads._state.collections.values()
+            return {c.id: c.collection.host_limits for c in found if c.collection.host_limits}
 
     async def release_host(self, token: str) -> None:
         async with self.transaction() as tx:

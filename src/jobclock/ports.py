@@ -16,7 +16,7 @@ from jobclock.domain.access import AuditEntry, PortalSession, StoredToken
 from jobclock.domain.collection import CollectionState, JobCollection, Sku
 from jobclock.domain.execution import AttemptContext, AttemptResult, Invocation
 from jobclock.domain.history import HistoryStatus
-from jobclock.domain.host_limits import Admission
+from jobclock.domain.host_limits import Admission, HostLimit
 from jobclock.domain.job import JobState
 from jobclock.domain.records import (
     CollectionPlace,
@@ -608,6 +608,10 @@ class JobStore(Protocol):
         in force (expired ones dropped) and its rate's arrival time go to ``decide``; when
         that admits, a permit ``token`` is written until ``until`` and the arrival time
         becomes the admission's. Returns the admission."""
+        ...
+
+    async def capped_collections(self) -> dict[int, tuple[HostLimit, ...]]:
+        """The collections with per-target caps of their own, by id."""
         ...
 
     async def release_host(self, token: str) -> None:

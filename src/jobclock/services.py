@@ -150,12 +150,18 @@ class SchedulerService:
         self.notifications = NotificationService(store, self.codec, self._collection, wake)
 
     # -- collections ---------------------------------------------------------------------
-    async def put_collection(self, ref: CollectionRef, body: object) -> tuple[CollectionView, bool]:
-        """Create or replace (PUT); returns the view and True when it was created."""
+    async def put_collection(
+        self, ref: CollectionRef, body: object, *, azure_client: bool = False
+    ) -> tuple[CollectionView, bool]:
+        """Create or replace (PUT); returns the view and True when it was created.
+        ``azure_client``: from Microsoft's SDK, whose model cannot carry ``hostLimits``: a
+        body without them keeps the stored ones."""
         check_text(body)
         collection = collection_from_json(ref.name, body)
         async with self._store.transaction() as tx:
             existing = await tx.find_collection(_place(ref))
+            if azure_client and existing is not None and not _sends_host_limits(body):
+                collection = replace(collection, host_limits=existing.collection.host_limits)
             if existing is None:
                 same, total = await tx.count_collections(ref.subscription, collection.sku)
                 check_collection_capacity(collection.sku, same, total)
@@ -922,6 +928,13 @@ def deep_merge(stored: object, patch: object) -> object:
         else:
             merged[key] = value
     return merged
+
+
+def _sends_host_limits(body: object) -> bool:
+    properties = _lower_get_raw(body, "properties")
+    return isinstance(properties, dict) and any(
+        str(key).lower() == "hostlimits" for key in properties
+    )
 
 
 def _job_ref(collection: StoredCollection, job: StoredJob) -> JobRef:

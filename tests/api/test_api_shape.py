@@ -76,7 +76,9 @@ class FakeScheduler(SchedulerService):
         self.azure_clients: list[bool] = []  # put_job's azure_client, call by call
 
     # -- collections
-    async def put_collection(self, ref: CollectionRef, body: object) -> tuple[CollectionView, bool]:
+    async def put_collection(
+        self, ref: CollectionRef, body: object, *, azure_client: bool = False
+    ) -> tuple[CollectionView, bool]:
         old = self.collections.get(_key(ref.subscription, ref.resource_group, ref.name))
         stored = ref if old is None else old.ref
         view = CollectionView(stored, collection_from_json(stored.name, body))

@@ -173,6 +173,32 @@ def test_collection_create_get_and_list(client: SchedulerManagementClient) -> No
     assert name not in [c.name for c in client.job_collections.list_by_resource_group(GROUP)]
 
 
+def test_the_clients_get_modify_put_of_a_collection_keeps_its_host_limits(
+    client: SchedulerManagementClient, server: RunningServer
+) -> None:
+    """jobclock's ``hostLimits`` (per-target caps): the client's model cannot carry them,
+    so its GET-modify-PUT keeps them; a bad rule is a 400 with nothing changed."""
+    api = Api(server, subscription=SUBSCRIPTION, resource_group=GROUP)
+    try:
+        name = unique("sdk-caps")
+        limits = [{"host": "api.example.com", "concurrency": 5, "ratePerSecond": 2.5}]
+        api.create_collection(name, hostLimits=limits)
+        fetched = client.job_collections.get(GROUP, name)
+        fetched.tags = {"team": "ops"}
+        client.job_collections.create_or_update(GROUP, name, fetched)
+        stored = api.get(api.collection_path(name)).json()
+        assert stored["tags"] == {"team": "ops"}
+        assert stored["properties"]["hostLimits"] == limits
+        bad = {"location": "West US", "properties": {"sku": {"name": "Unlimited"}}}
+        bad["properties"]["hostLimits"] = [{"host": "api.example.com", "concurrency": 0}]
+        response = api.put(api.collection_path(name), bad)
+        assert response.status_code == 400, response.text
+        assert "hostLimits[0]" in response.json()["error"]["message"]
+        assert api.get(api.collection_path(name)).json()["properties"]["hostLimits"] == limits
+    finally:
+        api.close()
+
+
 # -- an HTTP job, run and history --------------------------------------------------------
 
 

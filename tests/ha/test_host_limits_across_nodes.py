@@ -89,3 +89,32 @@ def test_rate_cap_holds_across_two_nodes(cluster: Cluster, target: Target) -> No
             assert sixth - first >= 0.9, (first, sixth)
     finally:
         api.close()
+
+
+def test_a_collections_own_cap_holds_across_two_nodes(cluster: Cluster, target: Target) -> None:
+    """No server-wide cap: the collection's ``hostLimits`` caps its own jobs only."""
+    for index in range(JOBS):
+        target.reply(f"/slow/{index}", Reply(delay=DELAY))
+    nodes = [cluster.start(name) for name in ("a", "b")]
+    api = Api(nodes[0].server)
+    try:
+        api.create_collection("own", hostLimits=[{"host": "127.0.0.1", "concurrency": 2}])
+        shown = api.get(api.collection_path("own")).json()["properties"]
+        assert shown["hostLimits"] == [{"host": "127.0.0.1", "concurrency": 2}]
+        start = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for index in range(JOBS):
+            api.create_job(
+                "own",
+                f"j{index}",
+                {
+                    "startTime": start,
+                    "recurrence": {"frequency": "Second", "interval": 1},
+                    "action": http_action(target.url(f"/slow/{index}")),
+                },
+            )
+        time.sleep(8)
+        received = [r for r in target.received() if r.path.startswith("/slow/")]
+        assert len(received) >= 20, len(received)
+        assert _busiest(received) <= 2
+    finally:
+        api.close()

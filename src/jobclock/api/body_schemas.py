@@ -564,6 +564,7 @@ def collection_request_schema(*, patch: bool = False) -> Schema:
         "sku": {"type": "object", "properties": {"name": enum_schema(Sku)}},
         "state": enum_schema(CollectionState, (CollectionState.ENABLED, CollectionState.DISABLED)),
         "quota": _quota(),
+        "hostLimits": _HOST_LIMITS,
     }
     schema: Schema = {
         "type": "object",
@@ -593,10 +594,28 @@ def collection_properties_response_schema() -> Schema:
             "sku": _object({"name": enum_schema(Sku)}, "name"),
             "state": enum_schema(CollectionState),
             "quota": quota,
+            "hostLimits": _HOST_LIMITS,
         },
         "sku",
         "state",
     )
+
+
+# jobclock's per-target caps of a collection's jobs (issue 15, item 4).
+_HOST_LIMITS: Schema = {
+    "type": "array",
+    "maxItems": 50,
+    "items": {
+        "type": "object",
+        "properties": {
+            "host": {"type": "string", "description": "A host, or *.suffix for each under it."},
+            "concurrency": {"type": "integer", "minimum": 1},
+            "ratePerSecond": {"type": "number", "exclusiveMinimum": 0},
+        },
+        "required": ["host"],
+        "additionalProperties": False,
+    },
+}
 
 
 def history_properties_response_schema() -> Schema:

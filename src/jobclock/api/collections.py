@@ -88,7 +88,9 @@ def collection_routes(service: SchedulerService) -> APIRouter:
         name: JobCollectionName,
     ) -> JSONResponse:
         ref = collection_ref(subscription, resource_group, name)
-        view, created = await service.put_collection(ref, await read_json_body(request))
+        azure_client = "mgmt-scheduler/" in request.headers.get("user-agent", "").lower()
+        body = await read_json_body(request)
+        view, created = await service.put_collection(ref, body, azure_client=azure_client)
         return _one(view, 201 if created else 200)
 
     @router.patch(

@@ -15,6 +15,7 @@ from jobclock.domain.collection import (
     check_collection_name,
 )
 from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.host_limits import HostLimit, parse_host_limits
 from jobclock.domain.limits import check_quota
 from jobclock.domain.recurrence import Frequency
 
@@ -75,7 +76,48 @@ def collection_from_json(name: str, body: object) -> JobCollection:
         state=state,
         quota=quota,
         tags=tuple(tags.items()),
+        host_limits=host_limits_from_json(properties),
     )
+
+
+_MAX_HOST_LIMITS = 50
+
+
+def host_limits_from_json(properties: Fields | None) -> tuple[HostLimit, ...]:
+    """``properties.hostLimits``: ``[{"host": "api.example.com" or "*.internal",
+    "concurrency": 5, "ratePerSecond": 10}]`` (jobclock's; each needs one cap or both)."""
+    values = None if properties is None else properties.array("hostLimits")
+    if not values:
+        return ()
+    name = "properties.hostLimits"
+    if len(values) > _MAX_HOST_LIMITS:
+        raise InvalidDefinition(f"'{name}' holds at most {_MAX_HOST_LIMITS} rules.", field=name)
+    found: list[HostLimit] = []
+    for index, value in enumerate(values):
+        where = f"{name}[{index}]"
+        fields = Fields(value, where, ("host", "concurrency", "ratePerSecond"))
+        host = (fields.text("host", required=True) or "").strip().lower()
+        concurrency = fields.integer("concurrency")
+        rate = fields.raw("ratePerSecond")
+        rule = f"{host}={'' if concurrency is None else concurrency}"
+        if rate is not None:
+            if isinstance(rate, bool) or not isinstance(rate, int | float):
+                raise InvalidDefinition(f"'{where}.ratePerSecond' must be a number.", field=where)
+            rule += f"/{rate:g}"
+        found.extend(parse_host_limits(rule, field=where))
+    return tuple(found)
+
+
+def host_limits_to_json(limits: tuple[HostLimit, ...]) -> list[dict[str, Any]]:
+    body = []
+    for limit in limits:
+        item: dict[str, Any] = {"host": limit.pattern}
+        if limit.concurrency is not None:
+            item["concurrency"] = limit.concurrency
+        if limit.rate is not None:
+            item["ratePerSecond"] = limit.rate
+        body.append(item)
+    return body
 
 
 def _quota(fields: Fields | None) -> Quota | None:
@@ -109,4 +151,6 @@ def collection_properties_to_json(collection: JobCollection) -> dict[str, Any]:
                 "interval": quota.max_recurrence.interval,
             }
         body["quota"] = quota_json
+    if collection.host_limits:
+        body["hostLimits"] = host_limits_to_json(collection.host_limits)
     return body

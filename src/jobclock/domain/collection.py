@@ -8,6 +8,7 @@ from datetime import timedelta
 from enum import Enum
 
 from jobclock.domain.errors import InvalidDefinition
+from jobclock.domain.host_limits import HostLimit
 from jobclock.domain.recurrence import Frequency
 
 
@@ -98,6 +99,8 @@ class JobCollection:
     state: CollectionState = CollectionState.ENABLED
     quota: Quota | None = None
     tags: tuple[tuple[str, str], ...] = field(default=())
+    # jobclock's per-target caps for this collection's jobs (issue 15, item 4).
+    host_limits: tuple[HostLimit, ...] = field(default=())
 
     @property
     def plan(self) -> PlanLimits:

@@ -56,7 +56,7 @@ from jobclock.domain.records import (
 )
 from jobclock.domain.template import TemplateValues
 from jobclock.domain.templated import rendered
-from jobclock.engine.caps import HostCaps
+from jobclock.engine.caps import HostCaps, Stopping
 from jobclock.engine.leases import Leases
 from jobclock.engine.notifying import Notifier
 from jobclock.engine.recording import CHUNK, Claimed, Finished, Recorder, moved, new_occurrence
@@ -287,6 +287,7 @@ class Engine:
     async def shutdown(self) -> None:
         """Let attempts in flight finish (each is bounded by its own timeout) and record them."""
         self._stopping = True
+        self._caps.stop()
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=self.settings.shutdown_grace)
         try:
@@ -313,6 +314,7 @@ class Engine:
         whose job or collection is no longer enabled (or is gone) do not fire."""
         self._recheck = True
         self._notifier.changed()
+        self._caps.changed()
         self.wake()
 
     async def _drop_disabled(self) -> None:
@@ -497,11 +499,14 @@ class Engine:
         held = occurrence.key
         self._leases.held.add(held)
         kind = target.type.value
-        permit = None
+        permits: list[str] = []
         try:
             invocation, refused = _prepared(target, occurrence, context, self._clock.now())
             if refused is None:  # held back by its host's cap, outside the slots
-                permit = await self._caps.admitted(invocation, context)
+                try:
+                    permits = await self._caps.admitted(invocation, context, record.collection_id)
+                except Stopping:  # not sent: it runs after a takeover or a restart
+                    return
             async with self._slots:
                 started = self._clock.now()
                 if _first_try(occurrence):
@@ -514,8 +519,8 @@ class Engine:
                 ended = self._clock.now()
         finally:
             self._leases.held.discard(held)
-            if permit is not None:
-                await self._caps.released(permit)
+            if permits:
+                await self._caps.released(permits)
         self._metrics.attempted(
             kind, result.succeeded, occurrence.attempt > 0, (ended - started).total_seconds()
         )

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from jobclock.codec.collection import collection_from_json, collection_properties_to_json
 from jobclock.domain.collection import CollectionState, JobCollection, Sku
 from jobclock.domain.history import ActionName, HistoryStatus
-from jobclock.domain.host_limits import Admission
+from jobclock.domain.host_limits import Admission, HostLimit
 from jobclock.domain.job import JobState, JobStatus
 from jobclock.domain.planning import Cursor, Phase
 from jobclock.domain.records import (
@@ -95,6 +95,8 @@ def _collection(row: Row[Any]) -> StoredCollection:
         body["properties"]["quota"] = json.loads(row.quota)
     if row.tags:
         body["tags"] = json.loads(row.tags)
+    if row.host_limits:
+        body["properties"]["hostLimits"] = json.loads(row.host_limits)
     place = CollectionPlace(row.subscription, row.resource_group, row.name)
     return StoredCollection(row.id, place, collection_from_json(row.name, body))
 
@@ -107,6 +109,7 @@ def _collection_values(collection: JobCollection) -> dict[str, Any]:
         "state": collection.state.value,
         "quota": json.dumps(properties["quota"]) if "quota" in properties else None,
         "tags": json.dumps(dict(collection.tags)) if collection.tags else None,
+        "host_limits": json.dumps(properties["hostLimits"]) if collection.host_limits else None,
     }
 
 
@@ -547,6 +550,12 @@ class SqlStore:
         async with self.writing_connection() as conn:
             tx = SqlTransaction(self, conn)
             return await tx.acquire_host(host, token, node, now, until, decide)
+
+    async def capped_collections(self) -> dict[int, tuple[HostLimit, ...]]:
+        async with self.reading_connection() as conn:
+            query = select(collections).where(collections.c.host_limits.is_not(None))
+            found = [_collection(row) for row in await conn.execute(query)]
+        return {record.id: record.collection.host_limits for record in found}
 
     async def release_host(self, token: str) -> None:
         async with self.writing_connection() as conn:

@@ -39,6 +39,8 @@ collections = Table(
     Column("quota", Text, nullable=True),
     Column("tags", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # jobclock's per-target caps of the collection's jobs, as JSON (issue 15, item 4).
+    Column("host_limits", Text, nullable=True),
     UniqueConstraint("key", name="uq_collections_key"),
 )
 Index("ix_collections_subscription", collections.c.subscription_key)
