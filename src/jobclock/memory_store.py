@@ -734,9 +734,7 @@ class MemoryJobStore:
                 (
                     state.jobs[job_id]
                     for job_id, expect_by in state.expect_by.items()
-                    if expect_by <= now
-                    and job_id in state.jobs
-                    and state.jobs[job_id].state is JobState.ENABLED
+                    if expect_by <= now and job_id in state.jobs and tx._enabled(state.jobs[job_id])
                 ),
                 key=lambda job: (state.expect_by[job.id], job.id),
             )[:limit]

@@ -510,8 +510,18 @@ class SqlStore:
             await tx.apply(await plan(held, records), None)
 
     async def claim_notices(self, now: datetime, limit: int, lease: Lease) -> list[Notice]:
+        # Looked at first without the write lock: nearly always, nothing is due.
+        due = select(notices.c.id).where(
+            notices.c.status == "pending", notices.c.due_at <= to_us(now)
+        )
+        if not await self._any(due):
+            return []
         async with self.writing_connection() as conn:
             return await SqlTransaction(self, conn).due_notices(now, limit, lease)
+
+    async def _any(self, query: Any) -> bool:
+        async with self.reading_connection() as conn:
+            return (await conn.execute(query.limit(1))).first() is not None
 
     async def settle_notices(self, node: str, outcomes: Sequence[NoticeOutcome]) -> None:
         if not outcomes:
@@ -525,6 +535,9 @@ class SqlStore:
         limit: int,
         plan: Callable[[list[StoredJob]], Awaitable[EngineWrites]],
     ) -> EngineWrites:
+        overdue = select(jobs.c.id).where(jobs.c.expect_by <= to_us(now), jobs.c.state == "Enabled")
+        if not await self._any(overdue):
+            return EngineWrites()  # nearly always: looked at without the write lock
         async with self.writing_connection() as conn:
             tx = SqlTransaction(self, conn)
             found = await tx.overdue_jobs(now, limit)
@@ -1004,7 +1017,11 @@ class SqlTransaction:
         """Enabled jobs past their ``expect_by``, locked (PostgreSQL: others skip them)."""
         query = (
             self._jobs()
-            .where(jobs.c.expect_by <= to_us(now), jobs.c.state == "Enabled")
+            .where(
+                jobs.c.expect_by <= to_us(now),
+                jobs.c.state == "Enabled",
+                collections.c.state == "Enabled",
+            )
             .order_by(jobs.c.expect_by)
             .limit(limit)
         )
