@@ -2,11 +2,22 @@
 
 ``create`` refuses to overwrite an existing collection (PUT would replace it) unless
 ``--replace`` is given; ``update`` is a PATCH of the given fields only.
+
+``--host-limit HOST=N/R`` (repeatable) sets ``properties.hostLimits``, jobclock's caps on
+the collection's own jobs per target host, in the syntax of ``JOBCLOCK_HOST_LIMITS``:
+``api.example.com=5/2.5`` (5 attempts at once, 2.5 a second), ``api.example.com=5``,
+``api.example.com=/2.5``, ``*.internal=2`` (each host under ``internal``); one value may
+hold several rules separated by commas. The option checks the form only; the host and
+the numbers meet the server's rules (``create`` checks them before its PUT, as the server
+does; ``update`` gets the server's 400), whose message names ``properties.hostLimits[i]``.
+``update --host-limit`` replaces all the rules (a PATCH replaces arrays), and
+``update --no-host-limits`` removes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -20,6 +31,45 @@ from jobclock.domain.recurrence import Frequency
 PLAN_NAMES = [sku.value for sku in Sku]
 STATE_NAMES = [state.value for state in CollectionState if state is not CollectionState.DELETED]
 FREQUENCY_NAMES = [frequency.value for frequency in Frequency]
+
+# HOST=N, HOST=N/R or HOST=/R, as JOBCLOCK_HOST_LIMITS spells a rule; the server checks the
+# host and the numbers.
+_HOST_RULE = re.compile(r"^(?P<host>[^=\s]+)=(?P<n>\d*)(?:/(?P<r>\d+(?:\.\d+)?))?$")
+
+
+class HostLimitRules(click.ParamType[list[dict[str, Any]]]):
+    """One ``--host-limit`` value: one rule or several separated by commas, each as a
+    ``properties.hostLimits`` item."""
+
+    name = "HOST=N/R"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[dict[str, Any]]:
+        if not isinstance(value, str):
+            return list(value)
+        rules = []
+        for raw in (part.strip() for part in value.split(",")):
+            if not raw:
+                continue
+            match = _HOST_RULE.match(raw)
+            if match is None or not (match["n"] or match["r"]):
+                self.fail(
+                    f"{raw!r} is not HOST=N, HOST=N/R or HOST=/R (N attempts at once, R "
+                    "requests a second), e.g. 'api.example.com=5/2.5' or '*.internal=2'.",
+                    param,
+                    ctx,
+                )
+            rule: dict[str, Any] = {"host": match["host"]}
+            if match["n"]:
+                rule["concurrency"] = int(match["n"])
+            if match["r"]:
+                rate = match["r"]
+                rule["ratePerSecond"] = float(rate) if "." in rate else int(rate)
+            rules.append(rule)
+        if not rules:
+            self.fail("give a rule: HOST=N, HOST=N/R or HOST=/R.", param, ctx)
+        return rules
 
 
 @click.group("collections")
@@ -58,7 +108,29 @@ def _definition_options(*, create: bool) -> Callable[[FC], FC]:
             help="Quota: the INTERVAL of --max-recurrence-frequency [1].",
         ),
         click.option("--state", type=Choice(STATE_NAMES)),
+        click.option(
+            "--host-limit",
+            "host_limits",
+            multiple=True,
+            type=HostLimitRules(),
+            help="Cap the collection's jobs per target host, across all nodes: HOST=N/R "
+            "(N attempts at once, R requests a second), HOST=N or HOST=/R; *.suffix for each "
+            "host under it. Repeatable"
+            + (
+                "."
+                if create
+                else "; replaces the collection's rules (--no-host-limits removes them)."
+            ),
+        ),
     ]
+    if not create:
+        options.append(
+            click.option(
+                "--no-host-limits",
+                is_flag=True,
+                help="Remove the collection's host limits.",
+            )
+        )
 
     def apply(f: FC) -> FC:
         for option in reversed(options):
@@ -76,6 +148,8 @@ def collection_body(
     max_recurrence_frequency: str | None,
     max_recurrence_interval: int | None,
     state: str | None,
+    host_limits: Sequence[Sequence[dict[str, Any]]] = (),
+    no_host_limits: bool = False,
 ) -> dict[str, Any]:
     """The PUT body, or the PATCH body when only some options are given."""
     properties: dict[str, Any] = {}
@@ -83,6 +157,11 @@ def collection_body(
         properties["sku"] = {"name": plan}
     if state is not None:
         properties["state"] = state
+    if host_limits and no_host_limits:
+        raise click.UsageError("--host-limit and --no-host-limits exclude each other.")
+    if host_limits or no_host_limits:
+        # Arrays replace in a PATCH: the rules given are all the collection has after it.
+        properties["hostLimits"] = [rule for rules in host_limits for rule in rules]
     quota: dict[str, Any] = {}
     if max_job_count is not None:
         quota["maxJobCount"] = max_job_count

@@ -322,6 +322,7 @@ class Printer:
                 ("State", props.get("state")),
                 ("Max jobs", _max_jobs(props)),
                 ("Max recurrence", _max_recurrence(props)),
+                ("Host limits", describe_host_limits(props.get("hostLimits"))),
                 ("Tags", ", ".join(f"{k}={v}" for k, v in tags.items()) or None),
                 ("Id", body.get("id")),
             ]
@@ -470,6 +471,23 @@ class Printer:
         for label, value in rows:
             grid.add_row(Text(label), _cell(value, _STATE_STYLES.get(str(value), "")))
         self.console.print(grid)
+
+
+def describe_host_limits(rules: object) -> str | None:
+    """A collection's ``hostLimits``, a rule a line: ``api.example.com: 5 at once, 2.5 a
+    second``; None when it has none."""
+    lines = []
+    for rule in (obj(item) for item in as_list(rules)):
+        caps = []
+        if rule.get("concurrency") is not None:
+            caps.append(f"{rule['concurrency']} at once")
+        rate = rule.get("ratePerSecond")
+        if rate is not None:
+            # 2.5, and 10 rather than 10.0; every digit stored (no rounding as :g does).
+            whole = isinstance(rate, float) and rate.is_integer()
+            caps.append(f"{int(rate) if whole else rate} a second")
+        lines.append(f"{rule.get('host')}: {', '.join(caps) or 'no cap'}")
+    return "\n".join(lines) or None
 
 
 def first_line(message: object) -> str:

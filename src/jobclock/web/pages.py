@@ -39,6 +39,7 @@ from jobclock.web.portal import (
     endpoint_form_of,
     endpoint_row,
     form_of,
+    host_limits_form_of,
     job_ref,
     job_url,
 )
@@ -238,12 +239,15 @@ async def collection_page(
     calendar_error: str | None = None,
     endpoint_form: dict[str, str] | None = None,
     endpoint_error: str | None = None,
+    host_limit_rows: list[dict[str, str]] | None = None,
+    host_limits_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    """The collection's page; a calendar or notification endpoint form sent back with its
-    error, when there is one."""
+    """The collection's page; a calendar, notification endpoint or host limits form sent
+    back with its error, when there is one."""
     ref = collection_ref(request)
     view = await portal.service.get_collection(ref)
+    properties = collection_properties_to_json(view.collection)
     calendars = [calendar_row(view.ref, c) for c in await portal.service.calendars.list_all(ref)]
     if calendar_form is None:
         wanted = request.query_params.get("calendar", "").lower()
@@ -284,7 +288,7 @@ async def collection_page(
         "collection.html",
         ref=view.ref,
         url=collection_url(view.ref),
-        properties=collection_properties_to_json(view.collection),
+        properties=properties,
         jobs=[
             {
                 "name": item.ref.name,
@@ -315,6 +319,10 @@ async def collection_page(
         endpoint_error=endpoint_error,
         endpoint_signed=endpoint_signed,
         event_types=[event.value for event in EventType],
+        host_limit_rows=(
+            host_limits_form_of(properties) if host_limit_rows is None else host_limit_rows
+        ),
+        host_limits_error=host_limits_error,
         status=status,
     )
 

@@ -57,6 +57,7 @@ class Portal:
             quote=lambda text: quote(str(text), safe=""),
             name_pattern=NAME_HTML_PATTERN,
             name_rule=NAME_RULE,
+            number_text=number_text,
         )
 
     def render(
@@ -182,3 +183,33 @@ def endpoint_form_of(row: dict[str, Any]) -> dict[str, str]:
     form = {"name": row["name"], "uri": row["uri"], "late_after": row["late_after"]}
     form |= {f"event_{event}": "on" for event in row["events"]}
     return form
+
+
+# Empty rows the host limits form has below the stored rules: without scripts, the way to
+# add rules (a script adds rows on demand).
+BLANK_HOST_LIMIT_ROWS = 2
+MAX_HOST_LIMIT_ROWS = 50
+
+
+def number_text(value: object) -> str:
+    """A number as a form field holds it: ``2.5``, ``10`` (not ``10.0``), every digit kept."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def host_limits_form_of(properties: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A collection's ``hostLimits`` as the form's rows (to edit them), and empty rows to
+    add rules in."""
+    rows = [
+        {
+            "host": str(rule.get("host", "")),
+            "concurrency": number_text(rule.get("concurrency")),
+            "rate": number_text(rule.get("ratePerSecond")),
+        }
+        for rule in properties.get("hostLimits") or ()
+    ]
+    blank = max(0, min(BLANK_HOST_LIMIT_ROWS, MAX_HOST_LIMIT_ROWS - len(rows)))
+    return rows + [{"host": "", "concurrency": "", "rate": ""} for _ in range(blank)]

@@ -34,7 +34,14 @@ from jobclock.domain.access import Operation, api_operation, read
 from jobclock.domain.errors import AccessDenied, SchedulerError, Unauthorized
 from jobclock.ports import Clock
 from jobclock.services import SchedulerService
-from jobclock.web import audit_page, calendars_page, editor, notifications_page, pages
+from jobclock.web import (
+    audit_page,
+    calendars_page,
+    editor,
+    host_limits_page,
+    notifications_page,
+    pages,
+)
 from jobclock.web.portal import Portal, arm_id
 from jobclock.web.session import COOKIE
 
@@ -164,6 +171,11 @@ def create_portal(
             collection + "/delete",
             guarded(pages.delete_collection, action=on_post(delete_collection)),
             methods=["GET", "POST"],
+        ),
+        Route(
+            collection + "/host-limits",
+            guarded(host_limits_page.save_host_limits, action=_arm("PATCH")),
+            methods=["POST"],
         ),
         Route(
             collection + "/calendars",
