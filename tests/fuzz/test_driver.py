@@ -43,8 +43,9 @@ def test_every_job_target_of_the_fuzzed_document_is_a_closed_local_port() -> Non
     ]
     targets = _targets(bodies)
     # Http, Https and Amqp, in the main action and in the error action of each of its six
-    # types, of a job's PUT and PATCH and of the collection's preview of a job body.
-    assert len(targets) == 3 * (1 + 6) * 3
+    # types, of a job's PUT and PATCH and of the collection's preview of a job body; and a
+    # notification endpoint's uri.
+    assert len(targets) == 3 * (1 + 6) * 3 + 1
     for target in targets:
         assert set(target) == {"type", "pattern"}, target
         assert re.match(r"\^(https\?|amqps\?)://127\\\.0\\\.0\\\.1:9/", target["pattern"])
