@@ -198,3 +198,21 @@ def test_a_bad_endpoint_is_refused_and_nothing_is_stored(
     assert field in str(raised.value)
     with pytest.raises(NotFound):
         system.run(system.service.notifications.get(ref, "bad"))
+
+
+def test_a_backfill_is_late_by_design_and_raises_no_late_event(system: System) -> None:
+    ref = system.collection()
+    _endpoint(system, ref, events=["occurrence.late"], lateAfter="PT1S")
+    job = system.job(
+        "hourly", {"startTime": "2024-01-01T00:00:00Z", "recurrence": {"frequency": "Hour"}}
+    )
+    system.at(T0 + 30 * SECOND)  # 00:00 runs 30 s late
+    late = [e for e in _events(system) if e["type"] == "occurrence.late"]
+    assert [e["data"]["scheduledTime"] for e in late] == ["2024-01-01T00:00:00Z"]
+    system.at(T0 + 3 * 60 * MINUTE + 10 * SECOND)  # 01:00-03:00 missed: skipped
+    body = {"from": "2024-01-01T01:00:00Z", "to": "2024-01-01T02:00:00Z"}
+    assert len(system.run(system.service.backfill_job(job, body))) == 2
+    system.at(system.clock.now() + 5 * SECOND)
+    backfilled = [e for e in system.history(job) if e.message.startswith("Backfill")]
+    assert len(backfilled) == 2
+    assert len([e for e in _events(system) if e["type"] == "occurrence.late"]) == 1

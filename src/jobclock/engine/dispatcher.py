@@ -664,12 +664,12 @@ def _prepared(
 
 
 def _first_try(occurrence: Occurrence) -> bool:
-    """The first attempt of a scheduled occurrence (or a backfilled one): its lateness is
-    measured from its slot. A run-now's slot is when it was asked for."""
+    """The first attempt of a scheduled occurrence: its lateness is measured from its slot
+    (a run-now has none; a backfilled slot is in the past by design)."""
     return (
         occurrence.phase is Phase.MAIN
         and occurrence.attempt == 0
-        and occurrence.kind is not OccurrenceKind.RUN
+        and occurrence.kind is OccurrenceKind.SCHEDULED
     )
 
 

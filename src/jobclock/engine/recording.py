@@ -189,7 +189,7 @@ class Recorder:
         occurrence), and when a job with expectRunWithin is next overdue."""
         occurrence, notifier = item.occurrence, self._notifier
         first = occurrence.phase is Phase.MAIN and occurrence.attempt == 0
-        if first and occurrence.kind is not OccurrenceKind.RUN:
+        if first and occurrence.kind is OccurrenceKind.SCHEDULED:  # a backfill is late by design
             late = notifier.late(record, occurrence.slot, item.started, occurrence.repeat_count)
             notifier.notices(record, late, writes)
         if step.kind is StepKind.DONE and step.main_failed:
