@@ -243,10 +243,14 @@ class Notifier:
         if routes is not None:
             route = next((r for r in routes.endpoints if r.name.lower() == notice.endpoint), None)
         attempts = notice.attempts + 1
-        if route is None:  # removed meanwhile
+        if route is None:
+            # Not in this node's table yet (created through another node a moment ago):
+            # a deleted endpoint's notices are deleted with it. Read it again, try later.
+            self.changed()
+            now = self._clock.now()
             return NoticeOutcome(
-                notice.id, NoticeStatus.FAILED, attempts, "The endpoint no longer exists.",
-                self._clock.now(),
+                notice.id, NoticeStatus.PENDING, notice.attempts, notice.message, now,
+                now + ROUTES_EVERY,
             )  # fmt: skip
         endpoint = route.endpoint
         request = HttpRequest(
