@@ -187,6 +187,7 @@ def test_without_endpoints_nothing_is_sent_or_stored(system: System) -> None:
         pytest.param({"uri": HOOK, "lateAfter": "P2D"}, "lateAfter", id="late-after-too-long"),
         pytest.param({"uri": HOOK, "signing": {"secret": "nope"}}, "signing", id="bad-key"),
         pytest.param({"url": HOOK}, "url", id="unknown-key"),
+        pytest.param({"uri": "https://ops:hunter2@hooks.example/x"}, "uri", id="password-in-uri"),
     ],
 )
 def test_a_bad_endpoint_is_refused_and_nothing_is_stored(
@@ -196,6 +197,7 @@ def test_a_bad_endpoint_is_refused_and_nothing_is_stored(
     with pytest.raises(InvalidDefinition) as raised:
         system.run(system.service.notifications.put(ref, "bad", {"properties": properties}))
     assert field in str(raised.value)
+    assert "hunter2" not in str(raised.value)
     with pytest.raises(NotFound):
         system.run(system.service.notifications.get(ref, "bad"))
 

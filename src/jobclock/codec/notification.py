@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from jobclock.codec.action import Reveal, signing_from_fields, signing_to_json
 from jobclock.codec.fields import Fields, parse_enum
@@ -32,6 +33,13 @@ def endpoint_from_json(body: object) -> Endpoint:
         raise InvalidDefinition("'properties' is required.", field="properties")
     uri = (properties.text("uri", required=True) or "").strip()
     check_http_request(HttpRequest(uri, HttpMethod.POST), "properties")
+    if urlsplit(uri).password is not None:
+        # An endpoint's URI is shown on every GET: it may not hold a secret.
+        raise InvalidDefinition(
+            "'properties.uri' may not hold a password; sign the events instead "
+            "('properties.signing').",
+            field="properties.uri",
+        )
     late = properties.duration("lateAfter")
     if late is not None and not timedelta(seconds=1) <= late.value <= _LONGEST_LATE:
         raise InvalidDefinition(
