@@ -506,6 +506,8 @@ class Engine:
                 try:
                     permits = await self._caps.admitted(invocation, context, record.collection_id)
                 except Stopping:  # not sent: it runs after a takeover or a restart
+                    if span is not None:
+                        span.end(False, "not sent: the engine stopped")
                     return
             async with self._slots:
                 started = self._clock.now()
@@ -659,6 +661,10 @@ def _prepared(
         check_rendered(payload, "rendered")
     except InvalidDefinition as error:
         message = f"{target.type.value} Action - the template could not be rendered: {error}"
+        return Invocation(target.type, target.payload), AttemptResult(False, message)
+    except Exception as error:  # a bug of the renderer fails this attempt, not the engine
+        log.exception("template.crashed", extra={"event": "template.crashed"})
+        message = f"{target.type.value} Action - internal error rendering the template: {error}"
         return Invocation(target.type, target.payload), AttemptResult(False, message)
     return Invocation(target.type, payload), None
 
