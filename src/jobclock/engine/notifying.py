@@ -220,7 +220,9 @@ class Notifier:
         background (the next call settles what finished)."""
         finished = [task for task in self._delivering if task.done()]
         self._delivering -= set(finished)
-        outcomes = [task.result() for task in finished if not task.cancelled()]
+        outcomes = [
+            task.result() for task in finished if not task.cancelled() and not task.exception()
+        ]  # a delivery that crashed (logged) is left to its lease: it is tried again
         await self._store.settle_notices(self._node, outcomes)
         if executor is None or not self._routes:
             return
@@ -234,9 +236,18 @@ class Notifier:
         if wait and self._delivering:
             done = list(self._delivering)
             self._delivering.clear()
-            await self._store.settle_notices(self._node, list(await asyncio.gather(*done)))
+            results = await asyncio.gather(*done, return_exceptions=True)
+            settled = [r for r in results if isinstance(r, NoticeOutcome)]
+            await self._store.settle_notices(self._node, settled)
 
     async def _post(self, notice: Notice, executor: ActionExecutor) -> NoticeOutcome:
+        try:
+            return await self._send(notice, executor)
+        except Exception:
+            log.exception("notification.crashed", extra={"event": "notification.crashed"})
+            raise
+
+    async def _send(self, notice: Notice, executor: ActionExecutor) -> NoticeOutcome:
         assert notice.id is not None  # noqa: S101 - stored notices have one
         routes = self._routes.get(notice.collection_id)
         route = None
