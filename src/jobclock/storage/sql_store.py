@@ -885,14 +885,17 @@ class SqlTransaction:
         return [StoredCalendar(row[0], row[1], row[2]) for row in await self._rows(query)]
 
     async def put_calendar(self, collection_id: int, name: str, body: str) -> bool:
-        where = and_(
-            calendars.c.collection_id == collection_id, calendars.c.name_key == name.lower()
-        )
-        result = await self._rows(update(calendars).where(where).values(body=body))
+        return await self._put_named(calendars, collection_id, name, body)
+
+    async def _put_named(self, table: Any, collection_id: int, name: str, body: str) -> bool:
+        """Replace the body of a collection's named row (a calendar, an endpoint), or
+        insert it; True when inserted."""
+        where = and_(table.c.collection_id == collection_id, table.c.name_key == name.lower())
+        result = await self._rows(update(table).where(where).values(body=body))
         if result.rowcount:
             return False
         values = {"collection_id": collection_id, "name": name, "name_key": name.lower()}
-        await self._rows(insert(calendars).values(body=body, **values))
+        await self._rows(insert(table).values(body=body, **values))
         return True
 
     async def delete_calendar(self, collection_id: int, name: str) -> bool:
@@ -939,15 +942,7 @@ class SqlTransaction:
         ]
 
     async def put_endpoint(self, collection_id: int, name: str, body: str) -> bool:
-        where = and_(
-            endpoints.c.collection_id == collection_id, endpoints.c.name_key == name.lower()
-        )
-        result = await self._rows(update(endpoints).where(where).values(body=body))
-        if result.rowcount:
-            return False
-        values = {"collection_id": collection_id, "name": name, "name_key": name.lower()}
-        await self._rows(insert(endpoints).values(body=body, **values))
-        return True
+        return await self._put_named(endpoints, collection_id, name, body)
 
     async def delete_endpoint(self, collection_id: int, name: str) -> bool:
         where = and_(
